@@ -1,0 +1,200 @@
+//! The loop's task table and run queue: which tasks exist, and which are ready to poll.
+//!
+//! Only the loop's own thread touches a `Scheduler` (it sits in a `RefCell` inside the loop's
+//! `Core`), so nothing here is atomic. Other threads reach it through the remote queue in
+//! `waker.rs`.
+//!
+//! # Rules this module keeps
+//! - A key is in `run_queue` at most once: `is_scheduled` is set when it is pushed and
+//!   cleared when it is popped, *before* the poll, so a wake during the poll queues it again.
+//! - A slot's `generation` changes every time the slot is reused, so a key from a finished
+//!   task (held by an old waker) never schedules the task that reuses its slot.
+//! - No user code runs while a `Scheduler` is borrowed: bodies are moved out before they are
+//!   polled or dropped.
+//!
+//! # Why a table of slots and not a list of `Arc`s
+//! The run queue holds 8-byte keys. Pushing and popping one touches no reference count, which
+//! is what makes a same-thread wake cost a few nanoseconds (`yield_many` in
+//! `docs/benchmarks.md`). The table is also the list of every unfinished task, which the loop
+//! needs when it shuts down.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+
+use crate::task::{RunTask, TaskId};
+use crate::waker::TaskKey;
+
+/// A task's future, type-erased, in its box.
+pub(crate) type Body = Pin<Box<dyn RunTask>>;
+
+/// One entry of the task table.
+struct Slot {
+    generation: u32,
+    is_scheduled: bool,
+    state: SlotState,
+}
+
+/// What a slot holds.
+enum SlotState {
+    /// Free; its index is in `free`.
+    Vacant,
+    /// A task waiting to be polled, or waiting for a wake.
+    Parked(Body),
+    /// The task's body is out of the table because the loop is polling it right now.
+    Polling,
+}
+
+/// What `take_for_poll` found under a key.
+pub(crate) enum Taken {
+    /// The body to poll; put it back with `put_back` or release the slot with `remove`.
+    Body(Body),
+    /// The key is stale (its task finished) or the task is already being polled.
+    Nothing,
+}
+
+/// The loop's task table and run queue.
+pub(crate) struct Scheduler {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    /// `VecDeque`: first in, first out, so every ready task gets its turn (fairness).
+    pub(crate) run_queue: VecDeque<TaskKey>,
+    /// Set when the `run_until_complete` future was woken; it is polled between batches.
+    pub(crate) is_main_woken: bool,
+    next_task_id: u64,
+    live_tasks: usize,
+}
+
+impl Scheduler {
+    pub(crate) fn new() -> Self {
+        Scheduler {
+            slots: Vec::new(),
+            free: Vec::new(),
+            run_queue: VecDeque::new(),
+            is_main_woken: false,
+            next_task_id: 1,
+            live_tasks: 0,
+        }
+    }
+
+    /// How many tasks have been spawned and not yet finished.
+    pub(crate) fn live_tasks(&self) -> usize {
+        self.live_tasks
+    }
+
+    /// Picks a slot and an id for a new task; `insert` must follow before any other call.
+    pub(crate) fn reserve(&mut self) -> (TaskKey, TaskId) {
+        let id = TaskId(self.next_task_id);
+        self.next_task_id += 1;
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                let index = u32::try_from(self.slots.len())
+                    .ok()
+                    .filter(|index| *index < TaskKey::MAIN.index)
+                    .expect("more than 4 billion live tasks in one loop");
+                self.slots.push(Slot { generation: 0, is_scheduled: false, state: SlotState::Vacant });
+                index
+            }
+        };
+        let generation = self.slots[index as usize].generation;
+        (TaskKey { index, generation }, id)
+    }
+
+    /// Stores a new task's body under the key `reserve` gave, and queues its first poll.
+    pub(crate) fn insert(&mut self, key: TaskKey, body: Body) {
+        let slot = &mut self.slots[key.index as usize];
+        debug_assert!(matches!(slot.state, SlotState::Vacant), "`insert` follows `reserve`");
+        slot.state = SlotState::Parked(body);
+        slot.is_scheduled = true;
+        self.run_queue.push_back(key);
+        self.live_tasks += 1;
+    }
+
+    /// Queues the task under `key` unless it is queued already or the key is stale.
+    pub(crate) fn schedule(&mut self, key: TaskKey) {
+        if key == TaskKey::MAIN {
+            self.is_main_woken = true;
+            return;
+        }
+        let Some(slot) = self.slots.get_mut(key.index as usize) else { return };
+        let is_live = slot.generation == key.generation && !matches!(slot.state, SlotState::Vacant);
+        if is_live && !slot.is_scheduled {
+            slot.is_scheduled = true;
+            self.run_queue.push_back(key);
+        }
+    }
+
+    /// The header-bearing body under `key`, if the task is parked there (for the remote path,
+    /// which must clear the task's remote flag).
+    pub(crate) fn parked_body(&self, key: TaskKey) -> Option<&Body> {
+        let slot = self.slots.get(key.index as usize)?;
+        match &slot.state {
+            SlotState::Parked(body) if slot.generation == key.generation => Some(body),
+            _ => None,
+        }
+    }
+
+    /// Moves the body under `key` out of the table for polling.
+    pub(crate) fn take_for_poll(&mut self, key: TaskKey) -> Taken {
+        let Some(slot) = self.slots.get_mut(key.index as usize) else { return Taken::Nothing };
+        if slot.generation != key.generation {
+            return Taken::Nothing;
+        }
+        // Cleared before the poll: a wake during the poll must queue the task again.
+        slot.is_scheduled = false;
+        match std::mem::replace(&mut slot.state, SlotState::Polling) {
+            SlotState::Parked(body) => Taken::Body(body),
+            other => {
+                slot.state = other;
+                Taken::Nothing
+            }
+        }
+    }
+
+    /// Returns a body that answered `Pending` to its slot.
+    pub(crate) fn put_back(&mut self, key: TaskKey, body: Body) {
+        let slot = &mut self.slots[key.index as usize];
+        debug_assert!(matches!(slot.state, SlotState::Polling));
+        slot.state = SlotState::Parked(body);
+    }
+
+    /// Frees the slot of a task that finished. Its key becomes stale.
+    pub(crate) fn remove(&mut self, key: TaskKey) {
+        let slot = &mut self.slots[key.index as usize];
+        slot.state = SlotState::Vacant;
+        slot.is_scheduled = false;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(key.index);
+        self.live_tasks -= 1;
+    }
+
+    /// Takes every parked body out of the table and frees the slots: the loop is shutting
+    /// down and will cancel them (outside this borrow, since dropping a future runs user code).
+    pub(crate) fn take_all(&mut self) -> Vec<Body> {
+        let mut bodies = Vec::new();
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            if !matches!(slot.state, SlotState::Parked(_)) {
+                continue;
+            }
+            if let SlotState::Parked(body) = std::mem::replace(&mut slot.state, SlotState::Vacant) {
+                bodies.push(body);
+            }
+            slot.is_scheduled = false;
+            slot.generation = slot.generation.wrapping_add(1);
+            self.free.push(index as u32);
+            self.live_tasks -= 1;
+        }
+        self.run_queue.clear();
+        bodies
+    }
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("live_tasks", &self.live_tasks)
+            .field("run_queue", &self.run_queue.len())
+            .field("is_main_woken", &self.is_main_woken)
+            .finish()
+    }
+}

@@ -1,0 +1,236 @@
+//! Combining futures: [`join_all`] (Python's `asyncio.gather`) and [`as_completed`].
+//!
+//! Lesson 02 waits for five requests with `as_completed`; the gather lesson compares
+//! sequential awaits with `join_all`. Both run their futures *inside the awaiting task*:
+//! nothing is spawned, so the futures need not be `Send` or `'static`. To run futures as
+//! separate tasks, `spawn` them and pass the `JoinHandle`s.
+//!
+//! # Rules this module keeps
+//! - Each child future has its own waker, so a wake re-polls only the child that was woken:
+//!   awaiting 10 000 futures costs O(1) per wake, not O(10 000).
+//! - A child is polled only after it was woken, and never again after it completed.
+//!
+//! # Why not poll every child on every wake
+//! That is what a first version does, and it is quadratic: with n children each completing
+//! once, the awaiting task polls n children n times.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use futures_task::{waker_ref, ArcWake};
+
+/// Waits for every future and returns their outputs in input order (`asyncio.gather`).
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// let outputs = miniloop::run(async {
+///     let slow = async { miniloop::sleep(Duration::from_millis(20)).await; "slow" };
+///     let fast = async { miniloop::sleep(Duration::from_millis(5)).await; "fast" };
+///     miniloop::join_all(vec![Box::pin(slow) as std::pin::Pin<Box<dyn std::future::Future<Output = &str>>>, Box::pin(fast)]).await
+/// });
+/// assert_eq!(outputs, ["slow", "fast"]);
+/// ```
+pub fn join_all<I>(futures: I) -> JoinAll<I::Item>
+where
+    I: IntoIterator,
+    I::Item: Future,
+{
+    let group = Group::new(futures);
+    let outputs = (0..group.children.len()).map(|_| None).collect();
+    JoinAll { group, outputs }
+}
+
+/// The future returned by [`join_all`].
+#[must_use = "futures do nothing unless you `.await` them"]
+pub struct JoinAll<F: Future> {
+    group: Group<F>,
+    outputs: Vec<Option<F::Output>>,
+}
+
+// The outputs are plain values that are never pinned, and each child is pinned in its own box,
+// so moving a `JoinAll` is fine whatever `F` and its output are.
+impl<F: Future> Unpin for JoinAll<F> {}
+
+impl<F: Future> Future for JoinAll<F> {
+    type Output = Vec<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // `JoinAll` is `Unpin`: every child sits in its own pinned box.
+        let this = self.get_mut();
+        let outputs = &mut this.outputs;
+        this.group.poll_woken_children(cx, |index, output| outputs[index] = Some(output));
+        if this.group.unfinished > 0 {
+            return Poll::Pending;
+        }
+        let outputs = std::mem::take(&mut this.outputs);
+        Poll::Ready(outputs.into_iter().map(|output| output.expect("every child finished")).collect())
+    }
+}
+
+impl<F: Future> fmt::Debug for JoinAll<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinAll").field("futures", &self.group.children.len()).field("unfinished", &self.group.unfinished).finish()
+    }
+}
+
+/// Yields the futures' outputs in the order they complete (`asyncio.as_completed`).
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// miniloop::run(async {
+///     let delays = [30, 10, 20];
+///     let mut completed = miniloop::as_completed(delays.map(|ms| async move {
+///         miniloop::sleep(Duration::from_millis(ms)).await;
+///         ms
+///     }));
+///     let mut order = Vec::new();
+///     while let Some(ms) = completed.next().await {
+///         order.push(ms);
+///     }
+///     assert_eq!(order, [10, 20, 30]);
+/// });
+/// ```
+pub fn as_completed<I>(futures: I) -> AsCompleted<I::Item>
+where
+    I: IntoIterator,
+    I::Item: Future,
+{
+    AsCompleted { group: Group::new(futures), completed: VecDeque::new() }
+}
+
+/// The value returned by [`as_completed`]; call [`AsCompleted::next`] until it gives `None`.
+pub struct AsCompleted<F: Future> {
+    group: Group<F>,
+    /// Outputs that finished in the same poll as an earlier one, in completion order.
+    completed: VecDeque<F::Output>,
+}
+
+impl<F: Future> AsCompleted<F> {
+    /// The next output to complete, or `None` once every future has been returned.
+    pub async fn next(&mut self) -> Option<F::Output> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// How many outputs have not been returned yet.
+    pub fn remaining(&self) -> usize {
+        self.group.unfinished + self.completed.len()
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
+        if self.completed.is_empty() && self.group.unfinished > 0 {
+            let completed = &mut self.completed;
+            self.group.poll_woken_children(cx, |_, output| completed.push_back(output));
+        }
+        match self.completed.pop_front() {
+            Some(output) => Poll::Ready(Some(output)),
+            None if self.group.unfinished == 0 => Poll::Ready(None),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<F: Future> fmt::Debug for AsCompleted<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsCompleted").field("remaining", &self.remaining()).finish()
+    }
+}
+
+/// Futures polled together, each with its own waker.
+struct Group<F: Future> {
+    /// `None` once a child completed: it is dropped at once and never polled again.
+    children: Vec<Option<Pin<Box<F>>>>,
+    child_wakers: Vec<Arc<ChildWaker>>,
+    woken: Arc<WokenList>,
+    unfinished: usize,
+}
+
+/// Which children were woken since the group last looked, and who to tell.
+#[derive(Debug, Default)]
+struct WokenList {
+    state: Mutex<WokenState>,
+}
+
+#[derive(Debug, Default)]
+struct WokenState {
+    indices: Vec<usize>,
+    /// The waker of the task awaiting the group; taken by the first child wake after a poll.
+    parent: Option<Waker>,
+}
+
+impl WokenList {
+    fn lock(&self) -> MutexGuard<'_, WokenState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A child's waker: it records the child's index, then wakes the awaiting task.
+#[derive(Debug)]
+struct ChildWaker {
+    index: usize,
+    /// Set while the index is in the woken list, so repeated wakes record it once.
+    is_listed: AtomicBool,
+    woken: Arc<WokenList>,
+}
+
+impl ArcWake for ChildWaker {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        if arc_self.is_listed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let parent = {
+            let mut state = arc_self.woken.lock();
+            state.indices.push(arc_self.index);
+            state.parent.take()
+        };
+        if let Some(parent) = parent {
+            parent.wake(); // outside the lock: waking runs other code
+        }
+    }
+}
+
+impl<F: Future> Group<F> {
+    fn new<I: IntoIterator<Item = F>>(futures: I) -> Self {
+        let children: Vec<_> = futures.into_iter().map(|future| Some(Box::pin(future))).collect();
+        let woken = Arc::new(WokenList::default());
+        // Every child starts out woken: each needs a first poll.
+        woken.lock().indices = (0..children.len()).collect();
+        let child_wakers = (0..children.len())
+            .map(|index| Arc::new(ChildWaker { index, is_listed: AtomicBool::new(true), woken: Arc::clone(&woken) }))
+            .collect();
+        Group { unfinished: children.len(), children, child_wakers, woken }
+    }
+
+    /// Polls the children woken since the last call; hands each output to `on_output`.
+    fn poll_woken_children(&mut self, cx: &mut Context<'_>, mut on_output: impl FnMut(usize, F::Output)) {
+        // File the parent's waker first, so that a child woken after we take the list still
+        // wakes the task that awaits us.
+        let indices = {
+            let mut state = self.woken.lock();
+            match &state.parent {
+                Some(parent) if parent.will_wake(cx.waker()) => {}
+                _ => state.parent = Some(cx.waker().clone()),
+            }
+            std::mem::take(&mut state.indices)
+        };
+        for index in indices {
+            let child_waker = &self.child_wakers[index];
+            // Cleared before the poll: a wake during the poll lists the child again.
+            child_waker.is_listed.store(false, Ordering::Release);
+            let Some(child) = self.children[index].as_mut() else { continue };
+            let waker = waker_ref(child_waker);
+            let mut child_cx = Context::from_waker(&waker);
+            if let Poll::Ready(output) = child.as_mut().poll(&mut child_cx) {
+                self.children[index] = None;
+                self.unfinished -= 1;
+                on_output(index, output);
+            }
+        }
+    }
+}

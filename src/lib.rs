@@ -1,0 +1,60 @@
+//! miniloop: learn how `async`/`await` works by building a real event loop.
+//!
+//! Start with the lessons (`cargo run` walks through them in order); this crate is what they
+//! lead to. The map, in reading order:
+//!
+//! | idea | lessons | module | chapter |
+//! |---|---|---|---|
+//! | waiting without blocking | 03–05 | – | `docs/03-…` to `docs/05-…` |
+//! | resumable functions, delegation | 06–10 | – | `docs/06-…` to `docs/10-…` |
+//! | `async fn` is a state machine | 11 | `std::future::Future` | `docs/11-…` |
+//! | an event loop, tasks | 12, 13 | [`event_loop`], [`task`] | [`guide::event_loop`] |
+//! | wakers instead of spinning | 13 | [`waker`](crate::guide::tasks_and_wakers) | [`guide::tasks_and_wakers`] |
+//! | timers | 13 | [`time`] | [`guide::timers`] |
+//! | gather, as_completed | 02 | [`join_all`], [`as_completed`] | [`guide::event_loop`] |
+//!
+//! # A first program
+//! ```
+//! use std::time::Duration;
+//!
+//! let total = miniloop::run(async {
+//!     let handles: Vec<_> = (1..=3u64)
+//!         .map(|n| miniloop::spawn(async move {
+//!             miniloop::sleep(Duration::from_millis(10 * n)).await;
+//!             n
+//!         }))
+//!         .collect();
+//!     let mut total = 0;
+//!     for handle in handles {
+//!         total += handle.await.expect("no task panics");
+//!     }
+//!     total
+//! });
+//! assert_eq!(total, 6);
+//! ```
+#![warn(missing_docs, missing_debug_implementations)]
+#![forbid(unsafe_code)]
+
+pub mod event_loop;
+mod join;
+pub mod task;
+pub mod time;
+mod waker;
+mod yield_now;
+
+pub use event_loop::{run, spawn, EventLoop};
+pub use join::{as_completed, join_all, AsCompleted, JoinAll};
+pub use task::{JoinError, JoinHandle, TaskId};
+pub use time::{interval, sleep, sleep_until, timeout, Elapsed, Interval, Sleep, Timeout};
+pub use yield_now::{yield_now, YieldNow};
+
+/// The chapters of `docs/`, compiled into the crate docs so that every code block in them is
+/// tested by `cargo test`.
+pub mod guide {
+    #[doc = include_str!("../docs/event-loop.md")]
+    pub mod event_loop {}
+    #[doc = include_str!("../docs/tasks-and-wakers.md")]
+    pub mod tasks_and_wakers {}
+    #[doc = include_str!("../docs/timers.md")]
+    pub mod timers {}
+}

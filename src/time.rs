@@ -1,0 +1,311 @@
+//! Timers: [`sleep`], [`sleep_until`], [`timeout`] and [`interval`].
+//!
+//! Lesson 12's `sleep` spins: it returns "not yet" until the clock says the time is up, and the
+//! loop burns a core asking. Lesson 13 replaces it with this module (chapter:
+//! `docs/timers.md`). A [`Sleep`] files its deadline and its task's waker in the loop's timer
+//! queue and returns `Pending`; when nothing is runnable, the loop blocks until the earliest
+//! deadline, then wakes exactly the tasks whose time has come.
+//!
+//! # Rules this module keeps
+//! - A timer never fires before its deadline.
+//! - Timers with the same deadline fire in the order their `Sleep`s were created.
+//! - Dropping a `Sleep` costs O(1) (lazy removal, see `time/timer_queue.rs`).
+//! - `Duration::ZERO`, deadlines in the past and `Duration::MAX` all work: a deadline too far
+//!   to represent becomes "in a century", which no program outlives.
+//!
+//! # Why a binary heap and not a timer wheel
+//! A heap is short, exact and easy to step through; a wheel pays off with very many timers and
+//! coarse deadlines. `sleep_many` in `docs/benchmarks.md` measures the heap against tokio's
+//! wheel.
+
+mod timer_queue;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use pin_project_lite::pin_project;
+
+use crate::event_loop::{with_current_core, Core};
+use crate::waker::LoopId;
+pub(crate) use timer_queue::{TimerKey, TimerQueue, TimerState};
+
+/// The message for a timer used where no loop runs (kept in one place, tested).
+pub(crate) const SLEEP_OUTSIDE_LOOP: &str = "a `miniloop` timer was polled outside an event loop; \
+     timers live in the loop that runs the task; await it inside `miniloop::run(async { ... })` \
+     or a task spawned on an `EventLoop`";
+
+/// Waits until `duration` has passed.
+///
+/// # Examples
+/// ```
+/// use std::time::{Duration, Instant};
+/// miniloop::run(async {
+///     let start = Instant::now();
+///     miniloop::sleep(Duration::from_millis(10)).await;
+///     assert!(start.elapsed() >= Duration::from_millis(10));
+/// });
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    sleep_until(deadline_after(Instant::now(), duration))
+}
+
+/// Waits until `deadline`. A deadline in the past completes at the first poll.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    static NEXT_SEQ: AtomicU64 = AtomicU64::new(0);
+    Sleep { deadline, seq: NEXT_SEQ.fetch_add(1, Ordering::Relaxed), registration: None }
+}
+
+/// `start + duration`, or a century from `start` if that cannot be represented.
+fn deadline_after(start: Instant, duration: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    start
+        .checked_add(duration)
+        .or_else(|| start.checked_add(CENTURY))
+        .expect("the monotonic clock can represent a century from now")
+}
+
+/// The future returned by [`sleep`] and [`sleep_until`].
+#[must_use = "futures do nothing unless you `.await` them"]
+pub struct Sleep {
+    deadline: Instant,
+    /// Ties between equal deadlines are broken by creation order.
+    seq: u64,
+    /// Where this sleep is filed, once it has been polled.
+    registration: Option<Registration>,
+}
+
+/// A `Sleep`'s entry in one loop's timer queue.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Registration {
+    pub(crate) home: LoopId,
+    pub(crate) key: TimerKey,
+}
+
+impl Sleep {
+    /// When this sleep completes.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether the deadline has passed (reads the clock).
+    pub fn is_elapsed(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// Moves the deadline; the sleep waits again even if it had completed.
+    pub fn reset(&mut self, deadline: Instant) {
+        self.deregister();
+        *self = sleep_until(deadline);
+    }
+
+    fn deregister(&mut self) {
+        if let Some(registration) = self.registration.take() {
+            // Outside the loop that holds it, the entry cannot be reached; that loop frees it
+            // when it shuts down.
+            let stale_waker = with_current_core(|core| core.cancel_timer(registration)).flatten();
+            drop(stale_waker);
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let outcome = with_current_core(|core| poll_sleep(core, this, cx.waker()));
+        match outcome {
+            Some(poll) => poll,
+            None => panic!("{SLEEP_OUTSIDE_LOOP}"),
+        }
+    }
+}
+
+/// Checks a sleep against the timer queue of the loop polling it.
+fn poll_sleep(core: &Core, sleep: &mut Sleep, waker: &Waker) -> Poll<()> {
+    match sleep.registration {
+        Some(registration) if registration.home == core.id() => {
+            let state = core.timers().borrow_mut().poll_timer(registration.key, waker);
+            match state {
+                TimerState::Fired => {
+                    sleep.registration = None;
+                    Poll::Ready(())
+                }
+                TimerState::Waiting => Poll::Pending,
+            }
+        }
+        // First poll (or the sleep moved to another loop): file it, unless it is already due.
+        _ => {
+            if sleep.deadline <= Instant::now() {
+                return Poll::Ready(());
+            }
+            let key = core.timers().borrow_mut().register(sleep.deadline, sleep.seq, waker.clone());
+            sleep.registration = Some(Registration { home: core.id(), key });
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.deregister();
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .field("is_registered", &self.registration.is_some())
+            .finish()
+    }
+}
+
+/// Runs `future`, giving up when `duration` has passed first.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use miniloop::time::{sleep, timeout};
+/// miniloop::run(async {
+///     let slow = timeout(Duration::from_millis(5), sleep(Duration::from_secs(60))).await;
+///     assert_eq!(slow.unwrap_err().to_string(), "deadline has elapsed (5ms)");
+///     let fast = timeout(Duration::from_secs(60), async { 7 }).await;
+///     assert_eq!(fast, Ok(7));
+/// });
+/// ```
+pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
+    Timeout { future, sleep: sleep(duration), duration }
+}
+
+pin_project! {
+    /// The future returned by [`timeout`].
+    #[must_use = "futures do nothing unless you `.await` them"]
+    #[derive(Debug)]
+    pub struct Timeout<F> {
+        #[pin]
+        future: F,
+        #[pin]
+        sleep: Sleep,
+        duration: Duration,
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        // The future first: if both are ready, the work that finished wins over the clock.
+        if let Poll::Ready(output) = this.future.poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        match this.sleep.poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed { duration: *this.duration })),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The error of a [`timeout`] whose deadline passed; prints as `deadline has elapsed (50ms)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Elapsed {
+    duration: Duration,
+}
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "deadline has elapsed ({:?})", self.duration)
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+/// Ticks every `period`; the first tick completes at once.
+///
+/// If the loop was too busy to tick on time, the missed ticks are skipped: the next tick is
+/// the next multiple of `period` after now (tokio calls this `MissedTickBehavior::Skip`). We
+/// chose it over a burst of catch-up ticks because a teaching loop that stalled should show a
+/// gap, not hide it.
+///
+/// # Panics
+/// If `period` is zero.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// miniloop::run(async {
+///     let mut ticker = miniloop::time::interval(Duration::from_millis(2));
+///     let first = ticker.tick().await;
+///     let second = ticker.tick().await;
+///     assert!(second - first >= Duration::from_millis(2));
+/// });
+/// ```
+#[track_caller]
+pub fn interval(period: Duration) -> Interval {
+    if period.is_zero() {
+        panic!(
+            "`interval` period must be greater than zero (got {period:?}); use `sleep` in a loop \
+             if you want back-to-back ticks"
+        );
+    }
+    Interval { period, next_tick: Instant::now() }
+}
+
+/// A periodic timer made by [`interval`].
+#[derive(Debug)]
+pub struct Interval {
+    period: Duration,
+    next_tick: Instant,
+}
+
+impl Interval {
+    /// Waits for the next tick and returns the instant it was scheduled for.
+    pub async fn tick(&mut self) -> Instant {
+        let scheduled = self.next_tick;
+        sleep_until(scheduled).await;
+        let now = Instant::now();
+        let mut next = deadline_after(scheduled, self.period);
+        if next <= now {
+            // Skip the missed ticks: jump to the first multiple of `period` after `now`.
+            let periods_behind = (now - scheduled).as_nanos() / self.period.as_nanos();
+            let skip = u32::try_from(periods_behind + 1).unwrap_or(u32::MAX);
+            next = deadline_after(scheduled, self.period.saturating_mul(skip));
+        }
+        self.next_tick = next;
+        scheduled
+    }
+
+    /// The time between ticks.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_durations_become_a_century_instead_of_overflowing() {
+        let now = Instant::now();
+        let deadline = deadline_after(now, Duration::MAX);
+        assert!(deadline > now + Duration::from_secs(50 * 365 * 24 * 3600));
+    }
+
+    #[test]
+    fn elapsed_prints_like_tokio_with_the_duration() {
+        let elapsed = Elapsed { duration: Duration::from_millis(50) };
+        assert_eq!(elapsed.to_string(), "deadline has elapsed (50ms)");
+    }
+
+    #[test]
+    #[should_panic(expected = "period must be greater than zero (got 0ns)")]
+    fn a_zero_interval_is_refused_with_a_hint() {
+        let _ = interval(Duration::ZERO);
+    }
+}

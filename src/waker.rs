@@ -1,0 +1,123 @@
+//! Waking: how a `Waker` finds its task's loop and puts the task back on the run queue.
+//!
+//! Lesson 12's loop polls every task on every turn, awake or not; lesson 13 replaces that with
+//! wakers (chapter: `docs/tasks-and-wakers.md`). A task's waker is an `Arc<TaskShared<T>>`
+//! turned into a `Waker` by futures-task's `ArcWake`; waking it calls [`wake_task`] with the
+//! task's [`Header`]: which loop (`home`) and which slot (`key`).
+//!
+//! # Two paths
+//! - **Same thread, loop running** (a timer firing, one task waking another, `yield_now`): the
+//!   key goes straight onto the loop's `run_queue`. No lock, no atomic read-modify-write.
+//! - **Anywhere else** (another thread, or a loop that is not the one running here): the key
+//!   goes into the loop's `remote_queue` behind a `Mutex`, and the loop's thread is unparked.
+//!
+//! # Rules this module keeps
+//! - A remote wake pushes the key *before* it unparks the loop. The loop checks the remote
+//!   queue *before* it parks. `park` keeps the unpark as a token, so a wake that lands between
+//!   the check and the park makes the park return at once: no wake-up is lost.
+//! - A waker that outlives its loop finds no entry in [`LOOPS`] and does nothing.
+//!
+//! # Why an address book of loops and not a pointer to the loop in every task
+//! A reference-counted pointer in each task costs two atomic operations per spawn (clone and
+//! drop), paid by every task. A global list costs a lock only on the slow remote path, and
+//! it answers "is the loop still there?" for free.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::Thread;
+
+use crate::event_loop::with_current_core;
+use crate::task::Header;
+
+/// A loop's number, unique for the life of the process (never reused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LoopId(u64);
+
+impl LoopId {
+    pub(crate) fn next() -> LoopId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        LoopId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// Where a task lives in its loop's task table: the slot, and which use of that slot.
+/// The generation makes a stale key (its task finished, the slot reused) harmless.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TaskKey {
+    pub(crate) index: u32,
+    pub(crate) generation: u32,
+}
+
+impl TaskKey {
+    /// The key of the future given to `run_until_complete`, which lives on the caller's
+    /// stack rather than in the task table.
+    pub(crate) const MAIN: TaskKey = TaskKey { index: u32::MAX, generation: 0 };
+}
+
+/// The part of a loop that other threads may touch.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// Keys woken from other threads, waiting for the loop to move them to its run queue.
+    remote_queue: Mutex<Vec<TaskKey>>,
+    /// The thread that runs the loop (an `EventLoop` is not `Send`, so this never changes).
+    loop_thread: Thread,
+}
+
+impl Shared {
+    pub(crate) fn new() -> Self {
+        Shared { remote_queue: Mutex::new(Vec::new()), loop_thread: std::thread::current() }
+    }
+
+    pub(crate) fn lock_remote_queue(&self) -> MutexGuard<'_, Vec<TaskKey>> {
+        // No code that can panic runs under this lock; recover the data if one ever did.
+        self.remote_queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn push_remote(&self, key: TaskKey) {
+        self.lock_remote_queue().push(key);
+        // After the push, never before: see "Rules" above.
+        self.loop_thread.unpark();
+    }
+}
+
+/// Every live loop, by id: how a waker on another thread finds its loop.
+static LOOPS: Mutex<Vec<(LoopId, Arc<Shared>)>> = Mutex::new(Vec::new());
+
+fn lock_loops() -> MutexGuard<'static, Vec<(LoopId, Arc<Shared>)>> {
+    LOOPS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Lists a new loop so that remote wakers can find it.
+pub(crate) fn register_loop(id: LoopId, shared: Arc<Shared>) {
+    lock_loops().push((id, shared));
+}
+
+/// Removes a loop that is shutting down; wakes that arrive later are dropped.
+pub(crate) fn unregister_loop(id: LoopId) {
+    let removed = {
+        let mut loops = lock_loops();
+        loops.iter().position(|(listed, _)| *listed == id).map(|position| loops.swap_remove(position))
+    };
+    drop(removed); // outside the lock
+}
+
+fn find_loop(id: LoopId) -> Option<Arc<Shared>> {
+    lock_loops().iter().find(|(listed, _)| *listed == id).map(|(_, shared)| Arc::clone(shared))
+}
+
+/// Puts the task that `header` describes back on its loop's run queue.
+pub(crate) fn wake_task(header: &Header) {
+    let delivered = with_current_core(|core| core.try_schedule_here(header.home, header.key));
+    if delivered != Some(true) {
+        wake_remote(header);
+    }
+}
+
+fn wake_remote(header: &Header) {
+    if header.is_remote_queued.swap(true, Ordering::AcqRel) {
+        return; // already on its way: the coming poll covers this wake too
+    }
+    if let Some(shared) = find_loop(header.home) {
+        shared.push_remote(header.key);
+    }
+}
