@@ -24,13 +24,18 @@ const SLEEPERS: u64 = 10_000;
 const CHAIN_DEPTH: usize = 1_000;
 
 fn tokio_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio should start")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio should start")
 }
 
 // ---- the workloads, written once per runtime in the same shape ----
 
 async fn spawn_many_miniloop() -> usize {
-    let handles: Vec<_> = (0..SPAWN_MANY).map(|i| miniloop::spawn(async move { i })).collect();
+    let handles: Vec<_> = (0..SPAWN_MANY)
+        .map(|i| miniloop::spawn(async move { i }))
+        .collect();
     let mut sum = 0;
     for handle in handles {
         sum += handle.await.expect("no task panics");
@@ -39,7 +44,9 @@ async fn spawn_many_miniloop() -> usize {
 }
 
 async fn spawn_many_tokio() -> usize {
-    let handles: Vec<_> = (0..SPAWN_MANY).map(|i| tokio::spawn(async move { i })).collect();
+    let handles: Vec<_> = (0..SPAWN_MANY)
+        .map(|i| tokio::spawn(async move { i }))
+        .collect();
     let mut sum = 0;
     for handle in handles {
         sum += handle.await.expect("no task panics");
@@ -126,7 +133,12 @@ fn sleeper_delay(i: u64) -> Duration {
 
 async fn sleep_many_miniloop() -> u64 {
     let handles: Vec<_> = (0..SLEEPERS)
-        .map(|i| miniloop::spawn(async move { miniloop::sleep(sleeper_delay(i)).await; 1 }))
+        .map(|i| {
+            miniloop::spawn(async move {
+                miniloop::sleep(sleeper_delay(i)).await;
+                1
+            })
+        })
         .collect();
     let mut woken = 0;
     for handle in handles {
@@ -137,7 +149,12 @@ async fn sleep_many_miniloop() -> u64 {
 
 async fn sleep_many_tokio() -> u64 {
     let handles: Vec<_> = (0..SLEEPERS)
-        .map(|i| tokio::spawn(async move { tokio::time::sleep(sleeper_delay(i)).await; 1 }))
+        .map(|i| {
+            tokio::spawn(async move {
+                tokio::time::sleep(sleeper_delay(i)).await;
+                1
+            })
+        })
         .collect();
     let mut woken = 0;
     for handle in handles {
@@ -150,7 +167,9 @@ fn chain_miniloop(depth: usize, done: oneshot::Sender<usize>) {
     if depth == 0 {
         let _ = done.send(CHAIN_DEPTH);
     } else {
-        drop(miniloop::spawn(async move { chain_miniloop(depth - 1, done) }));
+        drop(miniloop::spawn(
+            async move { chain_miniloop(depth - 1, done) },
+        ));
     }
 }
 
@@ -168,7 +187,12 @@ fn spawn_many(c: &mut Criterion) {
     let mut group = c.benchmark_group("spawn_many");
     let event_loop = miniloop::EventLoop::new();
     group.bench_function("miniloop", |b| {
-        b.iter(|| assert_eq!(event_loop.run_until_complete(spawn_many_miniloop()), expected_sum()))
+        b.iter(|| {
+            assert_eq!(
+                event_loop.run_until_complete(spawn_many_miniloop()),
+                expected_sum()
+            )
+        })
     });
     let runtime = tokio_runtime();
     group.bench_function("tokio_current_thread", |b| {
@@ -185,7 +209,12 @@ fn yield_many(c: &mut Criterion) {
     let mut group = c.benchmark_group("yield_many");
     let event_loop = miniloop::EventLoop::new();
     group.bench_function("miniloop", |b| {
-        b.iter(|| assert_eq!(event_loop.run_until_complete(yield_many_miniloop()), YIELD_TASKS))
+        b.iter(|| {
+            assert_eq!(
+                event_loop.run_until_complete(yield_many_miniloop()),
+                YIELD_TASKS
+            )
+        })
     });
     let runtime = tokio_runtime();
     group.bench_function("tokio_current_thread", |b| {
@@ -199,7 +228,12 @@ fn ping_pong(c: &mut Criterion) {
     let mut group = c.benchmark_group("ping_pong");
     let event_loop = miniloop::EventLoop::new();
     group.bench_function("miniloop", |b| {
-        b.iter(|| assert_eq!(event_loop.run_until_complete(ping_pong_miniloop()), expected))
+        b.iter(|| {
+            assert_eq!(
+                event_loop.run_until_complete(ping_pong_miniloop()),
+                expected
+            )
+        })
     });
     let runtime = tokio_runtime();
     group.bench_function("tokio_current_thread", |b| {
@@ -212,7 +246,12 @@ fn sleep_many(c: &mut Criterion) {
     let mut group = c.benchmark_group("sleep_many");
     let event_loop = miniloop::EventLoop::new();
     group.bench_function("miniloop", |b| {
-        b.iter(|| assert_eq!(event_loop.run_until_complete(sleep_many_miniloop()), SLEEPERS))
+        b.iter(|| {
+            assert_eq!(
+                event_loop.run_until_complete(sleep_many_miniloop()),
+                SLEEPERS
+            )
+        })
     });
     let runtime = tokio_runtime();
     group.bench_function("tokio_current_thread", |b| {
@@ -252,14 +291,30 @@ fn block_on_ready(c: &mut Criterion) {
     let mut group = c.benchmark_group("block_on_ready");
     let event_loop = miniloop::EventLoop::new();
     group.bench_function("miniloop", |b| {
-        b.iter_batched(|| 7, |n| assert_eq!(event_loop.run_until_complete(async move { n }), 7), BatchSize::SmallInput)
+        b.iter_batched(
+            || 7,
+            |n| assert_eq!(event_loop.run_until_complete(async move { n }), 7),
+            BatchSize::SmallInput,
+        )
     });
     let runtime = tokio_runtime();
     group.bench_function("tokio_current_thread", |b| {
-        b.iter_batched(|| 7, |n| assert_eq!(runtime.block_on(async move { n }), 7), BatchSize::SmallInput)
+        b.iter_batched(
+            || 7,
+            |n| assert_eq!(runtime.block_on(async move { n }), 7),
+            BatchSize::SmallInput,
+        )
     });
     group.finish();
 }
 
-criterion_group!(benches, spawn_many, yield_many, ping_pong, sleep_many, chained_spawn, block_on_ready);
+criterion_group!(
+    benches,
+    spawn_many,
+    yield_many,
+    ping_pong,
+    sleep_many,
+    chained_spawn,
+    block_on_ready
+);
 criterion_main!(benches);

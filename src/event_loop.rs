@@ -164,7 +164,9 @@ impl EventLoop {
             remote_batch: RefCell::new(Vec::new()),
             due_wakers: RefCell::new(Vec::new()),
         };
-        EventLoop { core: Rc::new(core) }
+        EventLoop {
+            core: Rc::new(core),
+        }
     }
 
     /// Spawns `future` as a task of this loop; it runs when the loop runs.

@@ -64,18 +64,27 @@ impl<F: Future> Future for JoinAll<F> {
         // `JoinAll` is `Unpin`: every child sits in its own pinned box.
         let this = self.get_mut();
         let outputs = &mut this.outputs;
-        this.group.poll_woken_children(cx, |index, output| outputs[index] = Some(output));
+        this.group
+            .poll_woken_children(cx, |index, output| outputs[index] = Some(output));
         if this.group.unfinished > 0 {
             return Poll::Pending;
         }
         let outputs = std::mem::take(&mut this.outputs);
-        Poll::Ready(outputs.into_iter().map(|output| output.expect("every child finished")).collect())
+        Poll::Ready(
+            outputs
+                .into_iter()
+                .map(|output| output.expect("every child finished"))
+                .collect(),
+        )
     }
 }
 
 impl<F: Future> fmt::Debug for JoinAll<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinAll").field("futures", &self.group.children.len()).field("unfinished", &self.group.unfinished).finish()
+        f.debug_struct("JoinAll")
+            .field("futures", &self.group.children.len())
+            .field("unfinished", &self.group.unfinished)
+            .finish()
     }
 }
 
@@ -102,7 +111,10 @@ where
     I: IntoIterator,
     I::Item: Future,
 {
-    AsCompleted { group: Group::new(futures), completed: VecDeque::new() }
+    AsCompleted {
+        group: Group::new(futures),
+        completed: VecDeque::new(),
+    }
 }
 
 /// The value returned by [`as_completed`]; call [`AsCompleted::next`] until it gives `None`.
@@ -126,7 +138,8 @@ impl<F: Future> AsCompleted<F> {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
         if self.completed.is_empty() && self.group.unfinished > 0 {
             let completed = &mut self.completed;
-            self.group.poll_woken_children(cx, |_, output| completed.push_back(output));
+            self.group
+                .poll_woken_children(cx, |_, output| completed.push_back(output));
         }
         match self.completed.pop_front() {
             Some(output) => Poll::Ready(Some(output)),
@@ -138,7 +151,9 @@ impl<F: Future> AsCompleted<F> {
 
 impl<F: Future> fmt::Debug for AsCompleted<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsCompleted").field("remaining", &self.remaining()).finish()
+        f.debug_struct("AsCompleted")
+            .field("remaining", &self.remaining())
+            .finish()
     }
 }
 
@@ -166,7 +181,9 @@ struct WokenState {
 
 impl WokenList {
     fn lock(&self) -> MutexGuard<'_, WokenState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -197,18 +214,36 @@ impl ArcWake for ChildWaker {
 
 impl<F: Future> Group<F> {
     fn new<I: IntoIterator<Item = F>>(futures: I) -> Self {
-        let children: Vec<_> = futures.into_iter().map(|future| Some(Box::pin(future))).collect();
+        let children: Vec<_> = futures
+            .into_iter()
+            .map(|future| Some(Box::pin(future)))
+            .collect();
         let woken = Arc::new(WokenList::default());
         // Every child starts out woken: each needs a first poll.
         woken.lock().indices = (0..children.len()).collect();
         let child_wakers = (0..children.len())
-            .map(|index| Arc::new(ChildWaker { index, is_listed: AtomicBool::new(true), woken: Arc::clone(&woken) }))
+            .map(|index| {
+                Arc::new(ChildWaker {
+                    index,
+                    is_listed: AtomicBool::new(true),
+                    woken: Arc::clone(&woken),
+                })
+            })
             .collect();
-        Group { unfinished: children.len(), children, child_wakers, woken }
+        Group {
+            unfinished: children.len(),
+            children,
+            child_wakers,
+            woken,
+        }
     }
 
     /// Polls the children woken since the last call; hands each output to `on_output`.
-    fn poll_woken_children(&mut self, cx: &mut Context<'_>, mut on_output: impl FnMut(usize, F::Output)) {
+    fn poll_woken_children(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut on_output: impl FnMut(usize, F::Output),
+    ) {
         // File the parent's waker first, so that a child woken after we take the list still
         // wakes the task that awaits us.
         let indices = {
@@ -223,7 +258,9 @@ impl<F: Future> Group<F> {
             let child_waker = &self.child_wakers[index];
             // Cleared before the poll: a wake during the poll lists the child again.
             child_waker.is_listed.store(false, Ordering::Release);
-            let Some(child) = self.children[index].as_mut() else { continue };
+            let Some(child) = self.children[index].as_mut() else {
+                continue;
+            };
             let waker = waker_ref(child_waker);
             let mut child_cx = Context::from_waker(&waker);
             if let Poll::Ready(output) = child.as_mut().poll(&mut child_cx) {

@@ -51,6 +51,28 @@ pub use yield_now::{yield_now, YieldNow};
 /// The chapters of `docs/`, compiled into the crate docs so that every code block in them is
 /// tested by `cargo test`.
 pub mod guide {
+    #[doc = include_str!("../README.md")]
+    pub mod readme {}
+    #[doc = include_str!("../docs/03-waiting-list.md")]
+    pub mod lesson_03 {}
+    #[doc = include_str!("../docs/04-one-at-a-time.md")]
+    pub mod lesson_04 {}
+    #[doc = include_str!("../docs/05-interleaving.md")]
+    pub mod lesson_05 {}
+    #[doc = include_str!("../docs/06-resumable-function.md")]
+    pub mod lesson_06 {}
+    #[doc = include_str!("../docs/07-delegation.md")]
+    pub mod lesson_07 {}
+    #[doc = include_str!("../docs/08-machines-are-iterators.md")]
+    pub mod lesson_08 {}
+    #[doc = include_str!("../docs/09-interleaved-machines.md")]
+    pub mod lesson_09 {}
+    #[doc = include_str!("../docs/10-counting-waits.md")]
+    pub mod lesson_10 {}
+    #[doc = include_str!("../docs/11-async-fn-is-a-state-machine.md")]
+    pub mod lesson_11 {}
+    #[doc = include_str!("../docs/12-busy-event-loop.md")]
+    pub mod lesson_12 {}
     #[doc = include_str!("../docs/event-loop.md")]
     pub mod event_loop {}
     #[doc = include_str!("../docs/tasks-and-wakers.md")]

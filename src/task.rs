@@ -117,7 +117,9 @@ impl<T> TaskShared<T> {
     fn lock_join(&self) -> MutexGuard<'_, JoinSlot<T>> {
         // A panic never happens while the lock is held (no user code runs under it), but if
         // one did, the slot is still consistent: take it anyway rather than panic again.
-        self.join.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.join
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Stores the task's result and wakes whoever awaits the handle.
@@ -132,7 +134,9 @@ impl<T> TaskShared<T> {
             // Detached: nobody will read it, so it is dropped below, outside the lock (its
             // `Drop` is user code). Finished: a second report, after a join waker panicked
             // during the first; the first one stands.
-            JoinSlot::Detached | JoinSlot::Finished(_) | JoinSlot::Collected => (None, Some(result)),
+            JoinSlot::Detached | JoinSlot::Finished(_) | JoinSlot::Collected => {
+                (None, Some(result))
+            }
         };
         drop(slot);
         if let Some(unwanted) = unwanted {
@@ -164,7 +168,10 @@ pin_project! {
 
 impl<F: Future> TaskBody<F> {
     pub(crate) fn new(future: F, shared: Arc<TaskShared<F::Output>>) -> Self {
-        TaskBody { future: Some(future), shared }
+        TaskBody {
+            future: Some(future),
+            shared,
+        }
     }
 }
 
@@ -247,7 +254,11 @@ impl<T: Send + 'static> JoinHandle<T> {
     /// its next poll, and the handle then yields a cancelled [`JoinError`]. Aborting a task
     /// that already finished changes nothing. Works from any thread, and from inside the task.
     pub fn abort(&self) {
-        let was_requested = self.shared.header.is_abort_requested.swap(true, Ordering::AcqRel);
+        let was_requested = self
+            .shared
+            .header
+            .is_abort_requested
+            .swap(true, Ordering::AcqRel);
         if !was_requested && !self.is_finished() {
             // Schedule it, so the loop notices the request even if nothing else would wake it.
             ArcWake::wake_by_ref(&self.shared);
@@ -318,11 +329,17 @@ enum Cause {
 
 impl JoinError {
     pub(crate) fn cancelled(task_id: TaskId) -> Self {
-        JoinError { task_id, cause: Cause::Cancelled }
+        JoinError {
+            task_id,
+            cause: Cause::Cancelled,
+        }
     }
 
     pub(crate) fn panicked(task_id: TaskId, payload: Box<dyn Any + Send + 'static>) -> Self {
-        JoinError { task_id, cause: Cause::Panicked(payload) }
+        JoinError {
+            task_id,
+            cause: Cause::Panicked(payload),
+        }
     }
 
     /// The task that ended this way.
@@ -389,7 +406,12 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.cause {
             Cause::Cancelled => write!(f, "JoinError::Cancelled({})", self.task_id),
-            Cause::Panicked(_) => write!(f, "JoinError::Panic({}, {:?})", self.task_id, self.panic_message()),
+            Cause::Panicked(_) => write!(
+                f,
+                "JoinError::Panic({}, {:?})",
+                self.task_id,
+                self.panic_message()
+            ),
         }
     }
 }
@@ -413,12 +435,18 @@ mod tests {
         assert!(cancelled.is_cancelled() && !cancelled.is_panic());
 
         let panicked = JoinError::panicked(TaskId(7), Box::new("boom"));
-        assert_eq!(panicked.to_string(), "task#7 panicked with message \"boom\"");
+        assert_eq!(
+            panicked.to_string(),
+            "task#7 panicked with message \"boom\""
+        );
         let payload = panicked.into_panic();
         assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
 
         let formatted = JoinError::panicked(TaskId(8), Box::new(String::from("bad 8")));
-        assert_eq!(formatted.to_string(), "task#8 panicked with message \"bad 8\"");
+        assert_eq!(
+            formatted.to_string(),
+            "task#8 panicked with message \"bad 8\""
+        );
     }
 
     #[test]

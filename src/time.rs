@@ -56,7 +56,11 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// Waits until `deadline`. A deadline in the past completes at the first poll.
 pub fn sleep_until(deadline: Instant) -> Sleep {
     static NEXT_SEQ: AtomicU64 = AtomicU64::new(0);
-    Sleep { deadline, seq: NEXT_SEQ.fetch_add(1, Ordering::Relaxed), registration: None }
+    Sleep {
+        deadline,
+        seq: NEXT_SEQ.fetch_add(1, Ordering::Relaxed),
+        registration: None,
+    }
 }
 
 /// `start + duration`, or a century from `start` if that cannot be represented.
@@ -129,7 +133,10 @@ impl Future for Sleep {
 fn poll_sleep(core: &Core, sleep: &mut Sleep, waker: &Waker) -> Poll<()> {
     match sleep.registration {
         Some(registration) if registration.home == core.id() => {
-            let state = core.timers().borrow_mut().poll_timer(registration.key, waker);
+            let state = core
+                .timers()
+                .borrow_mut()
+                .poll_timer(registration.key, waker);
             match state {
                 TimerState::Fired => {
                     sleep.registration = None;
@@ -143,8 +150,14 @@ fn poll_sleep(core: &Core, sleep: &mut Sleep, waker: &Waker) -> Poll<()> {
             if sleep.deadline <= Instant::now() {
                 return Poll::Ready(());
             }
-            let key = core.timers().borrow_mut().register(sleep.deadline, sleep.seq, waker.clone());
-            sleep.registration = Some(Registration { home: core.id(), key });
+            let key = core
+                .timers()
+                .borrow_mut()
+                .register(sleep.deadline, sleep.seq, waker.clone());
+            sleep.registration = Some(Registration {
+                home: core.id(),
+                key,
+            });
             Poll::Pending
         }
     }
@@ -179,7 +192,11 @@ impl fmt::Debug for Sleep {
 /// });
 /// ```
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
-    Timeout { future, sleep: sleep(duration), duration }
+    Timeout {
+        future,
+        sleep: sleep(duration),
+        duration,
+    }
 }
 
 pin_project! {
@@ -205,7 +222,9 @@ impl<F: Future> Future for Timeout<F> {
             return Poll::Ready(Ok(output));
         }
         match this.sleep.poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(Elapsed { duration: *this.duration })),
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed {
+                duration: *this.duration,
+            })),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -253,7 +272,10 @@ pub fn interval(period: Duration) -> Interval {
              if you want back-to-back ticks"
         );
     }
-    Interval { period, next_tick: Instant::now() }
+    Interval {
+        period,
+        next_tick: Instant::now(),
+    }
 }
 
 /// A periodic timer made by [`interval`].
@@ -299,7 +321,9 @@ mod tests {
 
     #[test]
     fn elapsed_prints_like_tokio_with_the_duration() {
-        let elapsed = Elapsed { duration: Duration::from_millis(50) };
+        let elapsed = Elapsed {
+            duration: Duration::from_millis(50),
+        };
         assert_eq!(elapsed.to_string(), "deadline has elapsed (50ms)");
     }
 

@@ -51,7 +51,10 @@ pub(crate) struct TaskKey {
 impl TaskKey {
     /// The key of the future given to `run_until_complete`, which lives on the caller's
     /// stack rather than in the task table.
-    pub(crate) const MAIN: TaskKey = TaskKey { index: u32::MAX, generation: 0 };
+    pub(crate) const MAIN: TaskKey = TaskKey {
+        index: u32::MAX,
+        generation: 0,
+    };
 }
 
 /// The part of a loop that other threads may touch.
@@ -65,12 +68,17 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new() -> Self {
-        Shared { remote_queue: Mutex::new(Vec::new()), loop_thread: std::thread::current() }
+        Shared {
+            remote_queue: Mutex::new(Vec::new()),
+            loop_thread: std::thread::current(),
+        }
     }
 
     pub(crate) fn lock_remote_queue(&self) -> MutexGuard<'_, Vec<TaskKey>> {
         // No code that can panic runs under this lock; recover the data if one ever did.
-        self.remote_queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.remote_queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn push_remote(&self, key: TaskKey) {
@@ -84,7 +92,9 @@ impl Shared {
 static LOOPS: Mutex<Vec<(LoopId, Arc<Shared>)>> = Mutex::new(Vec::new());
 
 fn lock_loops() -> MutexGuard<'static, Vec<(LoopId, Arc<Shared>)>> {
-    LOOPS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    LOOPS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Lists a new loop so that remote wakers can find it.
@@ -96,13 +106,19 @@ pub(crate) fn register_loop(id: LoopId, shared: Arc<Shared>) {
 pub(crate) fn unregister_loop(id: LoopId) {
     let removed = {
         let mut loops = lock_loops();
-        loops.iter().position(|(listed, _)| *listed == id).map(|position| loops.swap_remove(position))
+        loops
+            .iter()
+            .position(|(listed, _)| *listed == id)
+            .map(|position| loops.swap_remove(position))
     };
     drop(removed); // outside the lock
 }
 
 fn find_loop(id: LoopId) -> Option<Arc<Shared>> {
-    lock_loops().iter().find(|(listed, _)| *listed == id).map(|(_, shared)| Arc::clone(shared))
+    lock_loops()
+        .iter()
+        .find(|(listed, _)| *listed == id)
+        .map(|(_, shared)| Arc::clone(shared))
 }
 
 /// Puts the task that `header` describes back on its loop's run queue.

@@ -92,7 +92,11 @@ impl Scheduler {
                     .ok()
                     .filter(|index| *index < TaskKey::MAIN.index)
                     .expect("more than 4 billion live tasks in one loop");
-                self.slots.push(Slot { generation: 0, is_scheduled: false, state: SlotState::Vacant });
+                self.slots.push(Slot {
+                    generation: 0,
+                    is_scheduled: false,
+                    state: SlotState::Vacant,
+                });
                 index
             }
         };
@@ -103,7 +107,10 @@ impl Scheduler {
     /// Stores a new task's body under the key `reserve` gave, and queues its first poll.
     pub(crate) fn insert(&mut self, key: TaskKey, body: Body) {
         let slot = &mut self.slots[key.index as usize];
-        debug_assert!(matches!(slot.state, SlotState::Vacant), "`insert` follows `reserve`");
+        debug_assert!(
+            matches!(slot.state, SlotState::Vacant),
+            "`insert` follows `reserve`"
+        );
         slot.state = SlotState::Parked(body);
         slot.is_scheduled = true;
         self.run_queue.push_back(key);
@@ -116,7 +123,9 @@ impl Scheduler {
             self.is_main_woken = true;
             return;
         }
-        let Some(slot) = self.slots.get_mut(key.index as usize) else { return };
+        let Some(slot) = self.slots.get_mut(key.index as usize) else {
+            return;
+        };
         let is_live = slot.generation == key.generation && !matches!(slot.state, SlotState::Vacant);
         if is_live && !slot.is_scheduled {
             slot.is_scheduled = true;
@@ -136,7 +145,9 @@ impl Scheduler {
 
     /// Moves the body under `key` out of the table for polling.
     pub(crate) fn take_for_poll(&mut self, key: TaskKey) -> Taken {
-        let Some(slot) = self.slots.get_mut(key.index as usize) else { return Taken::Nothing };
+        let Some(slot) = self.slots.get_mut(key.index as usize) else {
+            return Taken::Nothing;
+        };
         if slot.generation != key.generation {
             return Taken::Nothing;
         }

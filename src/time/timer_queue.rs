@@ -27,9 +27,14 @@ struct Entry {
 enum TimerSlot {
     Vacant,
     /// Not yet due; the waker of the task that waits.
-    Waiting { seq: u64, waker: Waker },
+    Waiting {
+        seq: u64,
+        waker: Waker,
+    },
     /// Due; the `Sleep` has not looked yet.
-    Fired { seq: u64 },
+    Fired {
+        seq: u64,
+    },
 }
 
 /// A registration, kept by the `Sleep` that made it.
@@ -71,7 +76,11 @@ impl TimerQueue {
             }
         };
         self.slots[slot as usize] = TimerSlot::Waiting { seq, waker };
-        self.heap.push(Reverse(Entry { deadline, seq, slot }));
+        self.heap.push(Reverse(Entry {
+            deadline,
+            seq,
+            slot,
+        }));
         self.live += 1;
         TimerKey { slot, seq }
     }
@@ -135,7 +144,9 @@ impl TimerQueue {
             if let TimerSlot::Waiting { seq, .. } = slot {
                 if *seq == entry.seq {
                     let seq = *seq;
-                    if let TimerSlot::Waiting { waker, .. } = std::mem::replace(slot, TimerSlot::Fired { seq }) {
+                    if let TimerSlot::Waiting { waker, .. } =
+                        std::mem::replace(slot, TimerSlot::Fired { seq })
+                    {
                         due.push(waker);
                     }
                 }
@@ -227,7 +238,11 @@ mod tests {
             let key = timers.register(far, seq, noop());
             assert!(timers.cancel(key).is_some());
         }
-        assert!(timers.heap_len() < 4 * MIN_COMPACT_LEN, "heap kept {} entries", timers.heap_len());
+        assert!(
+            timers.heap_len() < 4 * MIN_COMPACT_LEN,
+            "heap kept {} entries",
+            timers.heap_len()
+        );
         assert_eq!(timers.next_deadline(), Some(far));
         assert!(timers.cancel(keep).is_some());
         assert_eq!(timers.next_deadline(), None);
