@@ -33,10 +33,11 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_task::{waker_ref, ArcWake};
 
+use crate::reactor::Reactor;
 use crate::task::{Header, JoinError, JoinHandle, TaskBody, TaskId, TaskShared};
 use crate::time::{Registration, TimerQueue};
 use crate::waker::{register_loop, unregister_loop, wake_task, LoopId, Shared, TaskKey};
@@ -161,6 +162,7 @@ impl EventLoop {
             timers: RefCell::new(TimerQueue::default()),
             shared,
             main_waker,
+            reactor: RefCell::new(None),
             remote_batch: RefCell::new(Vec::new()),
             due_wakers: RefCell::new(Vec::new()),
         };
@@ -198,6 +200,14 @@ impl EventLoop {
     /// How many tasks have been spawned and have not finished.
     pub fn live_tasks(&self) -> usize {
         self.core.scheduler.borrow().live_tasks()
+    }
+
+    /// Sockets registered with this loop's reactor (to check that closed sockets leave it).
+    #[doc(hidden)]
+    pub fn registered_sockets(&self) -> usize {
+        self.core
+            .with_existing_reactor(|reactor| reactor.registered())
+            .unwrap_or(0)
     }
 
     /// Entries in the timer heap, cancelled ones included (to check that cancelled timers
@@ -270,6 +280,8 @@ pub(crate) struct Core {
     timers: RefCell<TimerQueue>,
     shared: Arc<Shared>,
     main_waker: Arc<MainWaker>,
+    /// The I/O reactor, opened when the first socket registers (`with_reactor`).
+    reactor: RefCell<Option<Reactor>>,
     /// Reused buffers, so a turn allocates nothing: keys taken from the remote queue, and
     /// wakers of due timers.
     remote_batch: RefCell<Vec<TaskKey>>,
@@ -291,6 +303,24 @@ impl Core {
             return None;
         }
         self.timers.try_borrow_mut().ok()?.cancel(registration.key)
+    }
+
+    /// Calls `f` with the loop's reactor, opening it on first use.
+    pub(crate) fn with_reactor<R>(&self, f: impl FnOnce(&mut Reactor) -> R) -> std::io::Result<R> {
+        let mut reactor = self.reactor.borrow_mut();
+        if reactor.is_none() {
+            let (new_reactor, io_waker) = Reactor::new()?;
+            // Before the loop first blocks in the poller: see `Shared::push_remote`.
+            self.shared.set_io_waker(io_waker);
+            *reactor = Some(new_reactor);
+        }
+        Ok(f(reactor.as_mut().expect("opened just above")))
+    }
+
+    /// Like `with_reactor`, but never opens one: `None` if the loop has no reactor (or it is
+    /// busy, as during shutdown).
+    pub(crate) fn with_existing_reactor<R>(&self, f: impl FnOnce(&mut Reactor) -> R) -> Option<R> {
+        self.reactor.try_borrow_mut().ok()?.as_mut().map(f)
     }
 
     fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
@@ -416,29 +446,46 @@ impl Core {
         }
     }
 
-    /// Blocks the thread until there may be work: the earliest timer, or a remote wake.
-    /// Returns at once if something is runnable already.
+    /// Blocks the thread until there may be work: the earliest timer, an I/O event or a
+    /// remote wake. If something is runnable already it does not block, but with a reactor it
+    /// still collects ready I/O, so that busy tasks cannot starve sockets.
     fn wait_for_work(&self) {
-        {
+        let is_runnable = {
             let scheduler = self.scheduler.borrow();
-            if scheduler.is_main_woken || !scheduler.run_queue.is_empty() {
-                return;
-            }
-        }
-        // Checked before parking; a remote wake that lands after this check leaves an unpark
-        // token behind, and `park` returns at once (see `waker.rs`).
-        if !self.shared.lock_remote_queue().is_empty() {
+            scheduler.is_main_woken || !scheduler.run_queue.is_empty()
+        };
+        let has_reactor = self.reactor.borrow().is_some();
+        if is_runnable && !has_reactor {
             return;
         }
-        let next_deadline = self.timers.borrow_mut().next_deadline();
-        match next_deadline {
-            Some(deadline) => {
-                let now = Instant::now();
-                if deadline > now {
-                    std::thread::park_timeout(deadline - now);
-                }
-            }
+        // Checked before blocking; a remote wake that lands after this check leaves a token
+        // (an unpark, or a count in the poller's eventfd), and the wait returns at once.
+        let is_remote_woken = !self.shared.lock_remote_queue().is_empty();
+        let timeout = if is_runnable || is_remote_woken {
+            Some(Duration::ZERO)
+        } else {
+            let next_deadline = self.timers.borrow_mut().next_deadline();
+            next_deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
+        };
+        match timeout {
+            _ if has_reactor => self.wait_for_io(timeout),
+            // A remote wake is waiting: the next turn collects it.
+            Some(Duration::ZERO) => {}
+            Some(timeout) => std::thread::park_timeout(timeout),
             None => std::thread::park(),
+        }
+    }
+
+    /// Blocks in the reactor, then wakes the tasks whose sockets are ready.
+    fn wait_for_io(&self, timeout: Option<Duration>) {
+        let mut woken = self.due_wakers.borrow_mut();
+        let waited = self.with_existing_reactor(|reactor| reactor.wait(timeout, &mut woken));
+        if let Some(Err(error)) = waited {
+            // The poller itself failed (not a socket): the loop can no longer wait for anything.
+            panic!("the I/O reactor's wait failed: {error}; the event loop cannot go on");
+        }
+        for waker in woken.drain(..) {
+            waker.wake();
         }
     }
 
@@ -456,6 +503,8 @@ impl Core {
         }
         let wakers = self.timers.borrow_mut().clear();
         drop(wakers);
+        let io_wakers = self.with_existing_reactor(Reactor::take_all_wakers);
+        drop(io_wakers);
         self.shared.lock_remote_queue().clear();
     }
 }

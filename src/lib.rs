@@ -35,13 +35,17 @@
 #![warn(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
 
+pub mod blocking;
 pub mod event_loop;
 mod join;
+pub mod net;
+mod reactor;
 pub mod task;
 pub mod time;
 mod waker;
 mod yield_now;
 
+pub use blocking::spawn_blocking;
 pub use event_loop::{run, spawn, EventLoop};
 pub use join::{as_completed, join_all, AsCompleted, JoinAll};
 pub use task::{JoinError, JoinHandle, TaskId};

@@ -39,9 +39,23 @@ use crate::waker::{wake_task, LoopId, TaskKey};
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TaskId(pub(crate) u64);
 
+impl TaskId {
+    /// Marks ids of `spawn_blocking` jobs, which count separately from a loop's tasks.
+    const BLOCKING_BIT: u64 = 1 << 63;
+
+    /// The id of the `number`th `spawn_blocking` job; prints as `blocking#7`.
+    pub(crate) fn blocking(number: u64) -> TaskId {
+        TaskId(number | Self::BLOCKING_BIT)
+    }
+}
+
 impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "task#{}", self.0)
+        if self.0 & Self::BLOCKING_BIT != 0 {
+            write!(f, "blocking#{}", self.0 & !Self::BLOCKING_BIT)
+        } else {
+            write!(f, "task#{}", self.0)
+        }
     }
 }
 
@@ -123,7 +137,7 @@ impl<T> TaskShared<T> {
     }
 
     /// Stores the task's result and wakes whoever awaits the handle.
-    fn finish(&self, result: Result<T, JoinError>) {
+    pub(crate) fn finish(&self, result: Result<T, JoinError>) {
         let mut slot = self.lock_join();
         let (join_waker, unwanted) = match &mut *slot {
             JoinSlot::Running { join_waker } => {
@@ -426,6 +440,7 @@ mod tests {
     fn task_ids_print_as_task_hash_number() {
         assert_eq!(TaskId(7).to_string(), "task#7");
         assert_eq!(format!("{:?}", TaskId(7)), "task#7");
+        assert_eq!(TaskId::blocking(7).to_string(), "blocking#7");
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! # Rules this module keeps
 //! - A remote wake pushes the key *before* it unparks the loop. The loop checks the remote
 //!   queue *before* it parks. `park` keeps the unpark as a token, so a wake that lands between
-//!   the check and the park makes the park return at once: no wake-up is lost.
+//!   the check and the park makes the park return at once: no wake-up is lost. With a reactor,
+//!   the unpark is a write to the poller's eventfd, which is sticky in the same way.
 //! - A waker that outlives its loop finds no entry in [`LOOPS`] and does nothing.
 //!
 //! # Why an address book of loops and not a pointer to the loop in every task
@@ -23,7 +24,7 @@
 //! it answers "is the loop still there?" for free.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::Thread;
 
 use crate::event_loop::with_current_core;
@@ -34,6 +35,10 @@ use crate::task::Header;
 pub(crate) struct LoopId(u64);
 
 impl LoopId {
+    /// No loop: the home of `spawn_blocking` jobs, which are never polled. Never registered,
+    /// so a wake aimed at it finds nothing and does nothing.
+    pub(crate) const NONE: LoopId = LoopId(0);
+
     pub(crate) fn next() -> LoopId {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         LoopId(NEXT.fetch_add(1, Ordering::Relaxed))
@@ -63,7 +68,11 @@ pub(crate) struct Shared {
     /// Keys woken from other threads, waiting for the loop to move them to its run queue.
     remote_queue: Mutex<Vec<TaskKey>>,
     /// The thread that runs the loop (an `EventLoop` is not `Send`, so this never changes).
+    /// It is unparked by a remote wake while the loop has no reactor.
     loop_thread: Thread,
+    /// Once the loop has a reactor it blocks in the OS poller, not in `park`; this interrupts
+    /// that wait. Set once, on the loop's thread, before the loop first blocks in the poller.
+    io_waker: OnceLock<mio::Waker>,
 }
 
 impl Shared {
@@ -71,7 +80,13 @@ impl Shared {
         Shared {
             remote_queue: Mutex::new(Vec::new()),
             loop_thread: std::thread::current(),
+            io_waker: OnceLock::new(),
         }
+    }
+
+    /// Hands over the reactor's waker; from now on remote wakes interrupt the poller.
+    pub(crate) fn set_io_waker(&self, waker: mio::Waker) {
+        let _ = self.io_waker.set(waker);
     }
 
     pub(crate) fn lock_remote_queue(&self) -> MutexGuard<'_, Vec<TaskKey>> {
@@ -83,8 +98,14 @@ impl Shared {
 
     fn push_remote(&self, key: TaskKey) {
         self.lock_remote_queue().push(key);
-        // After the push, never before: see "Rules" above.
-        self.loop_thread.unpark();
+        // After the push, never before: see "Rules" above. The loop sets `io_waker` before it
+        // checks the remote queue and blocks in the poller, so a push that the check missed
+        // finds `io_waker` set here (the queue's lock orders the two).
+        match self.io_waker.get() {
+            // If the eventfd cannot be written, the loop wakes at its next event or deadline.
+            Some(io_waker) => drop(io_waker.wake()),
+            None => self.loop_thread.unpark(),
+        }
     }
 }
 

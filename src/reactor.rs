@@ -1,0 +1,246 @@
+//! The I/O reactor: sockets register with the OS poller, and the loop's one blocking wait
+//! covers timers, I/O readiness and wakes from other threads.
+//!
+//! Lessons 01 and 02 make real requests; this is what lets a task wait for a socket without
+//! holding the thread (chapter: `docs/reactor.md`). A socket operation is tried first; if the
+//! OS answers "would block", the task's waker is filed under the socket's token and the task
+//! returns `Pending`. When the loop has nothing to run, it blocks in [`Reactor::wait`]
+//! (`epoll_wait` on Linux, through mio) until the earliest timer, a readiness event, or a
+//! remote wake (a `mio::Waker`, an eventfd the poller watches). Events wake the filed wakers.
+//!
+//! # Rules this module keeps
+//! - Readiness is edge-triggered and never cached: every operation is tried before it waits.
+//!   A "would block" is always followed by an event when the socket becomes ready, because the
+//!   edge comes after the attempt. Spurious events only cost a retry.
+//! - A token carries the slot's generation, so an event for a closed socket never wakes the
+//!   task that reuses its slot.
+//! - A socket is deregistered before it is closed (`net.rs` drops the registration first).
+//! - The reactor is created on first use: a loop that never touches a socket never opens an
+//!   epoll instance, and keeps idling with `park`.
+//!
+//! # Why mio and not raw epoll
+//! mio is a thin, portable layer over epoll/kqueue whose only dependency is libc, and it runs
+//! under miri. Raw epoll would need `unsafe` in this crate, which forbids it.
+
+use std::io;
+use std::task::Waker;
+use std::time::Duration;
+
+use mio::event::Source;
+use mio::{Events, Interest, Poll, Token};
+
+/// The token of the `mio::Waker` that interrupts the wait from another thread.
+const REMOTE_WAKE_TOKEN: Token = Token(usize::MAX);
+/// How many events one wait collects at most (more are delivered by the next wait).
+const EVENTS_PER_WAIT: usize = 1024;
+
+/// Where a socket lives in the reactor: slot and generation, packed into mio's token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct IoKey {
+    index: u32,
+    generation: u32,
+}
+
+impl IoKey {
+    fn token(self) -> Token {
+        Token(((self.generation as usize) << 32) | self.index as usize)
+    }
+
+    fn from_token(token: Token) -> IoKey {
+        IoKey {
+            index: token.0 as u32,
+            generation: (token.0 >> 32) as u32,
+        }
+    }
+}
+
+/// Which way a task waits on a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read,
+    Write,
+}
+
+/// One registered socket: who waits to read, who waits to write.
+#[derive(Debug, Default)]
+struct IoSlot {
+    generation: u32,
+    is_registered: bool,
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+}
+
+/// The OS poller and the wakers filed per socket.
+#[derive(Debug)]
+pub(crate) struct Reactor {
+    poll: Poll,
+    events: Events,
+    slots: Vec<IoSlot>,
+    free: Vec<u32>,
+}
+
+impl Reactor {
+    /// Opens the poller, and the waker other threads use to interrupt its wait.
+    pub(crate) fn new() -> io::Result<(Reactor, mio::Waker)> {
+        let poll = Poll::new()?;
+        let remote_waker = mio::Waker::new(poll.registry(), REMOTE_WAKE_TOKEN)?;
+        let reactor = Reactor {
+            poll,
+            events: Events::with_capacity(EVENTS_PER_WAIT),
+            slots: Vec::new(),
+            free: Vec::new(),
+        };
+        Ok((reactor, remote_waker))
+    }
+
+    /// Registers `source` for both directions (edge-triggered) and returns its key.
+    pub(crate) fn register(&mut self, source: &mut impl Source) -> io::Result<IoKey> {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                self.slots.push(IoSlot::default());
+                u32::try_from(self.slots.len() - 1).expect("more than 4 billion sockets")
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        let key = IoKey {
+            index,
+            generation: slot.generation,
+        };
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(error) = self.poll.registry().register(source, key.token(), interest) {
+            self.free.push(index);
+            return Err(error);
+        }
+        slot.is_registered = true;
+        Ok(key)
+    }
+
+    /// Removes `source` from the poller and frees its slot; returns the wakers it held, for
+    /// the caller to drop outside any borrow.
+    pub(crate) fn deregister(&mut self, key: IoKey, source: &mut impl Source) -> Vec<Waker> {
+        let Some(slot) = self.live_slot(key) else {
+            return Vec::new();
+        };
+        slot.is_registered = false;
+        slot.generation = slot.generation.wrapping_add(1);
+        let wakers = [slot.reader.take(), slot.writer.take()]
+            .into_iter()
+            .flatten()
+            .collect();
+        // The socket is about to be closed, which also removes it from epoll; an error here
+        // changes nothing for the caller.
+        let _ = self.poll.registry().deregister(source);
+        self.free.push(key.index);
+        wakers
+    }
+
+    /// Files `waker` to be woken when the socket under `key` is ready in `direction`.
+    pub(crate) fn file_waker(&mut self, key: IoKey, direction: Direction, waker: &Waker) {
+        let Some(slot) = self.live_slot(key) else {
+            return;
+        };
+        let filed = match direction {
+            Direction::Read => &mut slot.reader,
+            Direction::Write => &mut slot.writer,
+        };
+        match filed {
+            Some(stored) if stored.will_wake(waker) => {}
+            _ => *filed = Some(waker.clone()),
+        }
+    }
+
+    /// Blocks until a socket is ready, a remote wake arrives, or `timeout` passes (`None`:
+    /// no limit; zero: just look). Moves the wakers of ready sockets into `woken`.
+    pub(crate) fn wait(
+        &mut self,
+        timeout: Option<Duration>,
+        woken: &mut Vec<Waker>,
+    ) -> io::Result<()> {
+        // epoll counts whole milliseconds; round up so the loop never wakes before a deadline
+        // just to find nothing due (and then spin until it is).
+        let timeout = timeout.map(round_up_to_millis);
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(error) => return Err(error),
+        }
+        for event in &self.events {
+            if event.token() == REMOTE_WAKE_TOKEN {
+                continue; // the remote queue is read by the loop right after this
+            }
+            let key = IoKey::from_token(event.token());
+            let Some(slot) = self.slots.get_mut(key.index as usize) else {
+                continue;
+            };
+            if !slot.is_registered || slot.generation != key.generation {
+                continue; // an event for a socket that has been closed meanwhile
+            }
+            // Errors and hang-ups wake both sides: the next attempt reports what happened.
+            let is_closed = event.is_error() || event.is_read_closed() || event.is_write_closed();
+            if event.is_readable() || is_closed {
+                woken.extend(slot.reader.take());
+            }
+            if event.is_writable() || is_closed {
+                woken.extend(slot.writer.take());
+            }
+        }
+        Ok(())
+    }
+
+    /// How many sockets are registered.
+    pub(crate) fn registered(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    /// Takes every filed waker (the loop is shutting down).
+    pub(crate) fn take_all_wakers(&mut self) -> Vec<Waker> {
+        self.slots
+            .iter_mut()
+            .flat_map(|slot| [slot.reader.take(), slot.writer.take()])
+            .flatten()
+            .collect()
+    }
+
+    fn live_slot(&mut self, key: IoKey) -> Option<&mut IoSlot> {
+        let slot = self.slots.get_mut(key.index as usize)?;
+        (slot.is_registered && slot.generation == key.generation).then_some(slot)
+    }
+}
+
+/// `duration` rounded up to a whole number of milliseconds.
+fn round_up_to_millis(duration: Duration) -> Duration {
+    let millis = duration.as_nanos().div_ceil(1_000_000);
+    Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_round_up_so_the_loop_never_wakes_early() {
+        assert_eq!(
+            round_up_to_millis(Duration::from_nanos(1)),
+            Duration::from_millis(1)
+        );
+        assert_eq!(
+            round_up_to_millis(Duration::from_millis(3)),
+            Duration::from_millis(3)
+        );
+        assert_eq!(
+            round_up_to_millis(Duration::from_micros(3001)),
+            Duration::from_millis(4)
+        );
+        assert_eq!(round_up_to_millis(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn tokens_carry_the_slot_and_its_generation() {
+        let key = IoKey {
+            index: 7,
+            generation: 3,
+        };
+        assert_eq!(IoKey::from_token(key.token()), key);
+    }
+}
