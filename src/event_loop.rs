@@ -38,10 +38,11 @@ use std::time::{Duration, Instant};
 use futures_task::{waker_ref, ArcWake};
 
 use crate::reactor::Reactor;
+use crate::sync_first::SuspendScope;
 use crate::task::{Header, JoinError, JoinHandle, TaskBody, TaskId, TaskShared};
 use crate::time::{Registration, TimerQueue};
 use crate::waker::{register_loop, unregister_loop, wake_task, LoopId, Shared, TaskKey};
-use scheduler::{Scheduler, Taken};
+use scheduler::{Body, Scheduler, Taken};
 
 /// Messages for misuse, kept in one place and tested.
 pub(crate) const SPAWN_OUTSIDE_LOOP: &str = "`miniloop::spawn` called outside an event loop; \
@@ -50,7 +51,7 @@ pub(crate) const SPAWN_OUTSIDE_LOOP: &str = "`miniloop::spawn` called outside an
 pub(crate) const NESTED_RUN: &str = "`miniloop::run` (or `run_until_complete`) called while an \
      event loop is already running on this thread; blocking here would stop every other task \
      of the outer loop, which could never finish; `.await` the future instead, or move the \
-     blocking code into a thread (`std::thread::spawn`)";
+     blocking code into `miniloop::spawn_blocking`";
 
 thread_local! {
     /// The loop running on this thread, if any: how `spawn`, wakers and timers find it.
@@ -194,6 +195,8 @@ impl EventLoop {
             panic!("{NESTED_RUN}");
         }
         let _current = CurrentGuard::enter(&self.core);
+        // The loop's tasks may wait, even if this loop was started inside a `run_now` section.
+        let _may_suspend = SuspendScope::allow();
         self.core.run_until_complete(future)
     }
 
@@ -330,10 +333,39 @@ impl Core {
     {
         let mut scheduler = self.scheduler.borrow_mut();
         let (key, id) = scheduler.reserve();
+        let (body, handle) = self.new_task(key, id, future);
+        scheduler.insert(key, body);
+        handle
+    }
+
+    /// Spawns `future` and polls it once, now, on this stack (see `sync_first.rs`).
+    pub(crate) fn spawn_eager<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (key, body, handle) = {
+            let mut scheduler = self.scheduler.borrow_mut();
+            let (key, id) = scheduler.reserve();
+            let (body, handle) = self.new_task(key, id, future);
+            scheduler.insert_polling(key);
+            (key, body, handle)
+        };
+        // The new task is not the caller: it may suspend even inside a `run_now` section.
+        let _may_suspend = SuspendScope::allow();
+        self.poll_task(key, body);
+        handle
+    }
+
+    /// Allocates a task's two parts: the boxed body and the handle to its shared part.
+    fn new_task<F>(&self, key: TaskKey, id: TaskId, future: F) -> (Body, JoinHandle<F::Output>)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let shared = Arc::new(TaskShared::new(id, self.id, key));
         let handle = JoinHandle::new(Arc::clone(&shared));
-        scheduler.insert(key, Box::pin(TaskBody::new(future, shared)));
-        handle
+        (Box::pin(TaskBody::new(future, shared)), handle)
     }
 
     /// The same-thread half of a wake (see `waker.rs`). `false` sends the waker down the
@@ -377,24 +409,30 @@ impl Core {
         for _ in 0..ready_now {
             let next = self.scheduler.borrow_mut().run_queue.pop_front();
             match next {
-                Some(key) => self.poll_task(key),
+                Some(key) => self.run_task(key),
                 None => break,
             }
         }
     }
 
-    /// The one place where a task's future is polled. Break here in a debugger to see every
-    /// poll: `print key` is the task's slot.
-    #[inline(never)]
-    fn poll_task(&self, key: TaskKey) {
+    /// Takes the task under `key` out of the table and polls it, unless it was aborted.
+    fn run_task(&self, key: TaskKey) {
         let taken = self.scheduler.borrow_mut().take_for_poll(key);
-        let Taken::Body(mut body) = taken else { return };
-        let task_id = body.header().id;
+        let Taken::Body(body) = taken else { return };
         if body.header().is_abort_requested.load(Ordering::Acquire) {
+            let task_id = body.header().id;
             self.scheduler.borrow_mut().remove(key);
             body.fail(JoinError::cancelled(task_id));
             return;
         }
+        self.poll_task(key, body);
+    }
+
+    /// The one place where a task's future is polled. Break here in a debugger to see every
+    /// poll: `print key` is the task's slot, `print body.pointer` its future.
+    #[inline(never)]
+    fn poll_task(&self, key: TaskKey, mut body: Body) {
+        let task_id = body.header().id;
         let outcome = catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_body()));
         match outcome {
             Ok(Poll::Pending) => self.scheduler.borrow_mut().put_back(key, body),

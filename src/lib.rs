@@ -40,6 +40,7 @@ pub mod event_loop;
 mod join;
 pub mod net;
 mod reactor;
+mod sync_first;
 pub mod task;
 pub mod time;
 mod waker;
@@ -48,6 +49,7 @@ mod yield_now;
 pub use blocking::spawn_blocking;
 pub use event_loop::{run, spawn, EventLoop};
 pub use join::{as_completed, join_all, AsCompleted, JoinAll};
+pub use sync_first::{is_suspend_allowed, run_now, spawn_eager, WouldSuspend};
 pub use task::{JoinError, JoinHandle, TaskId};
 pub use time::{interval, sleep, sleep_until, timeout, Elapsed, Interval, Sleep, Timeout};
 pub use yield_now::{yield_now, YieldNow};
@@ -77,6 +79,8 @@ pub mod guide {
     pub mod lesson_11 {}
     #[doc = include_str!("../docs/12-busy-event-loop.md")]
     pub mod lesson_12 {}
+    #[doc = include_str!("../docs/13-real-event-loop.md")]
+    pub mod lesson_13 {}
     #[doc = include_str!("../docs/event-loop.md")]
     pub mod event_loop {}
     #[doc = include_str!("../docs/tasks-and-wakers.md")]

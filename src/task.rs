@@ -33,6 +33,7 @@ use std::task::{Context, Poll, Waker};
 use futures_task::{waker_ref, ArcWake};
 use pin_project_lite::pin_project;
 
+use crate::sync_first::note_suspend;
 use crate::waker::{wake_task, LoopId, TaskKey};
 
 /// A task's number, unique within its loop; prints as `task#7`.
@@ -298,6 +299,8 @@ impl<T> Future for JoinHandle<T> {
                     Some(stored) if stored.will_wake(cx.waker()) => {}
                     _ => *join_waker = Some(cx.waker().clone()),
                 }
+                let task_id = self.shared.header.id;
+                note_suspend(|| format!("{task_id} to finish"));
                 Poll::Pending
             }
             JoinSlot::Finished(_) => match std::mem::replace(&mut *slot, JoinSlot::Collected) {

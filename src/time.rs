@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use pin_project_lite::pin_project;
 
 use crate::event_loop::{with_current_core, Core};
+use crate::sync_first::{is_suspend_allowed, note_suspend};
 use crate::waker::LoopId;
 pub(crate) use timer_queue::{TimerKey, TimerQueue, TimerState};
 
@@ -121,6 +122,15 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        if !is_suspend_allowed() {
+            // Inside `run_now`: no loop is needed to say "not yet", and nothing is filed.
+            if this.deadline <= Instant::now() {
+                return Poll::Ready(());
+            }
+            let remaining = this.deadline - Instant::now();
+            note_suspend(|| format!("a timer (a sleep with {remaining:?} left)"));
+            return Poll::Pending;
+        }
         let outcome = with_current_core(|core| poll_sleep(core, this, cx.waker()));
         match outcome {
             Some(poll) => poll,

@@ -36,6 +36,7 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.has_yielded = true;
+        crate::sync_first::note_suspend(|| "`yield_now`".to_string());
         cx.waker().wake_by_ref();
         Poll::Pending
     }

@@ -117,6 +117,15 @@ impl Scheduler {
         self.live_tasks += 1;
     }
 
+    /// Marks the slot `reserve` gave as taken by a task that is being polled right now (an
+    /// eager spawn); `put_back` or `remove` follows.
+    pub(crate) fn insert_polling(&mut self, key: TaskKey) {
+        let slot = &mut self.slots[key.index as usize];
+        debug_assert!(matches!(slot.state, SlotState::Vacant), "follows `reserve`");
+        slot.state = SlotState::Polling;
+        self.live_tasks += 1;
+    }
+
     /// Queues the task under `key` unless it is queued already or the key is stale.
     pub(crate) fn schedule(&mut self, key: TaskKey) {
         if key == TaskKey::MAIN {
