@@ -87,7 +87,13 @@ fn lesson_06_pauses_and_resumes() {
     let output = run_lesson("06_resumable_function", None);
     assert_eq!(
         lines(&output),
-        ["Starting", "Hello", "Paused", "World", "Finished with Result"]
+        [
+            "Starting",
+            "Hello",
+            "Paused",
+            "World",
+            "Finished with Result"
+        ]
     );
 }
 
@@ -164,7 +170,10 @@ fn countdown_times(name: &str, scale: &str) -> (f64, f64) {
 #[test]
 fn lesson_12_busy_loop_burns_cpu_while_it_waits() {
     let (wall, cpu) = countdown_times("12_busy_event_loop", "0.05");
-    assert!(wall > 0.2, "10 s scaled by 0.05 should take about 0.5 s, took {wall}");
+    assert!(
+        wall > 0.2,
+        "10 s scaled by 0.05 should take about 0.5 s, took {wall}"
+    );
     // Alone on a core it burns ~100% of its run. Other tests run beside it on CI's two
     // cores and may take up to half of its core, so the bound is generous.
     assert!(
@@ -177,7 +186,10 @@ fn lesson_12_busy_loop_burns_cpu_while_it_waits() {
 #[test]
 fn lesson_13_real_loop_sleeps_instead_of_spinning() {
     let (wall, cpu) = countdown_times("13_real_event_loop", "0.05");
-    assert!(wall > 0.2, "10 s scaled by 0.05 should take about 0.5 s, took {wall}");
+    assert!(
+        wall > 0.2,
+        "10 s scaled by 0.05 should take about 0.5 s, took {wall}"
+    );
     assert!(
         cpu < 0.2 * wall,
         "a waker-driven loop should idle between timers: {cpu} s CPU in {wall} s"
@@ -188,6 +200,9 @@ fn lesson_13_real_loop_sleeps_instead_of_spinning() {
 #[test]
 fn lesson_13_on_tokio_prints_the_same_countdown() {
     let (wall, cpu) = countdown_times("13_real_event_loop_tokio", "0.05");
-    assert!(wall > 0.2, "10 s scaled by 0.05 should take about 0.5 s, took {wall}");
+    assert!(
+        wall > 0.2,
+        "10 s scaled by 0.05 should take about 0.5 s, took {wall}"
+    );
     assert!(cpu < 0.2 * wall, "tokio idles too: {cpu} s CPU in {wall} s");
 }
