@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use crate::task::{JoinError, JoinHandle, TaskId, TaskShared};
+use crate::task::{Header, JoinError, JoinHandle, Origin, TaskId, TaskShared};
 use crate::waker::{LoopId, TaskKey};
 
 /// The default bound on pool threads: many blocking calls can run side by side.
@@ -48,6 +48,7 @@ const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// });
 /// assert_eq!(sum, 333_833_500);
 /// ```
+#[track_caller]
 pub fn spawn_blocking<F, T>(work: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -56,7 +57,8 @@ where
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let id = TaskId::blocking(NEXT_ID.fetch_add(1, Ordering::Relaxed));
     // Nobody wakes a blocking job (it is not polled), so its header names no loop.
-    let shared = Arc::new(TaskShared::new(id, LoopId::NONE, TaskKey::MAIN));
+    let header = Header::new(id, LoopId::NONE, TaskKey::MAIN, Origin::here());
+    let shared = Arc::new(TaskShared::new(header));
     let handle = JoinHandle::new(Arc::clone(&shared));
     pool().submit(Box::new(move || run_job(id, &shared, work)));
     handle

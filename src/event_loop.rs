@@ -23,6 +23,7 @@
 //! remote waker. An idle loop costs no CPU at all; the idle-CPU test in `tests/timers.rs`
 //! measures it.
 
+mod builder;
 mod scheduler;
 
 use std::cell::RefCell;
@@ -30,7 +31,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -39,9 +40,11 @@ use futures_task::{waker_ref, ArcWake};
 
 use crate::reactor::Reactor;
 use crate::sync_first::SuspendScope;
-use crate::task::{Header, JoinError, JoinHandle, TaskBody, TaskId, TaskShared};
+use crate::task::{Header, JoinError, JoinHandle, Origin, TaskBody, TaskId, TaskShared};
 use crate::time::{Registration, TimerQueue};
+use crate::trace::{ObserveConfig, Observer, Timeline, WakeOrigin};
 use crate::waker::{register_loop, unregister_loop, wake_task, LoopId, Shared, TaskKey};
+pub use builder::Builder;
 use scheduler::{Body, Scheduler, Taken};
 
 /// Messages for misuse, kept in one place and tested.
@@ -118,8 +121,21 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let mut future = Some(future);
-    let handle = with_current_core(|core| core.spawn(future.take().expect("taken once")));
+    spawn_with_origin(future, Origin::here())
+}
+
+/// `spawn` with a name and spawn location (`task::Builder` comes here too).
+#[track_caller]
+pub(crate) fn spawn_with_origin<F>(future: F, origin: Origin) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let mut spawn_args = Some((future, origin));
+    let handle = with_current_core(|core| {
+        let (future, origin) = spawn_args.take().expect("taken once");
+        core.spawn(future, origin)
+    });
     match handle {
         Some(handle) => handle,
         // The panic stays in this function's body so that `#[track_caller]` names the caller.
@@ -143,19 +159,27 @@ pub struct EventLoop {
 }
 
 impl EventLoop {
-    /// Creates a loop that is not running yet.
+    /// Creates a loop that is not running yet. `MINILOOP_TRACE` and `MINILOOP_SLOW_POLL_MS`
+    /// switch on the trace and the slow-poll detector (see [`crate::trace`]).
     pub fn new() -> Self {
+        Self::with_config(ObserveConfig::from_env())
+    }
+
+    /// A [`Builder`], to set the trace, the slow-poll detector and the timeline in code.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    fn with_config(config: ObserveConfig) -> Self {
         let id = LoopId::next();
         let shared = Arc::new(Shared::new());
         register_loop(id, Arc::clone(&shared));
+        let main_origin = Origin {
+            name: Some("main".into()),
+            spawned_at: None,
+        };
         let main_waker = Arc::new(MainWaker {
-            header: Header {
-                id: TaskId(0),
-                home: id,
-                key: TaskKey::MAIN,
-                is_remote_queued: AtomicBool::new(false),
-                is_abort_requested: AtomicBool::new(false),
-            },
+            header: Header::new(TaskId(0), id, TaskKey::MAIN, main_origin),
         });
         let core = Core {
             id,
@@ -166,6 +190,7 @@ impl EventLoop {
             reactor: RefCell::new(None),
             remote_batch: RefCell::new(Vec::new()),
             due_wakers: RefCell::new(Vec::new()),
+            observer: config.build(),
         };
         EventLoop {
             core: Rc::new(core),
@@ -179,7 +204,39 @@ impl EventLoop {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.core.spawn(future)
+        self.core.spawn(future, Origin::here())
+    }
+
+    #[track_caller]
+    pub(crate) fn spawn_with_origin<F>(&self, future: F, origin: Origin) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.core.spawn(future, origin)
+    }
+
+    /// Spawns `future` on this loop and polls it once right away (see
+    /// [`spawn_eager`](crate::spawn_eager)). The loop need not be running.
+    #[track_caller]
+    pub fn spawn_eager<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        // Make this loop current for the first poll, so timers and sockets find it.
+        let _current = CurrentGuard::swap_in(Some(Rc::clone(&self.core)));
+        self.core.spawn_eager(future, Origin::here())
+    }
+
+    /// What the loop recorded, if it was built with
+    /// [`record_timeline`](Builder::record_timeline); empty otherwise.
+    pub fn timeline(&self) -> Timeline {
+        self.core
+            .observer
+            .as_ref()
+            .map(|observer| observer.timeline())
+            .unwrap_or_default()
     }
 
     /// Runs the loop until `future` completes, and returns its output. Tasks that are still
@@ -289,6 +346,9 @@ pub(crate) struct Core {
     /// wakers of due timers.
     remote_batch: RefCell<Vec<TaskKey>>,
     due_wakers: RefCell<Vec<std::task::Waker>>,
+    /// The trace, slow-poll detector and timeline; `None` when all are off, so that each hook
+    /// costs one branch.
+    observer: Option<Box<Observer>>,
 }
 
 impl Core {
@@ -326,20 +386,23 @@ impl Core {
         self.reactor.try_borrow_mut().ok()?.as_mut().map(f)
     }
 
-    fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    fn spawn<F>(&self, future: F, origin: Origin) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         let mut scheduler = self.scheduler.borrow_mut();
         let (key, id) = scheduler.reserve();
-        let (body, handle) = self.new_task(key, id, future);
+        let (body, handle) = self.new_task(key, id, future, origin);
+        if let Some(observer) = &self.observer {
+            observer.spawned(body.header());
+        }
         scheduler.insert(key, body);
         handle
     }
 
     /// Spawns `future` and polls it once, now, on this stack (see `sync_first.rs`).
-    pub(crate) fn spawn_eager<F>(&self, future: F) -> JoinHandle<F::Output>
+    pub(crate) fn spawn_eager<F>(&self, future: F, origin: Origin) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -347,7 +410,10 @@ impl Core {
         let (key, body, handle) = {
             let mut scheduler = self.scheduler.borrow_mut();
             let (key, id) = scheduler.reserve();
-            let (body, handle) = self.new_task(key, id, future);
+            let (body, handle) = self.new_task(key, id, future, origin);
+            if let Some(observer) = &self.observer {
+                observer.spawned(body.header());
+            }
             scheduler.insert_polling(key);
             (key, body, handle)
         };
@@ -358,12 +424,18 @@ impl Core {
     }
 
     /// Allocates a task's two parts: the boxed body and the handle to its shared part.
-    fn new_task<F>(&self, key: TaskKey, id: TaskId, future: F) -> (Body, JoinHandle<F::Output>)
+    fn new_task<F>(
+        &self,
+        key: TaskKey,
+        id: TaskId,
+        future: F,
+        origin: Origin,
+    ) -> (Body, JoinHandle<F::Output>)
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let shared = Arc::new(TaskShared::new(id, self.id, key));
+        let shared = Arc::new(TaskShared::new(Header::new(id, self.id, key, origin)));
         let handle = JoinHandle::new(Arc::clone(&shared));
         (Box::pin(TaskBody::new(future, shared)), handle)
     }
@@ -371,17 +443,19 @@ impl Core {
     /// The same-thread half of a wake (see `waker.rs`). `false` sends the waker down the
     /// remote path: another loop's task, or the scheduler is busy (a wake from inside a `Drop`
     /// that runs while it is borrowed), in which case the remote queue defers it to the next turn.
-    pub(crate) fn try_schedule_here(&self, home: LoopId, key: TaskKey) -> bool {
-        if home != self.id {
+    pub(crate) fn try_schedule_here(&self, header: &Header) -> bool {
+        if header.home != self.id {
             return false;
         }
-        match self.scheduler.try_borrow_mut() {
-            Ok(mut scheduler) => {
-                scheduler.schedule(key);
-                true
-            }
-            Err(_) => false,
+        let Ok(mut scheduler) = self.scheduler.try_borrow_mut() else {
+            return false;
+        };
+        scheduler.schedule(header.key);
+        drop(scheduler);
+        if let Some(observer) = &self.observer {
+            observer.woke(header, WakeOrigin::LoopThread);
         }
+        true
     }
 
     fn run_until_complete<F: Future>(&self, future: F) -> F::Output {
@@ -422,6 +496,9 @@ impl Core {
         if body.header().is_abort_requested.load(Ordering::Acquire) {
             let task_id = body.header().id;
             self.scheduler.borrow_mut().remove(key);
+            if let Some(observer) = &self.observer {
+                observer.ended(body.header(), "cancelled");
+            }
             body.fail(JoinError::cancelled(task_id));
             return;
         }
@@ -432,8 +509,14 @@ impl Core {
     /// poll: `print key` is the task's slot, `print body.pointer` its future.
     #[inline(never)]
     fn poll_task(&self, key: TaskKey, mut body: Body) {
-        let task_id = body.header().id;
+        let started = self.observer.as_ref().map(|observer| {
+            observer.poll_started();
+            Instant::now()
+        });
         let outcome = catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_body()));
+        if let (Some(observer), Some(started)) = (&self.observer, started) {
+            observe_poll(observer, body.header(), started, &outcome);
+        }
         match outcome {
             Ok(Poll::Pending) => self.scheduler.borrow_mut().put_back(key, body),
             Ok(Poll::Ready(())) => {
@@ -442,6 +525,7 @@ impl Core {
             }
             Err(payload) => {
                 self.scheduler.borrow_mut().remove(key);
+                let task_id = body.header().id;
                 body.fail(JoinError::panicked(task_id, payload));
             }
         }
@@ -464,6 +548,9 @@ impl Core {
             };
             if let Some(header) = header {
                 header.is_remote_queued.store(false, Ordering::Release);
+                if let Some(observer) = &self.observer {
+                    observer.woke(header, WakeOrigin::OtherThread(None));
+                }
             }
             scheduler.schedule(key);
         }
@@ -478,6 +565,9 @@ impl Core {
                 return;
             }
             timers.fire_due(Instant::now(), &mut due);
+        }
+        if let Some(observer) = &self.observer {
+            observer.timers_fired(due.len());
         }
         for waker in due.drain(..) {
             waker.wake();
@@ -505,12 +595,18 @@ impl Core {
             let next_deadline = self.timers.borrow_mut().next_deadline();
             next_deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
         };
+        let idle_since = self.observer.as_ref().map(|_| Instant::now());
         match timeout {
             _ if has_reactor => self.wait_for_io(timeout),
             // A remote wake is waiting: the next turn collects it.
-            Some(Duration::ZERO) => {}
+            Some(Duration::ZERO) => return,
             Some(timeout) => std::thread::park_timeout(timeout),
             None => std::thread::park(),
+        }
+        if let (Some(observer), Some(idle_since)) = (&self.observer, idle_since) {
+            if timeout != Some(Duration::ZERO) {
+                observer.idled(idle_since.elapsed());
+            }
         }
     }
 
@@ -521,6 +617,9 @@ impl Core {
         if let Some(Err(error)) = waited {
             // The poller itself failed (not a socket): the loop can no longer wait for anything.
             panic!("the I/O reactor's wait failed: {error}; the event loop cannot go on");
+        }
+        if let Some(observer) = &self.observer {
+            observer.io_ready(woken.len());
         }
         for waker in woken.drain(..) {
             waker.wake();
@@ -536,6 +635,9 @@ impl Core {
             }
             for body in bodies {
                 let task_id = body.header().id;
+                if let Some(observer) = &self.observer {
+                    observer.ended(body.header(), "cancelled");
+                }
                 body.fail(JoinError::cancelled(task_id));
             }
         }
@@ -545,4 +647,20 @@ impl Core {
         drop(io_wakers);
         self.shared.lock_remote_queue().clear();
     }
+}
+
+/// Reports one poll to the observer: trace line, slow-poll check, timeline, and the end of
+/// the task if it ended.
+fn observe_poll(
+    observer: &Observer,
+    header: &Header,
+    started: Instant,
+    outcome: &std::thread::Result<Poll<()>>,
+) {
+    let (answer, ended) = match outcome {
+        Ok(Poll::Pending) => ("pending", None),
+        Ok(Poll::Ready(())) => ("ready", Some("finished")),
+        Err(_) => ("panicked", Some("panicked")),
+    };
+    observer.polled(header, started, answer, ended);
 }

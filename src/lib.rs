@@ -43,6 +43,7 @@ mod reactor;
 mod sync_first;
 pub mod task;
 pub mod time;
+pub mod trace;
 mod waker;
 mod yield_now;
 

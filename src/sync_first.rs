@@ -24,7 +24,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::event_loop::with_current_core;
-use crate::task::JoinHandle;
+use crate::task::{JoinHandle, Origin};
 
 thread_local! {
     /// How many `run_now` sections enclose the code running on this thread right now.
@@ -177,7 +177,9 @@ where
     F::Output: Send + 'static,
 {
     let mut future = Some(future);
-    let handle = with_current_core(|core| core.spawn_eager(future.take().expect("taken once")));
+    let origin = Origin::here();
+    let handle =
+        with_current_core(|core| core.spawn_eager(future.take().expect("taken once"), origin));
     match handle {
         Some(handle) => handle,
         None => panic!("{}", crate::event_loop::SPAWN_OUTSIDE_LOOP),

@@ -24,6 +24,7 @@
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -78,6 +79,42 @@ pub(crate) struct Header {
     pub(crate) is_remote_queued: AtomicBool,
     /// Set by `JoinHandle::abort`; the loop checks it before each poll.
     pub(crate) is_abort_requested: AtomicBool,
+    /// The name given with `task::Builder::name`, for traces and warnings.
+    pub(crate) name: Option<Box<str>>,
+    /// Where `spawn` was called (`#[track_caller]`), for traces and warnings.
+    pub(crate) spawned_at: Option<&'static Location<'static>>,
+}
+
+impl Header {
+    pub(crate) fn new(id: TaskId, home: LoopId, key: TaskKey, origin: Origin) -> Header {
+        Header {
+            id,
+            home,
+            key,
+            is_remote_queued: AtomicBool::new(false),
+            is_abort_requested: AtomicBool::new(false),
+            name: origin.name,
+            spawned_at: origin.spawned_at,
+        }
+    }
+}
+
+/// Where a task comes from, for humans: its name and the line that spawned it.
+#[derive(Debug, Default)]
+pub(crate) struct Origin {
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) spawned_at: Option<&'static Location<'static>>,
+}
+
+impl Origin {
+    /// The caller's line, no name (`#[track_caller]` passes the caller through).
+    #[track_caller]
+    pub(crate) fn here() -> Origin {
+        Origin {
+            name: None,
+            spawned_at: Some(Location::caller()),
+        }
+    }
 }
 
 /// The part of a task that wakers and the `JoinHandle` share.
@@ -116,15 +153,9 @@ impl<T> fmt::Debug for JoinSlot<T> {
 }
 
 impl<T> TaskShared<T> {
-    pub(crate) fn new(id: TaskId, home: LoopId, key: TaskKey) -> Self {
+    pub(crate) fn new(header: Header) -> Self {
         TaskShared {
-            header: Header {
-                id,
-                home,
-                key,
-                is_remote_queued: AtomicBool::new(false),
-                is_abort_requested: AtomicBool::new(false),
-            },
+            header,
             join: Mutex::new(JoinSlot::Running { join_waker: None }),
         }
     }
@@ -330,6 +361,64 @@ impl<T> fmt::Debug for JoinHandle<T> {
             .field("task", &self.shared.header.id)
             .field("state", &*self.shared.lock_join())
             .finish()
+    }
+}
+
+/// Spawns a task with options: for now, a name that traces, warnings and timelines show.
+///
+/// # Examples
+/// ```
+/// miniloop::run(async {
+///     let handle = miniloop::task::Builder::new().name("fetch google").spawn(async { 200 });
+///     assert_eq!(handle.await.unwrap(), 200);
+/// });
+/// ```
+#[derive(Debug, Default)]
+pub struct Builder {
+    name: Option<Box<str>>,
+}
+
+impl Builder {
+    /// A builder with no options set.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the task: traces print it as `task#3 "fetch google"`.
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into().into_boxed_str());
+        self
+    }
+
+    /// Spawns `future` on the loop running on this thread, like [`crate::spawn`].
+    ///
+    /// # Panics
+    /// If no event loop is running on this thread.
+    #[track_caller]
+    pub fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let origin = Origin {
+            name: self.name,
+            spawned_at: Some(Location::caller()),
+        };
+        crate::event_loop::spawn_with_origin(future, origin)
+    }
+
+    /// Spawns `future` on `event_loop`, like [`EventLoop::spawn`](crate::EventLoop::spawn).
+    #[track_caller]
+    pub fn spawn_on<F>(self, event_loop: &crate::EventLoop, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let origin = Origin {
+            name: self.name,
+            spawned_at: Some(Location::caller()),
+        };
+        event_loop.spawn_with_origin(future, origin)
     }
 }
 

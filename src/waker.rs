@@ -144,7 +144,7 @@ fn find_loop(id: LoopId) -> Option<Arc<Shared>> {
 
 /// Puts the task that `header` describes back on its loop's run queue.
 pub(crate) fn wake_task(header: &Header) {
-    let delivered = with_current_core(|core| core.try_schedule_here(header.home, header.key));
+    let delivered = with_current_core(|core| core.try_schedule_here(header));
     if delivered != Some(true) {
         wake_remote(header);
     }

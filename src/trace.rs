@@ -1,0 +1,379 @@
+//! Seeing it run: an event trace, a slow-poll detector, and a timeline of task activity.
+//!
+//! The lessons ask you to picture what the loop does; this module shows it (chapter:
+//! `docs/seeing-it-run.md`). Three switches, all off by default:
+//!
+//! - **Trace** (`MINILOOP_TRACE=1`, or [`Builder::trace`](crate::event_loop::Builder::trace)):
+//!   one line on stderr per event: spawn, poll (and how long it took), wake (from which
+//!   thread), timers fired, sockets ready, task finished, idle wait.
+//! - **Slow-poll detector** (`MINILOOP_SLOW_POLL_MS=50`, or
+//!   [`Builder::slow_poll_threshold`](crate::event_loop::Builder::slow_poll_threshold)): a
+//!   warning when one poll holds the loop longer than the threshold, naming the task and where
+//!   it was spawned. This is asyncio's debug mode ("Executing <Task> took 0.2 seconds").
+//! - **Timeline** ([`Builder::record_timeline`](crate::event_loop::Builder::record_timeline)):
+//!   when each task was running and waiting, drawn as text or SVG ([`Timeline`]).
+//!
+//! # Rules this module keeps
+//! - When every switch is off, the loop holds no `Observer` and pays one branch per poll.
+//! - Events are recorded on the loop's thread only; a wake from another thread is traced
+//!   when the loop collects it, with the name of the thread that woke.
+
+mod timeline;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::task::{Header, TaskId};
+pub use timeline::{Timeline, TimelineRow};
+
+/// One thing the loop did, as the trace prints it. Tasks appear as `task#3` or
+/// `task#3 "name"`; the `run_until_complete` future appears as `main`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A task was spawned.
+    Spawn {
+        /// The task.
+        task: String,
+        /// The `file:line:column` of the `spawn` call.
+        at: String,
+    },
+    /// A task was polled once.
+    Poll {
+        /// The task.
+        task: String,
+        /// `ready`, `pending` or `panicked`.
+        outcome: &'static str,
+        /// How long the poll held the loop.
+        took: Duration,
+    },
+    /// A task was woken.
+    Wake {
+        /// The task (or `main`).
+        task: String,
+        /// `the loop's thread` or `another thread`.
+        from: String,
+    },
+    /// Timers came due and woke their tasks.
+    TimersFired {
+        /// How many.
+        count: usize,
+    },
+    /// Sockets became ready and woke their tasks.
+    IoReady {
+        /// How many wakers the ready sockets woke.
+        count: usize,
+    },
+    /// A task ended.
+    End {
+        /// The task.
+        task: String,
+        /// `finished`, `cancelled` or `panicked`.
+        how: &'static str,
+    },
+    /// Nothing was runnable, and the loop blocked.
+    Idle {
+        /// For how long.
+        waited: Duration,
+    },
+}
+
+impl Event {
+    /// The event without its timings, for tests and diffs: `poll task#1 -> pending`.
+    pub fn describe(&self) -> String {
+        match self {
+            Event::Spawn { task, .. } => format!("spawn {task}"),
+            Event::Poll { task, outcome, .. } => format!("poll {task} -> {outcome}"),
+            Event::Wake { task, from } => format!("wake {task} from {from}"),
+            Event::TimersFired { count } => format!("timers fired: {count}"),
+            Event::IoReady { count } => format!("sockets ready: {count}"),
+            Event::End { task, how } => format!("{how} {task}"),
+            Event::Idle { .. } => "idle".to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Spawn { task, at } => write!(f, "spawn {task} at {at}"),
+            Event::Poll {
+                task,
+                outcome,
+                took,
+            } => write!(f, "poll {task} -> {outcome} in {took:?}"),
+            Event::Idle { waited } => write!(f, "idle for {waited:?}"),
+            other => f.write_str(&other.describe()),
+        }
+    }
+}
+
+/// Where trace lines go: stderr, or a log you can read back (for tests and tools).
+#[derive(Clone, Debug, Default)]
+pub struct TraceLog {
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl TraceLog {
+    /// An empty log.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The events recorded so far, in order.
+    pub fn events(&self) -> Vec<Event> {
+        self.lock().clone()
+    }
+
+    /// The events without timings (see [`Event::describe`]).
+    pub fn describe(&self) -> Vec<String> {
+        self.lock().iter().map(Event::describe).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Event>> {
+        self.events
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// What the builder (or the environment) switched on.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ObserveConfig {
+    pub(crate) trace_to_stderr: bool,
+    pub(crate) trace_log: Option<TraceLog>,
+    pub(crate) slow_poll: Option<Duration>,
+    pub(crate) record_timeline: bool,
+}
+
+impl ObserveConfig {
+    /// `MINILOOP_TRACE` and `MINILOOP_SLOW_POLL_MS`, read once per process.
+    pub(crate) fn from_env() -> ObserveConfig {
+        static FROM_ENV: OnceLock<ObserveConfig> = OnceLock::new();
+        FROM_ENV
+            .get_or_init(|| ObserveConfig {
+                trace_to_stderr: std::env::var_os("MINILOOP_TRACE")
+                    .is_some_and(|value| value != "0" && !value.is_empty()),
+                slow_poll: slow_poll_from_env(),
+                ..ObserveConfig::default()
+            })
+            .clone()
+    }
+
+    fn is_off(&self) -> bool {
+        !self.trace_to_stderr
+            && self.trace_log.is_none()
+            && self.slow_poll.is_none()
+            && !self.record_timeline
+    }
+
+    /// The observer for a new loop, or `None` when every switch is off.
+    pub(crate) fn build(self) -> Option<Box<Observer>> {
+        if self.is_off() {
+            return None;
+        }
+        let timeline = self
+            .record_timeline
+            .then(|| RefCell::new(Timeline::default()));
+        Some(Box::new(Observer {
+            started_at: Instant::now(),
+            config: self,
+            timeline,
+            during_poll: RefCell::new(None),
+        }))
+    }
+}
+
+fn slow_poll_from_env() -> Option<Duration> {
+    let raw = std::env::var("MINILOOP_SLOW_POLL_MS").ok()?;
+    match raw.trim().parse::<u64>() {
+        Ok(millis) if millis > 0 => Some(Duration::from_millis(millis)),
+        _ => {
+            eprintln!(
+                "miniloop: ignoring MINILOOP_SLOW_POLL_MS={raw:?}; it must be a whole number of \
+                 milliseconds above 0, like 50"
+            );
+            None
+        }
+    }
+}
+
+/// A task's name for humans: `task#3`, or `task#3 "fetch google"`.
+pub(crate) fn label(header: &Header) -> String {
+    if header.id == TaskId(0) {
+        return "main".to_string(); // the `run_until_complete` future
+    }
+    match &header.name {
+        Some(name) => format!("{} {name:?}", header.id),
+        None => header.id.to_string(),
+    }
+}
+
+/// The loop's recorder. Exists only when something is switched on.
+#[derive(Debug)]
+pub(crate) struct Observer {
+    started_at: Instant,
+    config: ObserveConfig,
+    timeline: Option<RefCell<Timeline>>,
+    /// Events that happen during a poll (a wake, a spawn) are held back and printed after
+    /// the poll's own line, so the trace reads in cause-and-effect order.
+    during_poll: RefCell<Option<Vec<Event>>>,
+}
+
+impl Observer {
+    /// Holds back events until `polled` (see `during_poll`).
+    pub(crate) fn poll_started(&self) {
+        *self.during_poll.borrow_mut() = Some(Vec::new());
+    }
+
+    fn emit(&self, event: Event) {
+        if let Some(held) = self.during_poll.borrow_mut().as_mut() {
+            held.push(event);
+            return;
+        }
+        self.print(event);
+    }
+
+    fn print(&self, event: Event) {
+        if self.config.trace_to_stderr {
+            let since_start = self.started_at.elapsed();
+            eprintln!(
+                "[miniloop {:>10.3}ms] {event}",
+                since_start.as_secs_f64() * 1000.0
+            );
+        }
+        if let Some(log) = &self.config.trace_log {
+            log.lock().push(event);
+        }
+    }
+
+    fn is_tracing(&self) -> bool {
+        self.config.trace_to_stderr || self.config.trace_log.is_some()
+    }
+
+    pub(crate) fn spawned(&self, header: &Header) {
+        if let Some(timeline) = &self.timeline {
+            timeline
+                .borrow_mut()
+                .spawned(header.id, label(header), Instant::now());
+        }
+        if self.is_tracing() {
+            let at = header
+                .spawned_at
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "?".into());
+            self.emit(Event::Spawn {
+                task: label(header),
+                at,
+            });
+        }
+    }
+
+    /// After one poll: trace it (then its end if it ended, then what happened during it),
+    /// warn if it was slow, draw it on the timeline.
+    pub(crate) fn polled(
+        &self,
+        header: &Header,
+        started: Instant,
+        outcome: &'static str,
+        ended_how: Option<&'static str>,
+    ) {
+        let held = self.during_poll.borrow_mut().take().unwrap_or_default();
+        let ended = Instant::now();
+        let took = ended - started;
+        if let Some(timeline) = &self.timeline {
+            timeline.borrow_mut().ran(header.id, started, ended);
+        }
+        if self.is_tracing() {
+            self.print(Event::Poll {
+                task: label(header),
+                outcome,
+                took,
+            });
+        }
+        if let Some(how) = ended_how {
+            self.ended(header, how);
+        }
+        for event in held {
+            self.print(event);
+        }
+        if let Some(threshold) = self.config.slow_poll {
+            if took >= threshold {
+                warn_slow_poll(header, took, threshold);
+            }
+        }
+    }
+
+    pub(crate) fn woke(&self, header: &Header, from: WakeOrigin) {
+        if !self.is_tracing() {
+            return;
+        }
+        let task = label(header);
+        let from = match from {
+            WakeOrigin::LoopThread => "the loop's thread".to_string(),
+            WakeOrigin::OtherThread(Some(name)) => format!("thread {name:?}"),
+            WakeOrigin::OtherThread(None) => "another thread".to_string(),
+        };
+        self.emit(Event::Wake { task, from });
+    }
+
+    pub(crate) fn timers_fired(&self, count: usize) {
+        if count > 0 && self.is_tracing() {
+            self.emit(Event::TimersFired { count });
+        }
+    }
+
+    pub(crate) fn io_ready(&self, count: usize) {
+        if count > 0 && self.is_tracing() {
+            self.emit(Event::IoReady { count });
+        }
+    }
+
+    pub(crate) fn ended(&self, header: &Header, how: &'static str) {
+        if let Some(timeline) = &self.timeline {
+            timeline.borrow_mut().ended(header.id, Instant::now());
+        }
+        if self.is_tracing() {
+            self.emit(Event::End {
+                task: label(header),
+                how,
+            });
+        }
+    }
+
+    pub(crate) fn idled(&self, waited: Duration) {
+        if self.is_tracing() {
+            self.emit(Event::Idle { waited });
+        }
+    }
+
+    /// A copy of the timeline so far (empty unless recording was switched on).
+    pub(crate) fn timeline(&self) -> Timeline {
+        self.timeline
+            .as_ref()
+            .map(|timeline| timeline.borrow().clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Who called `wake`.
+#[derive(Debug)]
+pub(crate) enum WakeOrigin {
+    LoopThread,
+    OtherThread(Option<String>),
+}
+
+/// The slow-poll warning: which task, where it came from, how long, and what to do.
+fn warn_slow_poll(header: &Header, took: Duration, threshold: Duration) {
+    let at = header
+        .spawned_at
+        .map(|location| format!(" (spawned at {location})"))
+        .unwrap_or_default();
+    eprintln!(
+        "miniloop: warning: {}{at} held the event loop for {took:.1?} in one poll (threshold \
+         {threshold:?}); every other task waited that long; a blocking call in async code \
+         does this: move it into `miniloop::spawn_blocking`, or make it async",
+        label(header)
+    );
+}
