@@ -88,4 +88,6 @@ pub mod guide {
     pub mod tasks_and_wakers {}
     #[doc = include_str!("../docs/timers.md")]
     pub mod timers {}
+    #[doc = include_str!("../docs/seeing-it-run.md")]
+    pub mod seeing_it_run {}
 }

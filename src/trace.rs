@@ -102,8 +102,8 @@ impl fmt::Display for Event {
                 task,
                 outcome,
                 took,
-            } => write!(f, "poll {task} -> {outcome} in {took:?}"),
-            Event::Idle { waited } => write!(f, "idle for {waited:?}"),
+            } => write!(f, "poll {task} -> {outcome} in {took:.1?}"),
+            Event::Idle { waited } => write!(f, "idle for {waited:.2?}"),
             other => f.write_str(&other.describe()),
         }
     }

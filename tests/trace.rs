@@ -1,0 +1,153 @@
+//! The event trace: for a small fixed program, the loop reports the events it went through,
+//! in the order a reader expects (`docs/seeing-it-run.md`).
+
+use std::time::Duration;
+
+use miniloop::trace::TraceLog;
+use miniloop::EventLoop;
+
+/// The trace without timings, with repeated `idle` lines folded into one: the OS may end a
+/// timed wait early (a spurious wake-up), and the loop then simply waits again.
+fn events(log: &TraceLog) -> Vec<String> {
+    let mut events = log.describe();
+    events.dedup_by(|next, previous| next == "idle" && previous == "idle");
+    events
+}
+
+/// A task that sleeps once: spawn, a poll that files a timer, one idle wait, the timer, and
+/// the poll that finishes it, which wakes `main`.
+#[test]
+fn a_sleeping_task_leaves_the_expected_trail() {
+    let log = TraceLog::new();
+    let event_loop = EventLoop::builder().trace_into(log.clone()).build();
+    let answer = event_loop.run_until_complete(async {
+        let sleeper = miniloop::task::Builder::new().name("sleeper").spawn(async {
+            miniloop::sleep(Duration::from_millis(10)).await;
+            7
+        });
+        sleeper.await.expect("the sleeper does not panic")
+    });
+    assert_eq!(answer, 7);
+    assert_eq!(
+        events(&log),
+        [
+            "spawn task#1 \"sleeper\"",           // spawning only queues the task
+            "poll task#1 \"sleeper\" -> pending", // first poll files the timer
+            "idle",                               // nothing runnable: block until +10ms
+            "timers fired: 1",                    // the deadline passed
+            "wake task#1 \"sleeper\" from the loop's thread", // the timer wakes its task
+            "poll task#1 \"sleeper\" -> ready",   // the sleep is over
+            "finished task#1 \"sleeper\"",        // its output goes to the handle
+            "wake main from the loop's thread",   // which wakes the awaiting `main`
+        ]
+    );
+}
+
+/// A wake from another thread is traced when the loop collects it, as coming from elsewhere.
+#[test]
+fn a_wake_from_another_thread_is_traced_as_such() {
+    let log = TraceLog::new();
+    let event_loop = EventLoop::builder().trace_into(log.clone()).build();
+    event_loop.run_until_complete(async {
+        let (sender, receiver) = futures::channel::oneshot::channel::<u8>();
+        let waiter = miniloop::spawn(async move { receiver.await.expect("the thread sends") });
+        let thread = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            sender.send(1).expect("the waiter is alive");
+        });
+        assert_eq!(waiter.await.expect("no panic"), 1);
+        thread.join().expect("the thread does not panic");
+    });
+    let events = events(&log);
+    let wake = events
+        .iter()
+        .position(|event| event == "wake task#1 from another thread");
+    let last_poll = events
+        .iter()
+        .rposition(|event| event == "poll task#1 -> ready");
+    assert!(
+        matches!((wake, last_poll), (Some(wake), Some(poll)) if wake < poll),
+        "expected a remote wake before the final poll, got {events:#?}"
+    );
+}
+
+/// Panics and aborts end tasks with the matching word.
+#[test]
+fn panicked_and_cancelled_tasks_say_so() {
+    let log = TraceLog::new();
+    let event_loop = EventLoop::builder().trace_into(log.clone()).build();
+    event_loop.run_until_complete(async {
+        let doomed = miniloop::spawn(async { panic!("on purpose") });
+        let sleeper = miniloop::spawn(miniloop::sleep(Duration::from_secs(3600)));
+        assert!(doomed.await.unwrap_err().is_panic());
+        sleeper.abort();
+        assert!(sleeper.await.unwrap_err().is_cancelled());
+    });
+    let events = events(&log);
+    assert!(
+        events.contains(&"poll task#1 -> panicked".to_string()),
+        "{events:#?}"
+    );
+    assert!(
+        events.contains(&"panicked task#1".to_string()),
+        "{events:#?}"
+    );
+    assert!(
+        events.contains(&"cancelled task#2".to_string()),
+        "{events:#?}"
+    );
+}
+
+/// With every switch off there is no observer: nothing is recorded anywhere.
+#[test]
+fn a_loop_without_switches_records_no_timeline() {
+    let event_loop = EventLoop::builder()
+        .trace(false)
+        .slow_poll_threshold(None)
+        .build();
+    event_loop.run_until_complete(async {
+        miniloop::spawn(async {}).await.expect("no panic");
+    });
+    assert!(event_loop.timeline().rows().is_empty());
+}
+
+/// The timeline records one row per task, with its polls as running spans.
+#[test]
+fn the_timeline_shows_concurrent_sleeps_overlapping() {
+    let event_loop = EventLoop::builder().record_timeline(true).build();
+    event_loop.run_until_complete(async {
+        let handles: Vec<_> = [30u64, 10, 20]
+            .into_iter()
+            .map(|ms| {
+                miniloop::task::Builder::new()
+                    .name(format!("sleep {ms}ms"))
+                    .spawn(miniloop::sleep(Duration::from_millis(ms)))
+            })
+            .collect();
+        for handle in handles {
+            handle.await.expect("no panic");
+        }
+    });
+    let timeline = event_loop.timeline();
+    let rows = timeline.rows();
+    assert_eq!(rows.len(), 3);
+    for row in rows {
+        assert_eq!(
+            row.running.len(),
+            2,
+            "one poll to start, one to finish: {row:?}"
+        );
+        let lived = row.end.expect("every task ended") - row.start;
+        assert!(lived >= Duration::from_millis(10), "{row:?}");
+    }
+    // All three started together (concurrent), so each starts before the shortest one ends.
+    let first_end = rows
+        .iter()
+        .filter_map(|row| row.end)
+        .min()
+        .expect("rows have ends");
+    assert!(rows.iter().all(|row| row.start < first_end), "{rows:?}");
+    let text = timeline.render_text(30);
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.contains("sleep 30ms"), "{text}");
+}
