@@ -90,4 +90,6 @@ pub mod guide {
     pub mod timers {}
     #[doc = include_str!("../docs/seeing-it-run.md")]
     pub mod seeing_it_run {}
+    #[doc = include_str!("../docs/debugging.md")]
+    pub mod debugging {}
 }
