@@ -190,7 +190,10 @@ impl<T> TaskShared<T> {
             let _ = catch_unwind(AssertUnwindSafe(move || drop(unwanted)));
         }
         if let Some(waker) = join_waker {
-            waker.wake();
+            // A waker is someone else's code. If it panics, the result is stored already and
+            // the awaiting task can still collect it; the loop must not go down with it
+            // (`finish` also runs outside any poll: on abort, on a panic, at shutdown).
+            let _ = catch_unwind(AssertUnwindSafe(move || waker.wake()));
         }
     }
 }
