@@ -93,6 +93,9 @@ pub fn set_max_threads(max_threads: usize) {
 /// Sets how long an idle pool thread waits for work before it exits (default 10 s).
 pub fn set_keep_alive(keep_alive: Duration) {
     pool().lock().keep_alive = keep_alive;
+    // Idle threads are waiting out the old keep-alive: wake them so they wait again with the
+    // new one (a wake with no job is harmless, see `Pool::work`).
+    pool().work_ready.notify_all();
 }
 
 /// How many pool threads exist right now (busy or idle).

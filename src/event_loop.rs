@@ -12,7 +12,7 @@
 //!
 //! # Rules this module keeps
 //! - Everything here runs on the loop's thread; `EventLoop` is not `Send`.
-//! - The task's future is polled in exactly one place, [`Core::poll_task`], which catches
+//! - The task's future is polled in exactly one place, `Core::poll_task`, which catches
 //!   panics and turns them into a `JoinError`.
 //! - No `RefCell` borrow is held while user code runs (a poll, a `Drop`, a `wake`).
 //! - Dropping the loop drops every unfinished future, on this thread, with the loop still
@@ -90,6 +90,10 @@ pub(crate) fn with_current_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
 /// ```
 #[track_caller]
 pub fn run<F: Future>(future: F) -> F::Output {
+    // Refuse nesting before creating anything (`run_until_complete` checks again).
+    if with_current_core(|_| ()).is_some() {
+        panic!("{NESTED_RUN}");
+    }
     let event_loop = EventLoop::new();
     event_loop.run_until_complete(future)
 }

@@ -37,6 +37,7 @@
 
 pub mod blocking;
 pub mod event_loop;
+pub mod http;
 mod join;
 pub mod net;
 mod reactor;
@@ -60,6 +61,10 @@ pub use yield_now::{yield_now, YieldNow};
 pub mod guide {
     #[doc = include_str!("../README.md")]
     pub mod readme {}
+    #[doc = include_str!("../docs/01-blocking-requests.md")]
+    pub mod lesson_01 {}
+    #[doc = include_str!("../docs/02-concurrent-requests.md")]
+    pub mod lesson_02 {}
     #[doc = include_str!("../docs/03-waiting-list.md")]
     pub mod lesson_03 {}
     #[doc = include_str!("../docs/04-one-at-a-time.md")]
@@ -82,6 +87,18 @@ pub mod guide {
     pub mod lesson_12 {}
     #[doc = include_str!("../docs/13-real-event-loop.md")]
     pub mod lesson_13 {}
+    #[doc = include_str!("../docs/14-sequential-vs-gather.md")]
+    pub mod lesson_14 {}
+    #[doc = include_str!("../docs/15-blocking-inside-async.md")]
+    pub mod lesson_15 {}
+    #[doc = include_str!("../docs/16-async-inside-sync.md")]
+    pub mod lesson_16 {}
+    #[doc = include_str!("../docs/17-cpu-bound-work.md")]
+    pub mod lesson_17 {}
+    #[doc = include_str!("../docs/18-waiting-costs-no-thread.md")]
+    pub mod lesson_18 {}
+    #[doc = include_str!("../docs/19-sync-first.md")]
+    pub mod lesson_19 {}
     #[doc = include_str!("../docs/event-loop.md")]
     pub mod event_loop {}
     #[doc = include_str!("../docs/tasks-and-wakers.md")]
@@ -92,4 +109,10 @@ pub mod guide {
     pub mod seeing_it_run {}
     #[doc = include_str!("../docs/debugging.md")]
     pub mod debugging {}
+    #[doc = include_str!("../docs/reactor.md")]
+    pub mod reactor {}
+    #[doc = include_str!("../docs/two-worlds.md")]
+    pub mod two_worlds {}
+    #[doc = include_str!("../docs/sync-first.md")]
+    pub mod sync_first {}
 }

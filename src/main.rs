@@ -25,6 +25,18 @@ struct Lesson {
 /// Every lesson, in reading order. The README's table lists the same rows (a test checks).
 const LESSONS: &[Lesson] = &[
     Lesson {
+        number: "01",
+        title: "Blocking requests, one after another",
+        examples: &["01_blocking_requests"],
+        chapter: "docs/01-blocking-requests.md",
+    },
+    Lesson {
+        number: "02",
+        title: "Concurrent requests",
+        examples: &["02_concurrent_requests"],
+        chapter: "docs/02-concurrent-requests.md",
+    },
+    Lesson {
         number: "03",
         title: "A request as a list of waits",
         examples: &["03_waiting_list"],
@@ -89,6 +101,42 @@ const LESSONS: &[Lesson] = &[
         title: "The real event loop (and the same program on tokio)",
         examples: &["13_real_event_loop", "13_real_event_loop_tokio"],
         chapter: "docs/13-real-event-loop.md",
+    },
+    Lesson {
+        number: "14",
+        title: "Sequential awaits versus gather",
+        examples: &["14_sequential_vs_gather"],
+        chapter: "docs/14-sequential-vs-gather.md",
+    },
+    Lesson {
+        number: "15",
+        title: "Blocking inside async",
+        examples: &["15_blocking_inside_async"],
+        chapter: "docs/15-blocking-inside-async.md",
+    },
+    Lesson {
+        number: "16",
+        title: "Async inside sync",
+        examples: &["16_async_inside_sync"],
+        chapter: "docs/16-async-inside-sync.md",
+    },
+    Lesson {
+        number: "17",
+        title: "CPU-bound work",
+        examples: &["17_cpu_bound_work"],
+        chapter: "docs/17-cpu-bound-work.md",
+    },
+    Lesson {
+        number: "18",
+        title: "Waiting costs no thread",
+        examples: &["18_waiting_costs_no_thread"],
+        chapter: "docs/18-waiting-costs-no-thread.md",
+    },
+    Lesson {
+        number: "19",
+        title: "Sync first",
+        examples: &["19_sync_first"],
+        chapter: "docs/19-sync-first.md",
     },
 ];
 

@@ -1,7 +1,7 @@
 //! TCP sockets that wait without blocking: [`TcpListener`] and [`TcpStream`].
 //!
 //! Lessons 01 and 02 fetch pages over real sockets (chapter: `docs/reactor.md`). Every
-//! operation here has the same shape ([`IoRegistration::poll_io`]): try the system call on the
+//! operation here has the same shape (`IoRegistration::poll_io`): try the system call on the
 //! non-blocking socket; if the OS says "would block", file the task's waker with the reactor
 //! and return `Pending`; the reactor wakes the task when the socket becomes ready, and the
 //! next poll tries again.
@@ -9,7 +9,8 @@
 //! # Rules this module keeps
 //! - A socket belongs to the loop that opened it; using it from another loop panics with a
 //!   message rather than waiting forever for events that go elsewhere.
-//! - A socket leaves the reactor before its file descriptor is closed.
+//! - A socket leaves the reactor before its file descriptor is closed; dropped where its loop
+//!   can't be reached, it leaves its key for the loop to free (`reactor.rs`, "Rules").
 //! - Errors are `std::io::Error`s that say what was being done and to which address.
 //! - Host names are resolved on the blocking pool (`spawn_blocking`), never on the loop's
 //!   thread: `getaddrinfo` can take seconds, and the other tasks would wait that long.
@@ -23,12 +24,14 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use mio::event::Source;
 
 use crate::event_loop::with_current_core;
-use crate::reactor::{Direction, IoKey};
+use crate::reactor::{Direction, IoKey, OrphanedKeys};
+use crate::sync_first::{is_suspend_allowed, note_suspend};
 use crate::waker::LoopId;
 
 /// Messages for misuse, kept in one place and tested.
@@ -44,16 +47,23 @@ pub(crate) const SOCKET_ON_OTHER_LOOP: &str = "a `miniloop::net` socket was used
 struct IoRegistration {
     home: LoopId,
     key: IoKey,
+    /// Where the key goes if the socket is dropped out of its loop's reach (see `deregister`).
+    orphaned: Arc<OrphanedKeys>,
 }
 
 impl IoRegistration {
     /// Registers `source` with the reactor of the loop running on this thread.
     fn new(source: &mut impl Source) -> io::Result<IoRegistration> {
         let registered = with_current_core(|core| {
-            let key = core.with_reactor(|reactor| reactor.register(source))??;
+            let registered = core.with_reactor(|reactor| {
+                let key = reactor.register(source)?;
+                Ok::<_, io::Error>((key, reactor.orphaned_keys()))
+            });
+            let (key, orphaned) = registered??;
             Ok(IoRegistration {
                 home: core.id(),
                 key,
+                orphaned,
             })
         });
         match registered {
@@ -70,6 +80,11 @@ impl IoRegistration {
         mut operation: impl FnMut() -> io::Result<T>,
     ) -> Poll<io::Result<T>> {
         match operation() {
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock && !is_suspend_allowed() => {
+                // Inside `run_now`: say what we would wait for, and file nothing.
+                note_suspend(|| format!("a socket to become {}", direction.ready_word()));
+                Poll::Pending
+            }
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                 // No event can slip in between the attempt and the filing: the loop handles
                 // events only between polls, and an edge that comes later is reported later.
@@ -101,16 +116,21 @@ impl IoRegistration {
         }
     }
 
-    /// Leaves the reactor. Outside the home loop nothing can be done, and nothing needs to:
-    /// closing the descriptor removes it from epoll, and the loop frees the slot at shutdown.
+    /// Leaves the reactor. Out of the home loop's reach (no loop running here, another loop,
+    /// or the reactor busy), the key goes to the reactor's orphan list instead: closing the
+    /// descriptor takes it out of epoll, and the reactor frees the slot at its next wait.
     fn deregister(&self, source: &mut impl Source) {
         let wakers = with_current_core(|core| {
             if core.id() != self.home {
                 return None;
             }
             core.with_existing_reactor(|reactor| reactor.deregister(self.key, source))
-        });
-        drop(wakers); // outside every borrow: dropping a waker may run code
+        })
+        .flatten();
+        match wakers {
+            Some(wakers) => drop(wakers), // outside every borrow: dropping a waker may run code
+            None => self.orphaned.push(self.key),
+        }
     }
 }
 
@@ -142,13 +162,16 @@ pub(crate) async fn resolve(address: &str) -> io::Result<Vec<SocketAddr>> {
 }
 
 /// Adds what we were doing, and to which address, to an I/O error.
-fn with_context(error: io::Error, doing: &str, address: impl fmt::Display) -> io::Error {
+fn with_context(error: io::Error, doing: &str, address: SocketAddr) -> io::Error {
     let hint = match error.kind() {
-        io::ErrorKind::ConnectionRefused => {
-            "; is a server listening there? start one with `cargo run --example slow_server -- --port PORT`"
+        io::ErrorKind::ConnectionRefused => format!(
+            "; is a server listening there? start one with `cargo run --example slow_server -- --port {}`",
+            address.port()
+        ),
+        io::ErrorKind::AddrInUse => {
+            "; another program uses that port: pick another, or port 0 for any free one".to_owned()
         }
-        io::ErrorKind::AddrInUse => "; another program uses that port: pick another, or port 0 for any free one",
-        _ => "",
+        _ => String::new(),
     };
     io::Error::new(
         error.kind(),

@@ -15,6 +15,10 @@
 //! - A token carries the slot's generation, so an event for a closed socket never wakes the
 //!   task that reuses its slot.
 //! - A socket is deregistered before it is closed (`net.rs` drops the registration first).
+//!   A socket dropped where its loop can't be reached (outside `run`, on another thread)
+//!   can't do that; it leaves its key in the reactor's orphan list instead, and the next
+//!   [`Reactor::wait`] frees the slot. Closing the descriptor has already taken it out of
+//!   epoll, so the reactor only forgets the slot and never calls epoll for it.
 //! - The reactor is created on first use: a loop that never touches a socket never opens an
 //!   epoll instance, and keeps idling with `park`.
 //!
@@ -23,6 +27,7 @@
 //! under miri. Raw epoll would need `unsafe` in this crate, which forbids it.
 
 use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -61,6 +66,16 @@ pub(crate) enum Direction {
     Write,
 }
 
+impl Direction {
+    /// "readable" or "writable", for messages.
+    pub(crate) fn ready_word(self) -> &'static str {
+        match self {
+            Direction::Read => "readable",
+            Direction::Write => "writable",
+        }
+    }
+}
+
 /// One registered socket: who waits to read, who waits to write.
 #[derive(Debug, Default)]
 struct IoSlot {
@@ -70,6 +85,27 @@ struct IoSlot {
     writer: Option<Waker>,
 }
 
+/// Keys of sockets dropped where their loop could not be reached; shared with every socket
+/// of the loop (`Arc` and `Mutex`: a socket may be dropped on any thread).
+#[derive(Debug, Default)]
+pub(crate) struct OrphanedKeys {
+    keys: Mutex<Vec<IoKey>>,
+}
+
+impl OrphanedKeys {
+    fn lock(&self) -> MutexGuard<'_, Vec<IoKey>> {
+        // Only pushes and swaps happen under this lock; nothing in it can panic.
+        self.keys
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Files `key` for the reactor to free at its next wait.
+    pub(crate) fn push(&self, key: IoKey) {
+        self.lock().push(key);
+    }
+}
+
 /// The OS poller and the wakers filed per socket.
 #[derive(Debug)]
 pub(crate) struct Reactor {
@@ -77,6 +113,7 @@ pub(crate) struct Reactor {
     events: Events,
     slots: Vec<IoSlot>,
     free: Vec<u32>,
+    orphaned: Arc<OrphanedKeys>,
 }
 
 impl Reactor {
@@ -89,6 +126,7 @@ impl Reactor {
             events: Events::with_capacity(EVENTS_PER_WAIT),
             slots: Vec::new(),
             free: Vec::new(),
+            orphaned: Arc::default(),
         };
         Ok((reactor, remote_waker))
     }
@@ -135,6 +173,29 @@ impl Reactor {
         wakers
     }
 
+    /// The list where this reactor's sockets leave their key when they are dropped out of
+    /// its reach.
+    pub(crate) fn orphaned_keys(&self) -> Arc<OrphanedKeys> {
+        Arc::clone(&self.orphaned)
+    }
+
+    /// Frees the slots of orphaned sockets. Their wakers go to `woken`, because dropping a
+    /// waker may run code and the caller holds the reactor; waking them costs at most one
+    /// spurious poll, which every future must accept.
+    fn free_orphaned_slots(&mut self, woken: &mut Vec<Waker>) {
+        let orphaned = std::mem::take(&mut *self.orphaned.lock());
+        for key in orphaned {
+            let Some(slot) = self.live_slot(key) else {
+                continue;
+            };
+            slot.is_registered = false;
+            slot.generation = slot.generation.wrapping_add(1);
+            woken.extend(slot.reader.take());
+            woken.extend(slot.writer.take());
+            self.free.push(key.index);
+        }
+    }
+
     /// Files `waker` to be woken when the socket under `key` is ready in `direction`.
     pub(crate) fn file_waker(&mut self, key: IoKey, direction: Direction, waker: &Waker) {
         let Some(slot) = self.live_slot(key) else {
@@ -160,6 +221,7 @@ impl Reactor {
         // epoll counts whole milliseconds; round up so the loop never wakes before a deadline
         // just to find nothing due (and then spin until it is).
         let timeout = timeout.map(round_up_to_millis);
+        self.free_orphaned_slots(woken);
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(error) if error.kind() == io::ErrorKind::Interrupted => return Ok(()),
@@ -188,9 +250,11 @@ impl Reactor {
         Ok(())
     }
 
-    /// How many sockets are registered.
+    /// How many sockets are registered and open (orphans waiting to be freed don't count).
     pub(crate) fn registered(&self) -> usize {
-        self.slots.len() - self.free.len()
+        let orphaned = self.orphaned.lock();
+        let orphaned_live = orphaned.iter().filter(|key| self.is_live(**key)).count();
+        self.slots.len() - self.free.len() - orphaned_live
     }
 
     /// Takes every filed waker (the loop is shutting down).
@@ -200,6 +264,11 @@ impl Reactor {
             .flat_map(|slot| [slot.reader.take(), slot.writer.take()])
             .flatten()
             .collect()
+    }
+
+    fn is_live(&self, key: IoKey) -> bool {
+        let slot = self.slots.get(key.index as usize);
+        slot.is_some_and(|slot| slot.is_registered && slot.generation == key.generation)
     }
 
     fn live_slot(&mut self, key: IoKey) -> Option<&mut IoSlot> {
@@ -233,6 +302,27 @@ mod tests {
             Duration::from_millis(4)
         );
         assert_eq!(round_up_to_millis(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "real TCP sockets: Miri has no TCP shims")]
+    fn an_orphaned_socket_frees_its_slot_at_the_next_wait() {
+        let (mut reactor, _remote_waker) = Reactor::new().unwrap();
+        let address = "127.0.0.1:0".parse().unwrap();
+        let mut first = mio::net::TcpListener::bind(address).unwrap();
+        let key = reactor.register(&mut first).unwrap();
+        drop(first); // as a socket dropped outside its loop: closed, never deregistered
+        reactor.orphaned_keys().push(key);
+        assert_eq!(reactor.registered(), 0, "an orphan no longer counts");
+        let mut woken = Vec::new();
+        reactor.wait(Some(Duration::ZERO), &mut woken).unwrap();
+        let mut second = mio::net::TcpListener::bind(address).unwrap();
+        let reused = reactor.register(&mut second).unwrap();
+        assert_eq!(
+            (reused.index, reused.generation),
+            (key.index, key.generation + 1)
+        );
+        assert_eq!(reactor.registered(), 1);
     }
 
     #[test]

@@ -140,15 +140,14 @@ impl WouldSuspend {
 
 impl fmt::Display for WouldSuspend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let reason = self
-            .reason
-            .as_deref()
-            .unwrap_or("a future outside miniloop returned `Pending`");
+        let waiting = match self.reason.as_deref() {
+            Some(reason) => format!("waiting for {reason}"),
+            None => "a future outside miniloop returned `Pending`".to_string(),
+        };
         write!(
             f,
-            "the future would suspend inside `run_now` (waiting for {reason}); suspending is not \
-             allowed in this section; make that step synchronous, or move it out of `run_now` \
-             and `.await` it"
+            "the future would suspend inside `run_now` ({waiting}); suspending is not allowed in \
+             this section; make that step synchronous, or move it out of `run_now` and `.await` it"
         )
     }
 }

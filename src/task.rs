@@ -34,7 +34,7 @@ use std::task::{Context, Poll, Waker};
 use futures_task::{waker_ref, ArcWake};
 use pin_project_lite::pin_project;
 
-use crate::sync_first::note_suspend;
+use crate::sync_first::{is_suspend_allowed, note_suspend};
 use crate::waker::{wake_task, LoopId, TaskKey};
 
 /// A task's number, unique within its loop; prints as `task#7`.
@@ -326,6 +326,13 @@ impl<T> Future for JoinHandle<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut slot = self.shared.lock_join();
         match &mut *slot {
+            JoinSlot::Running { .. } if !is_suspend_allowed() => {
+                // Inside `run_now`: say "not yet" without replacing the waker of a task that
+                // really awaits this handle (the section's no-op waker would steal its wake).
+                let task_id = self.shared.header.id;
+                note_suspend(|| format!("{task_id} to finish"));
+                Poll::Pending
+            }
             JoinSlot::Running { join_waker } => {
                 // Keep only the latest waker: the task may have moved to another waker since
                 // its last poll, and only that one may be woken (the stale-waker rule).

@@ -9,7 +9,7 @@
 //! - **Slow-poll detector** (`MINILOOP_SLOW_POLL_MS=50`, or
 //!   [`Builder::slow_poll_threshold`](crate::event_loop::Builder::slow_poll_threshold)): a
 //!   warning when one poll holds the loop longer than the threshold, naming the task and where
-//!   it was spawned. This is asyncio's debug mode ("Executing <Task> took 0.2 seconds").
+//!   it was spawned. This is asyncio's debug mode ("Executing `<Task …>` took 0.2 seconds").
 //! - **Timeline** ([`Builder::record_timeline`](crate::event_loop::Builder::record_timeline)):
 //!   when each task was running and waiting, drawn as text or SVG ([`Timeline`]).
 //!
@@ -180,7 +180,7 @@ impl ObserveConfig {
             started_at: Instant::now(),
             config: self,
             timeline,
-            during_poll: RefCell::new(None),
+            held_during_polls: RefCell::new(Vec::new()),
         }))
     }
 }
@@ -217,18 +217,19 @@ pub(crate) struct Observer {
     config: ObserveConfig,
     timeline: Option<RefCell<Timeline>>,
     /// Events that happen during a poll (a wake, a spawn) are held back and printed after
-    /// the poll's own line, so the trace reads in cause-and-effect order.
-    during_poll: RefCell<Option<Vec<Event>>>,
+    /// the poll's own line, so the trace reads in cause-and-effect order. A stack, because a
+    /// poll can contain another one (`spawn_eager` polls the new task inside the caller's).
+    held_during_polls: RefCell<Vec<Vec<Event>>>,
 }
 
 impl Observer {
-    /// Holds back events until `polled` (see `during_poll`).
+    /// Holds back events until `polled` (see `held_during_polls`).
     pub(crate) fn poll_started(&self) {
-        *self.during_poll.borrow_mut() = Some(Vec::new());
+        self.held_during_polls.borrow_mut().push(Vec::new());
     }
 
     fn emit(&self, event: Event) {
-        if let Some(held) = self.during_poll.borrow_mut().as_mut() {
+        if let Some(held) = self.held_during_polls.borrow_mut().last_mut() {
             held.push(event);
             return;
         }
@@ -279,14 +280,18 @@ impl Observer {
         outcome: &'static str,
         ended_how: Option<&'static str>,
     ) {
-        let held = self.during_poll.borrow_mut().take().unwrap_or_default();
+        let held = self
+            .held_during_polls
+            .borrow_mut()
+            .pop()
+            .unwrap_or_default();
         let ended = Instant::now();
         let took = ended - started;
         if let Some(timeline) = &self.timeline {
             timeline.borrow_mut().ran(header.id, started, ended);
         }
         if self.is_tracing() {
-            self.print(Event::Poll {
+            self.emit(Event::Poll {
                 task: label(header),
                 outcome,
                 took,
@@ -296,7 +301,7 @@ impl Observer {
             self.ended(header, how);
         }
         for event in held {
-            self.print(event);
+            self.emit(event); // into the enclosing poll's list, if this poll was nested
         }
         if let Some(threshold) = self.config.slow_poll {
             if took >= threshold {

@@ -1,0 +1,269 @@
+//! The pure half of reading a response: where the head ends, the status line and headers, how
+//! the body is framed, chunk sizes. No I/O here, so the unit tests below feed it strings.
+
+/// How much of a server's line an error message quotes.
+const QUOTE_CHARS: usize = 60;
+
+/// The status line and headers of a response.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Head {
+    pub(super) status: u16,
+    pub(super) reason: String,
+    pub(super) headers: Vec<(String, String)>,
+}
+
+/// Where the body ends (RFC 9112, section 6.3, for a response to a `GET`).
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Framing {
+    /// 204 and 304 have no body, whatever their headers say.
+    Empty,
+    /// `Content-Length: n`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`: size lines in hex, then the data, up to a 0-size chunk.
+    Chunked,
+    /// Neither: the body is everything until the server closes the connection.
+    UntilClose,
+}
+
+/// Finds the empty line that ends a head: returns the head's length (up to and including its
+/// last line break) and how many bytes the head and the empty line use together.
+pub(super) fn find_head_end(bytes: &[u8]) -> Option<(usize, usize)> {
+    let line_breaks = bytes.iter().enumerate().filter(|&(_, &byte)| byte == b'\n');
+    for (index, _) in line_breaks {
+        match &bytes[index + 1..] {
+            [b'\n', ..] => return Some((index + 1, index + 2)),
+            [b'\r', b'\n', ..] => return Some((index + 1, index + 3)),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Parses `HTTP/1.1 200 OK` and the `Name: value` lines after it.
+pub(super) fn parse_head(text: &str) -> Result<Head, String> {
+    let mut lines = text.lines();
+    let status_line = lines.next().unwrap_or_default();
+    let (status, reason) = parse_status_line(status_line)?;
+    let mut headers = Vec::new();
+    for line in lines {
+        if line.starts_with([' ', '\t']) {
+            return Err(format!(
+                "the header line `{}` starts with a space (obsolete line folding, which HTTP/1.1 \
+                 forbids); check the server",
+                quote(line)
+            ));
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(format!(
+                "the header line `{}` has no `:`; headers look like `Content-Length: 42`; check \
+                 the server",
+                quote(line)
+            ));
+        };
+        if name.is_empty() || name.bytes().any(|byte| byte <= b' ' || byte == 0x7f) {
+            return Err(format!(
+                "the header line `{}` has no valid name before its `:`; headers look like \
+                 `Content-Length: 42`; check the server",
+                quote(line)
+            ));
+        }
+        headers.push((name.to_owned(), value.trim().to_owned()));
+    }
+    Ok(Head {
+        status,
+        reason: reason.to_owned(),
+        headers,
+    })
+}
+
+/// Parses `HTTP/1.x CODE REASON` into the code and the reason.
+fn parse_status_line(line: &str) -> Result<(u16, &str), String> {
+    let not_http = || {
+        format!(
+            "the response does not start with an HTTP/1.x status line like `HTTP/1.1 200 OK` \
+             (got `{}`); is the server at this address speaking HTTP?",
+            quote(line)
+        )
+    };
+    let (version, rest) = line.split_once(' ').ok_or_else(not_http)?;
+    if !version.starts_with("HTTP/1.") {
+        return Err(not_http());
+    }
+    let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+    let status = match code.parse::<u16>() {
+        Ok(status) if code.len() == 3 && (100..=999).contains(&status) => status,
+        _ => {
+            return Err(format!(
+                "the status code `{}` in `{}` is not a three-digit number; check the server",
+                quote(code),
+                quote(line)
+            ))
+        }
+    };
+    Ok((status, reason))
+}
+
+/// Decides where the body of a response with this status and these headers ends.
+pub(super) fn body_framing(status: u16, headers: &[(String, String)]) -> Result<Framing, String> {
+    if status == 204 || status == 304 {
+        return Ok(Framing::Empty);
+    }
+    let values = |wanted: &'static str| {
+        headers
+            .iter()
+            .filter(move |(name, _)| name.eq_ignore_ascii_case(wanted))
+            .flat_map(|(_, value)| value.split(','))
+            .map(str::trim)
+    };
+    // With several codings, chunked must come last; anything else ends at the close.
+    if let Some(last) = values("transfer-encoding").next_back() {
+        let framing = match last.eq_ignore_ascii_case("chunked") {
+            true => Framing::Chunked,
+            false => Framing::UntilClose,
+        };
+        return Ok(framing);
+    }
+    let mut length = None;
+    for text in values("content-length") {
+        let parsed = match text.parse::<u64>() {
+            Ok(parsed) if text.bytes().all(|byte| byte.is_ascii_digit()) => parsed,
+            _ => {
+                return Err(format!(
+                    "`Content-Length: {}` is not a number of bytes; check the server",
+                    quote(text)
+                ))
+            }
+        };
+        if length.is_some_and(|length| length != parsed) {
+            return Err(format!(
+                "the response gives two different lengths (`Content-Length` {} and {parsed}); \
+                 it cannot be read safely; check the server",
+                length.unwrap_or_default()
+            ));
+        }
+        length = Some(parsed);
+    }
+    Ok(length.map_or(Framing::UntilClose, Framing::Length))
+}
+
+/// Parses a chunk-size line: hex digits, then optionally `;name=value` extensions.
+pub(super) fn parse_chunk_size(line: &str) -> Result<u64, String> {
+    let digits = line.split(';').next().unwrap_or_default().trim();
+    let is_hex = !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_hexdigit());
+    match u64::from_str_radix(digits, 16) {
+        Ok(size) if is_hex => Ok(size),
+        _ => Err(format!(
+            "the chunk size `{}` is not a hexadecimal number of bytes (like `1a`); this is not \
+             a well-formed chunked body; check the server",
+            quote(line)
+        )),
+    }
+}
+
+/// The start of `text`, for quoting in an error, with control characters escaped.
+pub(super) fn quote(text: &str) -> String {
+    let mut quoted: String = text
+        .chars()
+        .take(QUOTE_CHARS)
+        .collect::<String>()
+        .escape_debug()
+        .to_string();
+    if text.chars().count() > QUOTE_CHARS {
+        quoted.push('…');
+    }
+    quoted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(name: &str, value: &str) -> (String, String) {
+        (name.to_owned(), value.to_owned())
+    }
+
+    #[test]
+    fn a_head_ends_at_the_first_empty_line_with_or_without_carriage_returns() {
+        assert_eq!(
+            find_head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody"),
+            Some((23, 25))
+        );
+        assert_eq!(
+            find_head_end(b"HTTP/1.1 200 OK\nA: b\n\nbody"),
+            Some((21, 22))
+        );
+        assert_eq!(find_head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n"), None);
+    }
+
+    #[test]
+    fn heads_parse_into_status_reason_and_headers_in_order() {
+        let head =
+            parse_head("HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\nX-Empty:\r\n").unwrap();
+        assert_eq!(head.status, 404);
+        assert_eq!(head.reason, "Not Found");
+        assert_eq!(
+            head.headers,
+            [header("Content-Length", "3"), header("X-Empty", "")]
+        );
+        assert_eq!(parse_head("HTTP/1.0 200").unwrap().reason, "");
+    }
+
+    #[test]
+    fn malformed_heads_are_errors_that_quote_the_line() {
+        let error = |text: &str| parse_head(text).unwrap_err();
+        assert!(error("SSH-2.0-OpenSSH\r\n").contains("speaking HTTP?"));
+        assert!(error("HTTP/2 200 OK\r\n").contains("HTTP/1.x"));
+        assert!(error("HTTP/1.1 2x0 OK\r\n").contains("`2x0`"));
+        assert!(error("HTTP/1.1 20 OK\r\n").contains("three-digit"));
+        assert!(
+            error("HTTP/1.1 200 OK\r\nno colon here\r\n").contains("`no colon here` has no `:`")
+        );
+        assert!(error("HTTP/1.1 200 OK\r\n: value\r\n").contains("no valid name"));
+        assert!(error("HTTP/1.1 200 OK\r\nA: b\r\n folded\r\n").contains("folding"));
+        assert!(quote(&"x".repeat(100)).ends_with('…'));
+    }
+
+    #[test]
+    fn the_body_is_framed_by_encoding_then_length_then_close() {
+        let framing = |status, headers: &[(String, String)]| body_framing(status, headers);
+        let chunked = [
+            header("Transfer-Encoding", "gzip, chunked"),
+            header("Content-Length", "9"),
+        ];
+        assert_eq!(framing(200, &chunked), Ok(Framing::Chunked));
+        assert_eq!(
+            framing(200, &[header("transfer-encoding", "gzip")]),
+            Ok(Framing::UntilClose)
+        );
+        assert_eq!(
+            framing(200, &[header("content-length", "42")]),
+            Ok(Framing::Length(42))
+        );
+        assert_eq!(
+            framing(200, &[header("Content-Length", "4, 4")]),
+            Ok(Framing::Length(4))
+        );
+        assert_eq!(framing(200, &[]), Ok(Framing::UntilClose));
+        assert_eq!(
+            framing(204, &[header("Content-Length", "9")]),
+            Ok(Framing::Empty)
+        );
+        assert!(framing(200, &[header("Content-Length", "+4")]).is_err());
+        assert!(framing(
+            200,
+            &[header("Content-Length", "4"), header("Content-Length", "5")]
+        )
+        .unwrap_err()
+        .contains("two different lengths"));
+    }
+
+    #[test]
+    fn chunk_sizes_are_hex_with_optional_extensions() {
+        assert_eq!(parse_chunk_size("1a"), Ok(26));
+        assert_eq!(parse_chunk_size("0"), Ok(0));
+        assert_eq!(parse_chunk_size("FF;name=value"), Ok(255));
+        for bad in ["", "zz", "+1", "1 2", "fffffffffffffffff"] {
+            assert!(parse_chunk_size(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Reading a response off the socket: the head (status line and headers), then the body,
+//! framed by `Content-Length`, by chunked encoding, or by the end of the connection.
+
+use std::io;
+
+use super::parse::{
+    body_framing, find_head_end, parse_chunk_size, parse_head, quote, Framing, Head,
+};
+use super::{fetch_error, Response, MAX_HEAD_BYTES};
+use crate::net::TcpStream;
+
+/// How many bytes one read asks the socket for.
+const READ_SIZE: usize = 8 * 1024;
+/// The longest chunk-size line we accept (the size in hex, plus any `;extension`).
+const MAX_CHUNK_LINE_BYTES: usize = 4 * 1024;
+
+/// A response being read: the socket, the bytes read from it but not used yet, and the URL
+/// that every error names.
+#[derive(Debug)]
+pub(crate) struct ResponseReader<'url> {
+    stream: TcpStream,
+    /// Unused bytes are `buffer[start..]`: a read may bring the end of the head and the
+    /// start of the body together.
+    buffer: Vec<u8>,
+    start: usize,
+    url: &'url str,
+    /// Head bytes used so far, interim `1xx` heads included, measured against the cap.
+    head_bytes: usize,
+}
+
+impl<'url> ResponseReader<'url> {
+    pub(crate) fn new(stream: TcpStream, url: &'url str) -> Self {
+        ResponseReader {
+            stream,
+            buffer: Vec::new(),
+            start: 0,
+            url,
+            head_bytes: 0,
+        }
+    }
+
+    /// Reads the whole response: the head, then the body as the head frames it.
+    pub(crate) async fn read_response(mut self) -> io::Result<Response> {
+        let head = loop {
+            let head = self.read_head().await?;
+            // `100 Continue`, `103 Early Hints`: interim answers; the real one follows.
+            if !(100..200).contains(&head.status) {
+                break head;
+            }
+        };
+        let framing = body_framing(head.status, &head.headers)
+            .map_err(|detail| self.error(io::ErrorKind::InvalidData, detail))?;
+        let body = match framing {
+            Framing::Empty => Vec::new(),
+            Framing::Length(length) => self.read_sized_body(length).await?,
+            Framing::Chunked => self.read_chunked_body().await?,
+            Framing::UntilClose => self.read_until_close().await?,
+        };
+        let Head {
+            status,
+            reason,
+            headers,
+        } = head;
+        Ok(Response {
+            status,
+            reason,
+            headers,
+            body,
+        })
+    }
+
+    /// Reads up to the empty line that ends a head, and parses it.
+    async fn read_head(&mut self) -> io::Result<Head> {
+        loop {
+            if let Some((head_len, used)) = find_head_end(&self.buffer[self.start..]) {
+                let text = String::from_utf8_lossy(&self.buffer[self.start..self.start + head_len])
+                    .into_owned();
+                self.start += used;
+                self.head_bytes += used;
+                if self.head_bytes > MAX_HEAD_BYTES {
+                    return Err(self.head_too_large());
+                }
+                return parse_head(&text)
+                    .map_err(|detail| self.error(io::ErrorKind::InvalidData, detail));
+            }
+            if self.head_bytes + self.buffer.len() - self.start > MAX_HEAD_BYTES {
+                return Err(self.head_too_large());
+            }
+            if self.fill().await? == 0 {
+                let received = self.head_bytes + self.buffer.len() - self.start;
+                let detail = match received {
+                    0 => "the server closed the connection without answering; it may have crashed \
+                          or rejected the request; check the server's log"
+                        .to_owned(),
+                    _ => format!(
+                        "the server closed the connection in the middle of the response headers \
+                         (after {received} bytes); the response was cut short; try again, or \
+                         check the server's log"
+                    ),
+                };
+                return Err(self.error(io::ErrorKind::UnexpectedEof, detail));
+            }
+        }
+    }
+
+    /// Reads a body of exactly `length` bytes.
+    async fn read_sized_body(&mut self, length: u64) -> io::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        let received = self.take_into(length, &mut body).await?;
+        if received < length {
+            return Err(self.error(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the server promised {length} bytes of body (`Content-Length: {length}`) but \
+                     closed the connection after sending {received}; the response was cut short; \
+                     try again, or check the server"
+                ),
+            ));
+        }
+        Ok(body)
+    }
+
+    /// Reads a chunked body: `size-in-hex CRLF data CRLF`, repeated, ending with a size of 0
+    /// and optional trailer lines (which we read and drop).
+    async fn read_chunked_body(&mut self) -> io::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        loop {
+            let size_line = self.read_line("a chunk size", MAX_CHUNK_LINE_BYTES).await?;
+            let Some(size_line) = size_line else {
+                return Err(self.cut_short_chunked("a chunk size"));
+            };
+            let size = parse_chunk_size(&size_line)
+                .map_err(|detail| self.error(io::ErrorKind::InvalidData, detail))?;
+            if size == 0 {
+                break;
+            }
+            let received = self.take_into(size, &mut body).await?;
+            if received < size {
+                return Err(self.cut_short_chunked(&format!(
+                    "the rest of a {size}-byte chunk (got {received})"
+                )));
+            }
+            match self
+                .read_line("the end of a chunk", MAX_CHUNK_LINE_BYTES)
+                .await?
+            {
+                Some(line) if line.is_empty() => {}
+                Some(line) => {
+                    return Err(self.error(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "a {size}-byte chunk is followed by `{}` instead of a line break; \
+                             the chunk sizes do not match the data; check the server",
+                            quote(&line)
+                        ),
+                    ))
+                }
+                None => return Err(self.cut_short_chunked("the line break after a chunk")),
+            }
+        }
+        // Trailer lines until an empty one. A server that closes right after the last chunk
+        // has sent the whole body already, so we accept that too.
+        let mut trailer_bytes = 0;
+        while let Some(line) = self.read_line("a trailer line", MAX_HEAD_BYTES).await? {
+            if line.is_empty() {
+                break;
+            }
+            trailer_bytes += line.len() + 2;
+            if trailer_bytes > MAX_HEAD_BYTES {
+                return Err(self.head_too_large());
+            }
+        }
+        Ok(body)
+    }
+
+    /// Reads until the server closes the connection.
+    async fn read_until_close(&mut self) -> io::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        self.take_into(u64::MAX, &mut body).await?;
+        Ok(body)
+    }
+
+    /// Moves up to `count` bytes into `body`, reading as needed; returns how many it moved,
+    /// which is less than `count` only if the server closed the connection first.
+    async fn take_into(&mut self, count: u64, body: &mut Vec<u8>) -> io::Result<u64> {
+        let mut taken = 0;
+        loop {
+            let available = &self.buffer[self.start..];
+            let step = usize::try_from(count - taken)
+                .map_or(available.len(), |wanted| wanted.min(available.len()));
+            body.extend_from_slice(&available[..step]);
+            self.start += step;
+            taken += step as u64;
+            if taken == count || self.fill().await? == 0 {
+                return Ok(taken);
+            }
+        }
+    }
+
+    /// Reads one line (ending in `\n`, with or without `\r`) and returns it without the line
+    /// break; `None` if the server closed the connection before the line ended.
+    async fn read_line(&mut self, what: &str, limit: usize) -> io::Result<Option<String>> {
+        loop {
+            let available = &self.buffer[self.start..];
+            if let Some(end) = available.iter().position(|&byte| byte == b'\n') {
+                let line = String::from_utf8_lossy(&available[..end]);
+                let line = line.strip_suffix('\r').unwrap_or(&line).to_owned();
+                self.start += end + 1;
+                return Ok(Some(line));
+            }
+            if available.len() > limit {
+                return Err(self.error(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{what} runs over {limit} bytes without a line break; this is not a \
+                         well-formed chunked body; check the server"
+                    ),
+                ));
+            }
+            if self.fill().await? == 0 {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Reads more bytes from the socket into the buffer; returns how many (0: closed).
+    async fn fill(&mut self) -> io::Result<usize> {
+        // Forget the used bytes first, so the buffer holds one read's worth, not the body.
+        self.buffer.drain(..self.start);
+        self.start = 0;
+        let old_len = self.buffer.len();
+        self.buffer.resize(old_len + READ_SIZE, 0);
+        let read = self.stream.read(&mut self.buffer[old_len..]).await;
+        self.buffer.truncate(old_len + *read.as_ref().unwrap_or(&0));
+        read.map_err(|error| {
+            self.error(
+                error.kind(),
+                format!("reading the response failed: {error}; the server or the network dropped the connection"),
+            )
+        })
+    }
+
+    fn error(&self, kind: io::ErrorKind, detail: impl std::fmt::Display) -> io::Error {
+        fetch_error(self.url, kind, detail)
+    }
+
+    fn head_too_large(&self) -> io::Error {
+        self.error(
+            io::ErrorKind::InvalidData,
+            format!(
+                "the response headers run over {} KiB without the empty line that ends them; \
+                 this is not a well-formed HTTP response (or an unusually large one); check \
+                 that the URL points at an HTTP server",
+                MAX_HEAD_BYTES / 1024
+            ),
+        )
+    }
+
+    fn cut_short_chunked(&self, waiting_for: &str) -> io::Error {
+        self.error(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "the server closed the connection in the middle of a chunked body (while we \
+                 waited for {waiting_for}); the response was cut short; try again, or check \
+                 the server"
+            ),
+        )
+    }
+}
