@@ -27,6 +27,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use miniloop::http::{SlowServer, LESSON_SITES};
+use miniloop::trace::Timeline;
 
 /// The parts of an `http://` URL that a request needs.
 #[derive(Debug)]
@@ -128,12 +129,18 @@ fn report(finished: Result<(String, Duration), String>, tally: &mut Tally) {
 }
 
 /// Python's `main`: the pages one after another. Each `request_page` returns only
-/// when its page has arrived, so the next request waits for it.
-fn request_all(urls: Vec<String>) -> Tally {
+/// when its page has arrived, so the next request waits for it. Each request is also
+/// drawn on `timeline`: it holds the thread from start to end, so it is all "running".
+fn request_all(urls: Vec<String>, timeline: &mut Timeline) -> Tally {
     let started = Instant::now();
     let mut tally = Tally::default();
     for url in urls {
+        let request_started = started.elapsed();
+        let name = page_name(&url);
         let finished = request_page(url);
+        let request_ended = started.elapsed();
+        let running = vec![(request_started, request_ended)];
+        timeline.add_row(name, request_started, request_ended, running);
         report(finished, &mut tally);
     }
     println!(
@@ -142,6 +149,18 @@ fn request_all(urls: Vec<String>) -> Tally {
         tally.total_duration.as_secs_f64()
     );
     tally
+}
+
+/// Draws the timeline: a staircase, each request starting where the last one ended.
+/// `MINILOOP_TIMELINE_SVG=path.svg` also writes it as a picture.
+fn draw(timeline: &Timeline) {
+    println!("Timeline (█ running, · waiting):");
+    print!("{}", timeline.render_text(50));
+    if let Some(path) = std::env::var_os("MINILOOP_TIMELINE_SVG") {
+        if let Err(error) = std::fs::write(&path, timeline.render_svg()) {
+            eprintln!("error: could not write the timeline to {path:?}: {error}");
+        }
+    }
 }
 
 /// Reads `MINILOOP_TIME_SCALE`: 1.0 when unset, an error message when unusable.
@@ -191,7 +210,9 @@ fn main() -> ExitCode {
         None => args,
     };
 
-    let tally = request_all(urls);
+    let mut timeline = Timeline::default();
+    let tally = request_all(urls, &mut timeline);
+    draw(&timeline);
     if tally.failures > 0 {
         ExitCode::FAILURE
     } else {

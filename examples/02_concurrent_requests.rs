@@ -24,7 +24,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use miniloop::http::{self, SlowServer, LESSON_SITES};
-use miniloop::{as_completed, spawn, JoinError};
+use miniloop::task::Builder;
+use miniloop::trace::Timeline;
+use miniloop::{as_completed, EventLoop, JoinError};
 
 /// The page's name for the report: the last part of its path, like Python's
 /// `page.rsplit("/", 1)[1]` (or the host, if the path is empty). Same as lesson 01.
@@ -73,9 +75,14 @@ async fn request_all(urls: Vec<String>) -> Tally {
     let started = Instant::now();
     // `spawn` is `asyncio.create_task`: every request starts at the loop's next turn,
     // before we await any of them.
+    // Each task is named after its page, so the timeline can label its row.
     let tasks: Vec<_> = urls
         .into_iter()
-        .map(|url| spawn(request_page(url)))
+        .map(|url| {
+            Builder::new()
+                .name(page_name(&url))
+                .spawn(request_page(url))
+        })
         .collect();
     let mut tally = Tally::default();
     let mut completed = as_completed(tasks);
@@ -88,6 +95,19 @@ async fn request_all(urls: Vec<String>) -> Tally {
         tally.total_duration.as_secs_f64()
     );
     tally
+}
+
+/// Draws the timeline: five overlapping bars, each task waiting (`·`) on its socket
+/// at the same time, running (`█`) only for the moments the loop polls it.
+/// `MINILOOP_TIMELINE_SVG=path.svg` also writes it as a picture. Same as lesson 01.
+fn draw(timeline: &Timeline) {
+    println!("Timeline (█ running, · waiting):");
+    print!("{}", timeline.render_text(50));
+    if let Some(path) = std::env::var_os("MINILOOP_TIMELINE_SVG") {
+        if let Err(error) = std::fs::write(&path, timeline.render_svg()) {
+            eprintln!("error: could not write the timeline to {path:?}: {error}");
+        }
+    }
 }
 
 /// Reads `MINILOOP_TIME_SCALE`: 1.0 when unset, an error message when unusable.
@@ -138,8 +158,10 @@ fn main() -> ExitCode {
         None => args,
     };
 
-    // `asyncio.run(main())`.
-    let tally = miniloop::run(request_all(urls));
+    // `asyncio.run(main())`, on a loop that records when each task runs and waits.
+    let event_loop = EventLoop::builder().record_timeline(true).build();
+    let tally = event_loop.run_until_complete(request_all(urls));
+    draw(&event_loop.timeline());
     if tally.failures > 0 {
         ExitCode::FAILURE
     } else {

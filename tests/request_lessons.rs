@@ -75,13 +75,38 @@ fn run_times(output: &str) -> (f64, f64) {
     }
 }
 
+/// The `(start, end)` in milliseconds of each timeline row (`name |bar| 0ms-600ms`).
+fn timeline_rows(output: &str) -> Vec<(u64, u64)> {
+    let after_header = output
+        .split("Timeline (█ running, · waiting):\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no timeline in:\n{output}"));
+    after_header
+        .lines()
+        .map(|row| {
+            let span = row.rsplit(' ').next().expect("a span ends the row");
+            let (start, end) = span.split_once('-').expect("the span is `Xms-Yms`");
+            let millis = |text: &str| text.trim_end_matches("ms").parse::<u64>().expect("ms");
+            (millis(start), millis(end))
+        })
+        .collect()
+}
+
 /// Proves lesson 01's point: one request after another, so the run time is the sum.
 #[test]
 #[cfg_attr(miri, ignore = "runs the lessons as child processes")]
 fn lesson_01_requests_the_sites_one_after_another() {
     let output = lesson_stdout("01_blocking_requests");
     assert_eq!(requested_sites(&output), REQUEST_ORDER, "{output}");
-    assert_eq!(output.lines().count(), 6, "{output}");
+    // Five results, the run time, then the timeline's header and five rows.
+    assert_eq!(output.lines().count(), 12, "{output}");
+    // The timeline is a staircase: each request starts when the previous one ended.
+    let rows = timeline_rows(&output);
+    assert_eq!(rows.len(), 5, "{output}");
+    assert!(
+        rows.windows(2).all(|pair| pair[1].0 >= pair[0].1),
+        "{output}"
+    );
     let (run_time, cumulative) = run_times(&output);
     // The five delays add up to 2 s, times 0.2.
     assert!(
@@ -97,7 +122,12 @@ fn lesson_01_requests_the_sites_one_after_another() {
 fn lesson_02_finishes_in_delay_order_well_under_lesson_01s_time() {
     let concurrent = lesson_stdout("02_concurrent_requests");
     assert_eq!(requested_sites(&concurrent), DELAY_ORDER, "{concurrent}");
-    assert_eq!(concurrent.lines().count(), 6, "{concurrent}");
+    assert_eq!(concurrent.lines().count(), 12, "{concurrent}");
+    // The timeline overlaps: every request starts before the quickest one has ended.
+    let rows = timeline_rows(&concurrent);
+    assert_eq!(rows.len(), 5, "{concurrent}");
+    let first_end = rows.iter().map(|row| row.1).min().expect("five rows");
+    assert!(rows.iter().all(|row| row.0 < first_end), "{concurrent}");
     let (run_time, cumulative) = run_times(&concurrent);
     assert!(run_time < cumulative, "{concurrent}");
 
