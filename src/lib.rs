@@ -5,13 +5,18 @@
 //!
 //! | idea | lessons | module | chapter |
 //! |---|---|---|---|
-//! | waiting without blocking | 03–05 | – | `docs/03-…` to `docs/05-…` |
-//! | resumable functions, delegation | 06–10 | – | `docs/06-…` to `docs/10-…` |
-//! | `async fn` is a state machine | 11 | `std::future::Future` | `docs/11-…` |
+//! | why async: blocking vs concurrent requests | 01, 02 | [`net`], [`http`] | [`guide::lesson_01`], [`guide::lesson_02`], [`guide::reactor`] |
+//! | waiting without blocking | 03–05 | – | [`guide::lesson_03`] to [`guide::lesson_05`] |
+//! | resumable functions, delegation | 06–10 | – | [`guide::lesson_06`] to [`guide::lesson_10`] |
+//! | `async fn` is a state machine | 11 | `std::future::Future` | [`guide::lesson_11`] |
 //! | an event loop, tasks | 12, 13 | [`event_loop`], [`task`] | [`guide::event_loop`] |
-//! | wakers instead of spinning | 13 | [`waker`](crate::guide::tasks_and_wakers) | [`guide::tasks_and_wakers`] |
+//! | wakers instead of spinning (`src/waker.rs`) | 13 | [`JoinHandle`], [`yield_now`] | [`guide::tasks_and_wakers`] |
 //! | timers | 13 | [`time`] | [`guide::timers`] |
-//! | gather, as_completed | 02 | [`join_all`], [`as_completed`] | [`guide::event_loop`] |
+//! | I/O readiness (`src/reactor.rs`) | 01, 02 | [`net`] | [`guide::reactor`] |
+//! | gather, as_completed | 02, 14 | [`join_all`], [`as_completed`] | [`guide::event_loop`] |
+//! | sync code from async, async from sync | 15–18 | [`blocking`], [`run`] | [`guide::two_worlds`] |
+//! | sync-first tasks, no-suspend sections | 19 | [`spawn_eager`], [`run_now`] | [`guide::sync_first`] |
+//! | seeing it run: trace, slow polls, timeline | 01, 02, 15 | [`trace`] | [`guide::seeing_it_run`], [`guide::debugging`] |
 //!
 //! # A first program
 //! ```
