@@ -154,3 +154,32 @@ fn lesson_11_shows_the_compilers_enum() {
     );
     assert_contains(&output, "coroutine_a::{async_fn_env#0}::Unresumed");
 }
+
+/// Lesson 02: five first polls, then the loop blocks in the reactor with no timeout (only a
+/// socket can wake it). The chapter's `wait.gdb` script, run as the chapter says.
+#[test]
+fn lesson_02_waits_for_all_sockets_in_one_reactor_wait() {
+    let script = std::env::temp_dir().join(format!("miniloop-wait-{}.gdb", std::process::id()));
+    std::fs::write(
+        &script,
+        "break 02_concurrent_requests::main\nrun\n\
+         break miniloop::event_loop::Core::poll_task thread 1\ncommands\nsilent\n\
+         printf \"poll_task: \"\nprint key\ncontinue\nend\n\
+         break miniloop::reactor::Reactor::wait thread 1\ncommands\nsilent\n\
+         printf \"wait, timeout: \"\nprint timeout\ncontinue\nend\ncontinue\n",
+    )
+    .expect("the temp dir should be writable");
+    let source = format!("source {}", script.display());
+    let output = run_under_gdb("02_concurrent_requests", &[&source]);
+    let _ = std::fs::remove_file(&script);
+    let Some(output) = output else { return };
+    for slot in 0..5 {
+        assert_contains(
+            &output,
+            &format!("TaskKey {{index: {slot}, generation: 0}}"),
+        );
+    }
+    assert_contains(&output, "wait, timeout: ");
+    assert_contains(&output, "Option<core::time::Duration>::None");
+    assert_contains(&output, "Requested facebook");
+}

@@ -1,0 +1,50 @@
+//! The guided tour's command line (`cargo run -- …`), run as the real binary.
+
+use std::process::Command;
+
+fn tour(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_miniloop"))
+        .args(args)
+        .output()
+        .expect("the tour binary should start")
+}
+
+/// `--list` prints every lesson with its chapter, in order, and runs nothing.
+#[test]
+#[cfg_attr(miri, ignore = "starts a child process")]
+fn list_prints_every_lesson_with_its_chapter() {
+    let output = tour(&["--list"]);
+    assert!(output.status.success());
+    let listing = String::from_utf8(output.stdout).expect("UTF-8");
+    let numbers: Vec<&str> = listing
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    let mut sorted = numbers.clone();
+    sorted.sort();
+    assert_eq!(numbers, sorted, "lessons are listed in order:\n{listing}");
+    assert!(numbers.len() >= 19, "{listing}");
+    assert!(listing.contains("docs/13-real-event-loop.md"), "{listing}");
+}
+
+/// An unknown lesson is refused with exit code 2, a message naming it, and the list.
+#[test]
+#[cfg_attr(miri, ignore = "starts a child process")]
+fn an_unknown_lesson_is_refused_with_the_list() {
+    let output = tour(&["99"]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = String::from_utf8(output.stderr).expect("UTF-8");
+    assert!(message.contains("there is no lesson \"99\""), "{message}");
+    assert!(message.contains("docs/07-delegation.md"), "{message}");
+    assert!(output.stdout.is_empty(), "nothing runs");
+}
+
+/// Too many arguments get the usage line.
+#[test]
+#[cfg_attr(miri, ignore = "starts a child process")]
+fn too_many_arguments_get_the_usage() {
+    let output = tour(&["03", "04"]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = String::from_utf8(output.stderr).expect("UTF-8");
+    assert!(message.contains("usage: cargo run"), "{message}");
+}
