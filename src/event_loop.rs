@@ -42,7 +42,7 @@ use crate::reactor::Reactor;
 use crate::sync_first::SuspendScope;
 use crate::task::{Header, JoinError, JoinHandle, Origin, TaskBody, TaskId, TaskShared};
 use crate::time::{Registration, TimerQueue};
-use crate::trace::{ObserveConfig, Observer, Timeline, WakeOrigin};
+use crate::trace::{ObserveConfig, Observer, ObserverSlot, Timeline, WakeOrigin};
 use crate::waker::{register_loop, unregister_loop, wake_task, LoopId, Shared, TaskKey};
 pub use builder::Builder;
 use scheduler::{Body, Scheduler, Taken};
@@ -194,7 +194,7 @@ impl EventLoop {
             reactor: RefCell::new(None),
             remote_batch: RefCell::new(Vec::new()),
             due_wakers: RefCell::new(Vec::new()),
-            observer: config.build(),
+            observer: ObserverSlot::new(config),
         };
         EventLoop {
             core: Rc::new(core),
@@ -238,7 +238,7 @@ impl EventLoop {
     pub fn timeline(&self) -> Timeline {
         self.core
             .observer
-            .as_ref()
+            .get()
             .map(|observer| observer.timeline())
             .unwrap_or_default()
     }
@@ -352,7 +352,7 @@ pub(crate) struct Core {
     due_wakers: RefCell<Vec<std::task::Waker>>,
     /// The trace, slow-poll detector and timeline; `None` when all are off, so that each hook
     /// costs one branch.
-    observer: Option<Box<Observer>>,
+    observer: ObserverSlot,
 }
 
 impl Core {
@@ -398,7 +398,7 @@ impl Core {
         let mut scheduler = self.scheduler.borrow_mut();
         let (key, id) = scheduler.reserve();
         let (body, handle) = self.new_task(key, id, future, origin);
-        if let Some(observer) = &self.observer {
+        if let Some(observer) = self.observer.get() {
             observer.spawned(body.header());
         }
         scheduler.insert(key, body);
@@ -415,7 +415,7 @@ impl Core {
             let mut scheduler = self.scheduler.borrow_mut();
             let (key, id) = scheduler.reserve();
             let (body, handle) = self.new_task(key, id, future, origin);
-            if let Some(observer) = &self.observer {
+            if let Some(observer) = self.observer.get() {
                 observer.spawned(body.header());
             }
             scheduler.insert_polling(key);
@@ -456,7 +456,7 @@ impl Core {
         };
         scheduler.schedule(header.key);
         drop(scheduler);
-        if let Some(observer) = &self.observer {
+        if let Some(observer) = self.observer.get() {
             observer.woke(header, WakeOrigin::LoopThread);
         }
         true
@@ -500,7 +500,7 @@ impl Core {
         if body.header().is_abort_requested.load(Ordering::Acquire) {
             let task_id = body.header().id;
             self.scheduler.borrow_mut().remove(key);
-            if let Some(observer) = &self.observer {
+            if let Some(observer) = self.observer.get() {
                 observer.ended(body.header(), "cancelled");
             }
             body.fail(JoinError::cancelled(task_id));
@@ -513,12 +513,12 @@ impl Core {
     /// poll: `print key` is the task's slot, `print body.pointer` its future.
     #[inline(never)]
     fn poll_task(&self, key: TaskKey, mut body: Body) {
-        let started = self.observer.as_ref().map(|observer| {
+        let started = self.observer.get().map(|observer| {
             observer.poll_started();
             Instant::now()
         });
         let outcome = catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_body()));
-        if let (Some(observer), Some(started)) = (&self.observer, started) {
+        if let (Some(observer), Some(started)) = (self.observer.get(), started) {
             observe_poll(observer, body.header(), started, &outcome);
         }
         match outcome {
@@ -552,7 +552,7 @@ impl Core {
             };
             if let Some(header) = header {
                 header.is_remote_queued.store(false, Ordering::Release);
-                if let Some(observer) = &self.observer {
+                if let Some(observer) = self.observer.get() {
                     observer.woke(header, WakeOrigin::OtherThread(None));
                 }
             }
@@ -570,7 +570,7 @@ impl Core {
             }
             timers.fire_due(Instant::now(), &mut due);
         }
-        if let Some(observer) = &self.observer {
+        if let Some(observer) = self.observer.get() {
             observer.timers_fired(due.len());
         }
         for waker in due.drain(..) {
@@ -599,7 +599,7 @@ impl Core {
             let next_deadline = self.timers.borrow_mut().next_deadline();
             next_deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
         };
-        let idle_since = self.observer.as_ref().map(|_| Instant::now());
+        let idle_since = self.observer.get().map(|_| Instant::now());
         match timeout {
             _ if has_reactor => self.wait_for_io(timeout),
             // A remote wake is waiting: the next turn collects it.
@@ -607,7 +607,7 @@ impl Core {
             Some(timeout) => std::thread::park_timeout(timeout),
             None => std::thread::park(),
         }
-        if let (Some(observer), Some(idle_since)) = (&self.observer, idle_since) {
+        if let (Some(observer), Some(idle_since)) = (self.observer.get(), idle_since) {
             if timeout != Some(Duration::ZERO) {
                 observer.idled(idle_since.elapsed());
             }
@@ -622,7 +622,7 @@ impl Core {
             // The poller itself failed (not a socket): the loop can no longer wait for anything.
             panic!("the I/O reactor's wait failed: {error}; the event loop cannot go on");
         }
-        if let Some(observer) = &self.observer {
+        if let Some(observer) = self.observer.get() {
             observer.io_ready(woken.len());
         }
         for waker in woken.drain(..) {
@@ -639,7 +639,7 @@ impl Core {
             }
             for body in bodies {
                 let task_id = body.header().id;
-                if let Some(observer) = &self.observer {
+                if let Some(observer) = self.observer.get() {
                     observer.ended(body.header(), "cancelled");
                 }
                 body.fail(JoinError::cancelled(task_id));
