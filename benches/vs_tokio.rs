@@ -1,320 +1,434 @@
-//! miniloop against tokio's current-thread runtime, one criterion group per workload.
+//! miniloop against tokio and two small executors, one criterion group per workload.
 //!
-//! Every group has a `miniloop` and a `tokio_current_thread` function doing the same work with
-//! the same futures (channels come from `futures`, so neither runtime gets its own fast
-//! channel). Run with `cargo bench --bench vs_tokio`; the figures and how to read them are in
-//! `docs/benchmarks.md`. CI runs this file in test mode (`cargo test --benches`), so every
-//! workload is also checked for the right answer there.
+//! Every function of a group runs the same future (`support/workloads.rs`, written once over
+//! the `Runtime` trait of `support/runtimes.rs`); only the runtime changes. The function names
+//! are the runtimes': `miniloop`, `tokio_current_thread`, `tokio_multi_thread`,
+//! `async_executor_local`, `futures_local_pool`. The `floor_*` groups run the channel-bound
+//! workloads' futures with no executor at all, the limit any scheduler can reach.
+//!
+//! Run:     cargo bench --bench vs_tokio
+//! Report:  python3 scripts/bench_report.py   (table, ratios, `docs/benchmarks.svg`)
+//! Read:    docs/benchmarks.md
+//!
+//! CI runs this file in test mode (`cargo test --benches`): each function runs once and
+//! asserts its answer.
 
-use std::time::Duration;
+#[path = "support/harness.rs"]
+mod harness;
+#[path = "support/runtimes.rs"]
+mod runtimes;
+#[path = "support/workloads.rs"]
+mod workloads;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use futures::channel::oneshot;
+use std::hint::black_box;
 
-/// Tasks spawned by `spawn_many`.
-const SPAWN_MANY: usize = 10_000;
-/// Tasks and yields per task in `yield_many`.
-const YIELD_TASKS: usize = 200;
-const YIELDS_PER_TASK: usize = 200;
-/// Pairs of tasks in `ping_pong`.
-const PING_PONG_PAIRS: usize = 1_000;
-/// Timers in `sleep_many`.
-const SLEEPERS: u64 = 10_000;
-/// Depth of `chained_spawn`.
-const CHAIN_DEPTH: usize = 1_000;
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 
-fn tokio_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio should start")
-}
-
-// ---- the workloads, written once per runtime in the same shape ----
-
-async fn spawn_many_miniloop() -> usize {
-    let handles: Vec<_> = (0..SPAWN_MANY)
-        .map(|i| miniloop::spawn(async move { i }))
-        .collect();
-    let mut sum = 0;
-    for handle in handles {
-        sum += handle.await.expect("no task panics");
-    }
-    sum
-}
-
-async fn spawn_many_tokio() -> usize {
-    let handles: Vec<_> = (0..SPAWN_MANY)
-        .map(|i| tokio::spawn(async move { i }))
-        .collect();
-    let mut sum = 0;
-    for handle in handles {
-        sum += handle.await.expect("no task panics");
-    }
-    sum
-}
-
-async fn yield_many_miniloop() -> usize {
-    let handles: Vec<_> = (0..YIELD_TASKS)
-        .map(|_| {
-            miniloop::spawn(async {
-                for _ in 0..YIELDS_PER_TASK {
-                    miniloop::yield_now().await;
-                }
-                1
-            })
-        })
-        .collect();
-    let mut done = 0;
-    for handle in handles {
-        done += handle.await.expect("no task panics");
-    }
-    done
-}
-
-async fn yield_many_tokio() -> usize {
-    let handles: Vec<_> = (0..YIELD_TASKS)
-        .map(|_| {
-            tokio::spawn(async {
-                for _ in 0..YIELDS_PER_TASK {
-                    tokio::task::yield_now().await;
-                }
-                1
-            })
-        })
-        .collect();
-    let mut done = 0;
-    for handle in handles {
-        done += handle.await.expect("no task panics");
-    }
-    done
-}
-
-/// One pair: a task sends "ping" over a oneshot, its partner answers "pong" over another.
-async fn pair(spawn_partner: impl FnOnce(oneshot::Receiver<u32>, oneshot::Sender<u32>)) -> u32 {
-    let (ping_tx, ping_rx) = oneshot::channel();
-    let (pong_tx, pong_rx) = oneshot::channel();
-    spawn_partner(ping_rx, pong_tx);
-    ping_tx.send(1).expect("the partner is alive");
-    pong_rx.await.expect("the partner answers")
-}
-
-async fn partner(ping_rx: oneshot::Receiver<u32>, pong_tx: oneshot::Sender<u32>) {
-    let ping = ping_rx.await.expect("the pair sends");
-    pong_tx.send(ping + 1).expect("the pair waits");
-}
-
-async fn ping_pong_miniloop() -> u32 {
-    let handles: Vec<_> = (0..PING_PONG_PAIRS)
-        .map(|_| miniloop::spawn(pair(|rx, tx| drop(miniloop::spawn(partner(rx, tx))))))
-        .collect();
-    let mut total = 0;
-    for handle in handles {
-        total += handle.await.expect("no task panics");
-    }
-    total
-}
-
-async fn ping_pong_tokio() -> u32 {
-    let handles: Vec<_> = (0..PING_PONG_PAIRS)
-        .map(|_| tokio::spawn(pair(|rx, tx| drop(tokio::spawn(partner(rx, tx))))))
-        .collect();
-    let mut total = 0;
-    for handle in handles {
-        total += handle.await.expect("no task panics");
-    }
-    total
-}
-
-/// Deadlines 100 ns apart: up to 1 ms, all distinct.
-fn sleeper_delay(i: u64) -> Duration {
-    Duration::from_nanos(100 * i)
-}
-
-async fn sleep_many_miniloop() -> u64 {
-    let handles: Vec<_> = (0..SLEEPERS)
-        .map(|i| {
-            miniloop::spawn(async move {
-                miniloop::sleep(sleeper_delay(i)).await;
-                1
-            })
-        })
-        .collect();
-    let mut woken = 0;
-    for handle in handles {
-        woken += handle.await.expect("no task panics");
-    }
-    woken
-}
-
-async fn sleep_many_tokio() -> u64 {
-    let handles: Vec<_> = (0..SLEEPERS)
-        .map(|i| {
-            tokio::spawn(async move {
-                tokio::time::sleep(sleeper_delay(i)).await;
-                1
-            })
-        })
-        .collect();
-    let mut woken = 0;
-    for handle in handles {
-        woken += handle.await.expect("no task panics");
-    }
-    woken
-}
-
-fn chain_miniloop(depth: usize, done: oneshot::Sender<usize>) {
-    if depth == 0 {
-        let _ = done.send(CHAIN_DEPTH);
-    } else {
-        drop(miniloop::spawn(
-            async move { chain_miniloop(depth - 1, done) },
-        ));
-    }
-}
-
-fn chain_tokio(depth: usize, done: oneshot::Sender<usize>) {
-    if depth == 0 {
-        let _ = done.send(CHAIN_DEPTH);
-    } else {
-        drop(tokio::spawn(async move { chain_tokio(depth - 1, done) }));
-    }
-}
-
-// ---- the groups ----
+use harness::{bench_block_on, new_group};
+use runtimes::{AsyncExecutorLocal, FuturesLocalPool, Miniloop, Runtime, Tokio};
+use workloads::{
+    ping_pong_answer, ping_pong_floor, ping_pong_rounds_answer, ping_pong_rounds_floor,
+    remote_wake_answer, spawn_many_answer, spawn_many_remote_answer, RemoteEcho, CHAIN_DEPTH,
+    PING_PONG_PAIRS, REMOTE_ROUNDS, ROUNDS, SPAWN_MANY, SPAWN_REMOTE, TIMERS, WAITERS,
+    WAITER_YIELDS, YIELDS_PER_TASK, YIELD_TASKS,
+};
 
 fn spawn_many(c: &mut Criterion) {
-    let mut group = c.benchmark_group("spawn_many");
-    let event_loop = miniloop::EventLoop::new();
-    group.bench_function("miniloop", |b| {
-        b.iter(|| {
-            assert_eq!(
-                event_loop.run_until_complete(spawn_many_miniloop()),
-                expected_sum()
-            )
-        })
-    });
-    let runtime = tokio_runtime();
-    group.bench_function("tokio_current_thread", |b| {
-        b.iter(|| assert_eq!(runtime.block_on(spawn_many_tokio()), expected_sum()))
-    });
+    let mut group = new_group(c, "spawn_many", SPAWN_MANY as u64);
+    let answer = spawn_many_answer();
+    bench_block_on(
+        &mut group,
+        "miniloop",
+        &Miniloop::default(),
+        workloads::spawn_many::<Miniloop>,
+        answer,
+    );
+    bench_block_on(
+        &mut group,
+        "tokio_current_thread",
+        &Tokio::current_thread(),
+        workloads::spawn_many::<Tokio>,
+        answer,
+    );
+    bench_block_on(
+        &mut group,
+        "tokio_multi_thread",
+        &Tokio::multi_thread(),
+        workloads::spawn_many::<Tokio>,
+        answer,
+    );
+    bench_block_on(
+        &mut group,
+        "async_executor_local",
+        &AsyncExecutorLocal,
+        workloads::spawn_many::<AsyncExecutorLocal>,
+        answer,
+    );
+    bench_block_on(
+        &mut group,
+        "futures_local_pool",
+        &FuturesLocalPool,
+        workloads::spawn_many::<FuturesLocalPool>,
+        answer,
+    );
     group.finish();
 }
 
-fn expected_sum() -> usize {
-    SPAWN_MANY * (SPAWN_MANY - 1) / 2
+/// Spawning from outside the running loop. miniloop has no handle for that yet, so its
+/// function spawns with `EventLoop::spawn` on the loop's thread before `run_until_complete`;
+/// tokio's spawn with `Runtime::spawn` from the bench thread (for the multi-thread runtime
+/// that is another thread than the workers).
+fn spawn_many_remote(c: &mut Criterion) {
+    let mut group = new_group(c, "spawn_many_remote", SPAWN_REMOTE as u64);
+    fn bench<R: Runtime>(group: &mut BenchmarkGroup<'_, WallTime>, function: &str, runtime: &R) {
+        group.bench_function(function, |b| {
+            b.iter(|| {
+                assert_eq!(
+                    workloads::spawn_many_remote(runtime),
+                    spawn_many_remote_answer()
+                )
+            })
+        });
+    }
+    bench(&mut group, "miniloop", &Miniloop::default());
+    bench(&mut group, "tokio_current_thread", &Tokio::current_thread());
+    bench(&mut group, "tokio_multi_thread", &Tokio::multi_thread());
+    bench(&mut group, "async_executor_local", &AsyncExecutorLocal);
+    bench(&mut group, "futures_local_pool", &FuturesLocalPool);
+    group.finish();
 }
 
 fn yield_many(c: &mut Criterion) {
-    let mut group = c.benchmark_group("yield_many");
-    let event_loop = miniloop::EventLoop::new();
-    group.bench_function("miniloop", |b| {
-        b.iter(|| {
-            assert_eq!(
-                event_loop.run_until_complete(yield_many_miniloop()),
-                YIELD_TASKS
-            )
-        })
-    });
-    let runtime = tokio_runtime();
-    group.bench_function("tokio_current_thread", |b| {
-        b.iter(|| assert_eq!(runtime.block_on(yield_many_tokio()), YIELD_TASKS))
-    });
+    let mut group = new_group(c, "yield_many", (YIELD_TASKS * YIELDS_PER_TASK) as u64);
+    bench_block_on(
+        &mut group,
+        "miniloop",
+        &Miniloop::default(),
+        workloads::yield_many::<Miniloop>,
+        YIELD_TASKS,
+    );
+    bench_block_on(
+        &mut group,
+        "tokio_current_thread",
+        &Tokio::current_thread(),
+        workloads::yield_many::<Tokio>,
+        YIELD_TASKS,
+    );
+    bench_block_on(
+        &mut group,
+        "tokio_multi_thread",
+        &Tokio::multi_thread(),
+        workloads::yield_many::<Tokio>,
+        YIELD_TASKS,
+    );
+    bench_block_on(
+        &mut group,
+        "async_executor_local",
+        &AsyncExecutorLocal,
+        workloads::yield_many::<AsyncExecutorLocal>,
+        YIELD_TASKS,
+    );
+    bench_block_on(
+        &mut group,
+        "futures_local_pool",
+        &FuturesLocalPool,
+        workloads::yield_many::<FuturesLocalPool>,
+        YIELD_TASKS,
+    );
     group.finish();
 }
 
-fn ping_pong(c: &mut Criterion) {
-    let expected = 2 * PING_PONG_PAIRS as u32;
-    let mut group = c.benchmark_group("ping_pong");
-    let event_loop = miniloop::EventLoop::new();
-    group.bench_function("miniloop", |b| {
-        b.iter(|| {
-            assert_eq!(
-                event_loop.run_until_complete(ping_pong_miniloop()),
-                expected
-            )
-        })
-    });
-    let runtime = tokio_runtime();
-    group.bench_function("tokio_current_thread", |b| {
-        b.iter(|| assert_eq!(runtime.block_on(ping_pong_tokio()), expected))
-    });
-    group.finish();
-}
-
-fn sleep_many(c: &mut Criterion) {
-    let mut group = c.benchmark_group("sleep_many");
-    let event_loop = miniloop::EventLoop::new();
-    group.bench_function("miniloop", |b| {
-        b.iter(|| {
-            assert_eq!(
-                event_loop.run_until_complete(sleep_many_miniloop()),
-                SLEEPERS
-            )
-        })
-    });
-    let runtime = tokio_runtime();
-    group.bench_function("tokio_current_thread", |b| {
-        b.iter(|| assert_eq!(runtime.block_on(sleep_many_tokio()), SLEEPERS))
-    });
+/// One busy task among a thousand idle ones (the ladder's case for wakers).
+fn yield_among_waiters(c: &mut Criterion) {
+    let mut group = new_group(c, "yield_among_waiters", WAITER_YIELDS as u64);
+    let answer = WAITERS + 1;
+    bench_block_on(
+        &mut group,
+        "miniloop",
+        &Miniloop::default(),
+        workloads::yield_among_waiters::<Miniloop>,
+        answer,
+    );
+    bench_block_on(
+        &mut group,
+        "tokio_current_thread",
+        &Tokio::current_thread(),
+        workloads::yield_among_waiters::<Tokio>,
+        answer,
+    );
+    bench_block_on(
+        &mut group,
+        "tokio_multi_thread",
+        &Tokio::multi_thread(),
+        workloads::yield_among_waiters::<Tokio>,
+        answer,
+    );
+    bench_block_on(
+        &mut group,
+        "async_executor_local",
+        &AsyncExecutorLocal,
+        workloads::yield_among_waiters::<AsyncExecutorLocal>,
+        answer,
+    );
+    bench_block_on(
+        &mut group,
+        "futures_local_pool",
+        &FuturesLocalPool,
+        workloads::yield_among_waiters::<FuturesLocalPool>,
+        answer,
+    );
     group.finish();
 }
 
 fn chained_spawn(c: &mut Criterion) {
-    let mut group = c.benchmark_group("chained_spawn");
-    let event_loop = miniloop::EventLoop::new();
-    group.bench_function("miniloop", |b| {
-        b.iter(|| {
-            let depth = event_loop.run_until_complete(async {
-                let (done_tx, done_rx) = oneshot::channel();
-                chain_miniloop(CHAIN_DEPTH, done_tx);
-                done_rx.await.expect("the chain ends")
-            });
-            assert_eq!(depth, CHAIN_DEPTH);
-        })
+    let mut group = new_group(c, "chained_spawn", CHAIN_DEPTH as u64);
+    bench_block_on(
+        &mut group,
+        "miniloop",
+        &Miniloop::default(),
+        workloads::chained_spawn::<Miniloop>,
+        CHAIN_DEPTH,
+    );
+    bench_block_on(
+        &mut group,
+        "tokio_current_thread",
+        &Tokio::current_thread(),
+        workloads::chained_spawn::<Tokio>,
+        CHAIN_DEPTH,
+    );
+    bench_block_on(
+        &mut group,
+        "tokio_multi_thread",
+        &Tokio::multi_thread(),
+        workloads::chained_spawn::<Tokio>,
+        CHAIN_DEPTH,
+    );
+    bench_block_on(
+        &mut group,
+        "async_executor_local",
+        &AsyncExecutorLocal,
+        workloads::chained_spawn::<AsyncExecutorLocal>,
+        CHAIN_DEPTH,
+    );
+    bench_block_on(
+        &mut group,
+        "futures_local_pool",
+        &FuturesLocalPool,
+        workloads::chained_spawn::<FuturesLocalPool>,
+        CHAIN_DEPTH,
+    );
+    group.finish();
+}
+
+fn ping_pong(c: &mut Criterion) {
+    let mut group = new_group(c, "ping_pong", PING_PONG_PAIRS as u64);
+    let answer = ping_pong_answer();
+    bench_block_on(
+        &mut group,
+        "miniloop",
+        &Miniloop::default(),
+        workloads::ping_pong::<Miniloop>,
+        answer,
+    );
+    bench_block_on(
+        &mut group,
+        "tokio_current_thread",
+        &Tokio::current_thread(),
+        workloads::ping_pong::<Tokio>,
+        answer,
+    );
+    bench_block_on(
+        &mut group,
+        "tokio_multi_thread",
+        &Tokio::multi_thread(),
+        workloads::ping_pong::<Tokio>,
+        answer,
+    );
+    bench_block_on(
+        &mut group,
+        "async_executor_local",
+        &AsyncExecutorLocal,
+        workloads::ping_pong::<AsyncExecutorLocal>,
+        answer,
+    );
+    bench_block_on(
+        &mut group,
+        "futures_local_pool",
+        &FuturesLocalPool,
+        workloads::ping_pong::<FuturesLocalPool>,
+        answer,
+    );
+    group.finish();
+}
+
+fn ping_pong_rounds(c: &mut Criterion) {
+    let mut group = new_group(c, "ping_pong_rounds", ROUNDS);
+    let answer = ping_pong_rounds_answer();
+    bench_block_on(
+        &mut group,
+        "miniloop",
+        &Miniloop::default(),
+        workloads::ping_pong_rounds::<Miniloop>,
+        answer,
+    );
+    bench_block_on(
+        &mut group,
+        "tokio_current_thread",
+        &Tokio::current_thread(),
+        workloads::ping_pong_rounds::<Tokio>,
+        answer,
+    );
+    bench_block_on(
+        &mut group,
+        "tokio_multi_thread",
+        &Tokio::multi_thread(),
+        workloads::ping_pong_rounds::<Tokio>,
+        answer,
+    );
+    bench_block_on(
+        &mut group,
+        "async_executor_local",
+        &AsyncExecutorLocal,
+        workloads::ping_pong_rounds::<AsyncExecutorLocal>,
+        answer,
+    );
+    bench_block_on(
+        &mut group,
+        "futures_local_pool",
+        &FuturesLocalPool,
+        workloads::ping_pong_rounds::<FuturesLocalPool>,
+        answer,
+    );
+    group.finish();
+}
+
+/// The perfect-scheduler floors of the two channel-bound workloads (no executor at all).
+fn floors(c: &mut Criterion) {
+    let mut group = new_group(c, "floor_ping_pong", PING_PONG_PAIRS as u64);
+    group.bench_function("perfect_scheduler", |b| {
+        b.iter(|| assert_eq!(black_box(ping_pong_floor()), ping_pong_answer()))
     });
-    let runtime = tokio_runtime();
-    group.bench_function("tokio_current_thread", |b| {
+    group.finish();
+
+    let mut group = new_group(c, "floor_ping_pong_rounds", ROUNDS);
+    group.bench_function("perfect_scheduler", |b| {
         b.iter(|| {
-            let depth = runtime.block_on(async {
-                let (done_tx, done_rx) = oneshot::channel();
-                chain_tokio(CHAIN_DEPTH, done_tx);
-                done_rx.await.expect("the chain ends")
-            });
-            assert_eq!(depth, CHAIN_DEPTH);
+            assert_eq!(
+                black_box(ping_pong_rounds_floor()),
+                ping_pong_rounds_answer()
+            )
         })
     });
     group.finish();
 }
 
+/// Timers exist on miniloop and tokio only (the two small executors have none of their own).
+fn sleep_many(c: &mut Criterion) {
+    let mut group = new_group(c, "sleep_many", TIMERS);
+    bench_block_on(
+        &mut group,
+        "miniloop",
+        &Miniloop::default(),
+        workloads::sleep_many::<Miniloop>,
+        TIMERS,
+    );
+    bench_block_on(
+        &mut group,
+        "tokio_current_thread",
+        &Tokio::current_thread(),
+        workloads::sleep_many::<Tokio>,
+        TIMERS,
+    );
+    bench_block_on(
+        &mut group,
+        "tokio_multi_thread",
+        &Tokio::multi_thread(),
+        workloads::sleep_many::<Tokio>,
+        TIMERS,
+    );
+    group.finish();
+}
+
+fn timeout_cancel(c: &mut Criterion) {
+    let mut group = new_group(c, "timeout_cancel", TIMERS);
+    bench_block_on(
+        &mut group,
+        "miniloop",
+        &Miniloop::default(),
+        workloads::timeout_cancel::<Miniloop>,
+        TIMERS,
+    );
+    bench_block_on(
+        &mut group,
+        "tokio_current_thread",
+        &Tokio::current_thread(),
+        workloads::timeout_cancel::<Tokio>,
+        TIMERS,
+    );
+    bench_block_on(
+        &mut group,
+        "tokio_multi_thread",
+        &Tokio::multi_thread(),
+        workloads::timeout_cancel::<Tokio>,
+        TIMERS,
+    );
+    group.finish();
+}
+
+fn remote_wake(c: &mut Criterion) {
+    let mut group = new_group(c, "remote_wake", REMOTE_ROUNDS);
+    fn bench<R: Runtime>(group: &mut BenchmarkGroup<'_, WallTime>, function: &str, runtime: &R) {
+        let mut echo = RemoteEcho::start();
+        group.bench_function(function, |b| {
+            b.iter(|| {
+                assert_eq!(
+                    workloads::remote_wake(runtime, &mut echo),
+                    remote_wake_answer()
+                )
+            })
+        });
+    }
+    bench(&mut group, "miniloop", &Miniloop::default());
+    bench(&mut group, "tokio_current_thread", &Tokio::current_thread());
+    bench(&mut group, "tokio_multi_thread", &Tokio::multi_thread());
+    bench(&mut group, "async_executor_local", &AsyncExecutorLocal);
+    bench(&mut group, "futures_local_pool", &FuturesLocalPool);
+    group.finish();
+}
+
+/// Entering and leaving the loop for a future that is ready at once.
 fn block_on_ready(c: &mut Criterion) {
-    let mut group = c.benchmark_group("block_on_ready");
-    let event_loop = miniloop::EventLoop::new();
-    group.bench_function("miniloop", |b| {
-        b.iter_batched(
-            || 7,
-            |n| assert_eq!(event_loop.run_until_complete(async move { n }), 7),
-            BatchSize::SmallInput,
-        )
-    });
-    let runtime = tokio_runtime();
-    group.bench_function("tokio_current_thread", |b| {
-        b.iter_batched(
-            || 7,
-            |n| assert_eq!(runtime.block_on(async move { n }), 7),
-            BatchSize::SmallInput,
-        )
-    });
+    let mut group = new_group(c, "block_on_ready", 1);
+    fn bench<R: Runtime>(group: &mut BenchmarkGroup<'_, WallTime>, function: &str, runtime: &R) {
+        group.bench_function(function, |b| {
+            b.iter(|| {
+                let seven = black_box(7_u32);
+                assert_eq!(runtime.block_on(async move { seven }), 7)
+            })
+        });
+    }
+    bench(&mut group, "miniloop", &Miniloop::default());
+    bench(&mut group, "tokio_current_thread", &Tokio::current_thread());
+    bench(&mut group, "tokio_multi_thread", &Tokio::multi_thread());
+    bench(&mut group, "async_executor_local", &AsyncExecutorLocal);
+    bench(&mut group, "futures_local_pool", &FuturesLocalPool);
     group.finish();
 }
 
 criterion_group!(
     benches,
     spawn_many,
+    spawn_many_remote,
     yield_many,
-    ping_pong,
-    sleep_many,
+    yield_among_waiters,
     chained_spawn,
+    ping_pong,
+    ping_pong_rounds,
+    floors,
+    sleep_many,
+    timeout_cancel,
+    remote_wake,
     block_on_ready
 );
 criterion_main!(benches);

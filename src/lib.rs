@@ -114,6 +114,8 @@ pub mod guide {
     pub mod seeing_it_run {}
     #[doc = include_str!("../docs/debugging.md")]
     pub mod debugging {}
+    #[doc = include_str!("../docs/benchmarks.md")]
+    pub mod benchmarks {}
     #[doc = include_str!("../docs/reactor.md")]
     pub mod reactor {}
     #[doc = include_str!("../docs/two-worlds.md")]
