@@ -538,7 +538,7 @@ impl Core {
     /// Moves keys woken from other threads into the run queue.
     fn collect_remote_wakes(&self) {
         let mut batch = self.remote_batch.borrow_mut();
-        std::mem::swap(&mut *batch, &mut *self.shared.lock_remote_queue());
+        self.shared.take_remote_wakes(&mut batch);
         if batch.is_empty() {
             return;
         }
@@ -592,7 +592,7 @@ impl Core {
         }
         // Checked before blocking; a remote wake that lands after this check leaves a token
         // (an unpark, or a count in the poller's eventfd), and the wait returns at once.
-        let is_remote_woken = !self.shared.lock_remote_queue().is_empty();
+        let is_remote_woken = self.shared.has_remote_wakes();
         let timeout = if is_runnable || is_remote_woken {
             Some(Duration::ZERO)
         } else {

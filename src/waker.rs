@@ -12,8 +12,8 @@
 //!   goes into the loop's `remote_queue` behind a `Mutex`, and the loop's thread is unparked.
 //!
 //! # Rules this module keeps
-//! - A remote wake pushes the key *before* it unparks the loop. The loop checks the remote
-//!   queue *before* it parks. `park` keeps the unpark as a token, so a wake that lands between
+//! - A remote wake pushes the key, then raises `has_remote_wakes`, then unparks the loop. The
+//!   loop checks the flag *before* it parks. `park` keeps the unpark as a token, so a wake that lands between
 //!   the check and the park makes the park return at once: no wake-up is lost. With a reactor,
 //!   the unpark is a write to the poller's eventfd, which is sticky in the same way.
 //! - A waker that outlives its loop finds no entry in [`LOOPS`] and does nothing.
@@ -23,7 +23,7 @@
 //! drop), paid by every task. A global list costs a lock only on the slow remote path, and
 //! it answers "is the loop still there?" for free.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::Thread;
 
@@ -67,6 +67,9 @@ impl TaskKey {
 pub(crate) struct Shared {
     /// Keys woken from other threads, waiting for the loop to move them to its run queue.
     remote_queue: Mutex<Vec<TaskKey>>,
+    /// Set after every push; the loop looks at this flag on each turn and takes the lock
+    /// only when it is set, so a loop nobody wakes from afar never touches the `Mutex`.
+    has_remote_wakes: AtomicBool,
     /// The thread that runs the loop (an `EventLoop` is not `Send`, so this never changes).
     /// It is unparked by a remote wake while the loop has no reactor.
     loop_thread: Thread,
@@ -79,6 +82,7 @@ impl Shared {
     pub(crate) fn new() -> Self {
         Shared {
             remote_queue: Mutex::new(Vec::new()),
+            has_remote_wakes: AtomicBool::new(false),
             loop_thread: std::thread::current(),
             io_waker: OnceLock::new(),
         }
@@ -96,8 +100,25 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether a remote wake may be waiting (the loop's cheap check before it blocks).
+    pub(crate) fn has_remote_wakes(&self) -> bool {
+        self.has_remote_wakes.load(Ordering::Acquire)
+    }
+
+    /// Moves every remotely woken key into `batch`; costs one atomic swap when there is none.
+    pub(crate) fn take_remote_wakes(&self, batch: &mut Vec<TaskKey>) {
+        // Cleared before the lock: a push that lands after the swap sets it again, so the
+        // next turn looks again; a push before it is in the queue we are about to take.
+        if self.has_remote_wakes.swap(false, Ordering::AcqRel) {
+            std::mem::swap(batch, &mut *self.lock_remote_queue());
+        }
+    }
+
     fn push_remote(&self, key: TaskKey) {
         self.lock_remote_queue().push(key);
+        // The flag after the push, the unpark after the flag: a loop that saw the flag unset
+        // and parked is unparked; one that is still running sees the flag on its next turn.
+        self.has_remote_wakes.store(true, Ordering::Release);
         // After the push, never before: see "Rules" above. The loop sets `io_waker` before it
         // checks the remote queue and blocks in the poller, so a push that the check missed
         // finds `io_waker` set here (the queue's lock orders the two).
