@@ -397,9 +397,9 @@ impl Core {
     {
         let mut scheduler = self.scheduler.borrow_mut();
         let (key, id) = scheduler.reserve();
-        let (body, handle) = self.new_task(key, id, future, origin);
+        let (mut body, handle) = self.new_task(key, id, future, origin);
         if let Some(observer) = self.observer.get() {
-            observer.spawned(body.header());
+            observer.spawned(body.as_mut().header());
         }
         scheduler.insert(key, body);
         handle
@@ -414,9 +414,9 @@ impl Core {
         let (key, body, handle) = {
             let mut scheduler = self.scheduler.borrow_mut();
             let (key, id) = scheduler.reserve();
-            let (body, handle) = self.new_task(key, id, future, origin);
+            let (mut body, handle) = self.new_task(key, id, future, origin);
             if let Some(observer) = self.observer.get() {
-                observer.spawned(body.header());
+                observer.spawned(body.as_mut().header());
             }
             scheduler.insert_polling(key);
             (key, body, handle)
@@ -496,12 +496,12 @@ impl Core {
     /// Takes the task under `key` out of the table and polls it, unless it was aborted.
     fn run_task(&self, key: TaskKey) {
         let taken = self.scheduler.borrow_mut().take_for_poll(key);
-        let Taken::Body(body) = taken else { return };
-        if body.header().is_abort_requested.load(Ordering::Acquire) {
-            let task_id = body.header().id;
+        let Taken::Body(mut body) = taken else { return };
+        if body.as_mut().header().is_abort_requested.load(Ordering::Acquire) {
+            let task_id = body.as_mut().header().id;
             self.scheduler.borrow_mut().remove(key);
             if let Some(observer) = self.observer.get() {
-                observer.ended(body.header(), "cancelled");
+                observer.ended(body.as_mut().header(), "cancelled");
             }
             body.fail(JoinError::cancelled(task_id));
             return;
@@ -527,7 +527,7 @@ impl Core {
             }
             Err(payload) => {
                 self.scheduler.borrow_mut().remove(key);
-                let task_id = body.header().id;
+                let task_id = body.as_mut().header().id;
                 body.fail(JoinError::panicked(task_id, payload));
             }
         }
@@ -546,10 +546,13 @@ impl Core {
             let header = if key == TaskKey::MAIN {
                 Some(&self.main_waker.header)
             } else {
-                scheduler.parked_body(key).map(|body| body.header())
+                scheduler.parked_body(key).map(|body| body.as_mut().header())
             };
             if let Some(header) = header {
-                header.is_remote_queued.store(false, Ordering::Release);
+                // A swap, not a store: reading the flag is what synchronises with the waker
+                // that set it, so the poll sees everything that thread wrote before it woke
+                // us (found by the loom model in `tests/loom_wake.rs`).
+                header.is_remote_queued.swap(false, Ordering::AcqRel);
                 if let Some(observer) = self.observer.get() {
                     observer.woke(header, WakeOrigin::OtherThread(None));
                 }
@@ -635,10 +638,10 @@ impl Core {
             if bodies.is_empty() {
                 break;
             }
-            for body in bodies {
-                let task_id = body.header().id;
+            for mut body in bodies {
+                let task_id = body.as_mut().header().id;
                 if let Some(observer) = self.observer.get() {
-                    observer.ended(body.header(), "cancelled");
+                    observer.ended(body.as_mut().header(), "cancelled");
                 }
                 body.fail(JoinError::cancelled(task_id));
             }
@@ -658,7 +661,7 @@ fn poll_observed(observer: &Observer, body: &mut Body) -> std::thread::Result<Po
     observer.poll_started();
     let started = Instant::now();
     let outcome = catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_body()));
-    observe_poll(observer, body.header(), started, &outcome);
+    observe_poll(observer, body.as_mut().header(), started, &outcome);
     outcome
 }
 

@@ -257,7 +257,9 @@ impl<F: Future> Group<F> {
         for index in indices {
             let child_waker = &self.child_wakers[index];
             // Cleared before the poll: a wake during the poll lists the child again.
-            child_waker.is_listed.store(false, Ordering::Release);
+            // A swap, not a store: reading the flag synchronises with the waker that set it
+            // (see `collect_remote_wakes` in `event_loop.rs`).
+            child_waker.is_listed.swap(false, Ordering::AcqRel);
             let Some(child) = self.children[index].as_mut() else {
                 continue;
             };

@@ -104,6 +104,18 @@ pub mod guide {
     pub mod lesson_18 {}
     #[doc = include_str!("../docs/19-sync-first.md")]
     pub mod lesson_19 {}
+    #[doc = include_str!("../docs/20-lost-wakeup.md")]
+    pub mod lesson_20 {}
+    #[doc = include_str!("../docs/21-stale-waker.md")]
+    pub mod lesson_21 {}
+    #[doc = include_str!("../docs/22-poll-after-ready.md")]
+    pub mod lesson_22 {}
+    #[doc = include_str!("../docs/23-queue-grows-per-wake.md")]
+    pub mod lesson_23 {}
+    #[doc = include_str!("../docs/24-loop-never-exits.md")]
+    pub mod lesson_24 {}
+    #[doc = include_str!("../docs/25-blocking-inside-poll.md")]
+    pub mod lesson_25 {}
     #[doc = include_str!("../docs/event-loop.md")]
     pub mod event_loop {}
     #[doc = include_str!("../docs/tasks-and-wakers.md")]
@@ -122,4 +134,6 @@ pub mod guide {
     pub mod two_worlds {}
     #[doc = include_str!("../docs/sync-first.md")]
     pub mod sync_first {}
+    #[doc = include_str!("../docs/reliability.md")]
+    pub mod reliability {}
 }

@@ -138,6 +138,42 @@ const LESSONS: &[Lesson] = &[
         examples: &["19_sync_first"],
         chapter: "docs/19-sync-first.md",
     },
+    Lesson {
+        number: "20",
+        title: "A lost wake-up (broken on purpose, then fixed)",
+        examples: &["20_lost_wakeup"],
+        chapter: "docs/20-lost-wakeup.md",
+    },
+    Lesson {
+        number: "21",
+        title: "A stale waker (broken on purpose, then fixed)",
+        examples: &["21_stale_waker"],
+        chapter: "docs/21-stale-waker.md",
+    },
+    Lesson {
+        number: "22",
+        title: "Polling after `Ready` (broken on purpose, then fixed)",
+        examples: &["22_poll_after_ready"],
+        chapter: "docs/22-poll-after-ready.md",
+    },
+    Lesson {
+        number: "23",
+        title: "A run queue that grows by one entry per wake",
+        examples: &["23_queue_grows_per_wake"],
+        chapter: "docs/23-queue-grows-per-wake.md",
+    },
+    Lesson {
+        number: "24",
+        title: "A loop that never exits (broken on purpose, then fixed)",
+        examples: &["24_loop_never_exits"],
+        chapter: "docs/24-loop-never-exits.md",
+    },
+    Lesson {
+        number: "25",
+        title: "Blocking inside `poll` (broken on purpose, then fixed)",
+        examples: &["25_blocking_inside_poll"],
+        chapter: "docs/25-blocking-inside-poll.md",
+    },
 ];
 
 /// What the command line asked for.

@@ -229,8 +229,11 @@ pub(crate) trait RunTask {
     /// Polls the future once with a waker that points at this task. On `Ready` the future
     /// has been dropped and its output handed to the `JoinHandle` when this returns.
     fn poll_body(self: Pin<&mut Self>) -> Poll<()>;
-    /// Reads the header shared with this task's wakers.
-    fn header(&self) -> &Header;
+    /// Reads the header shared with this task's wakers. Through `Pin<&mut Self>` and a pin
+    /// projection, never `&self`: a shared reference to the whole body would also cover the
+    /// future, and a suspended `async` block may hold a `&mut` into itself that such a
+    /// reference would invalidate (miri reports it as undefined behaviour).
+    fn header(self: Pin<&mut Self>) -> &Header;
     /// Drops the future, then tells the `JoinHandle` why the task ended.
     fn fail(self: Pin<Box<Self>>, error: JoinError);
 }
@@ -259,8 +262,8 @@ where
         }
     }
 
-    fn header(&self) -> &Header {
-        &self.shared.header
+    fn header(self: Pin<&mut Self>) -> &Header {
+        &self.project().shared.header
     }
 
     fn fail(self: Pin<Box<Self>>, error: JoinError) {

@@ -663,6 +663,10 @@ fn tasks_spawned_before_the_loop_runs_start_when_it_runs() {
 /// Proves that a task can spawn 10 000 tasks, which all run and report back, and that
 /// `live_tasks` follows them up and back to zero.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "a long loop: 10 000 spawns take many minutes under miri"
+)]
 fn a_task_can_spawn_ten_thousand_tasks() {
     const TASKS: u64 = 10_000;
     let event_loop = EventLoop::new();

@@ -47,6 +47,10 @@ fn sleep_never_completes_before_its_duration() {
 /// when they are first polled in the opposite order (the tasks are spawned in reverse), and
 /// that all of them fire.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "timing: assumes spawning 100 tasks takes less than the 20 ms deadline; under miri the clock passes it first (the model test checks the order with sleeps filed in time)"
+)]
 fn equal_deadlines_fire_in_creation_order_whatever_the_poll_order() {
     let trace = Trace::default();
     let recorded = trace.clone();
@@ -223,6 +227,10 @@ fn a_sleep_wakes_only_the_latest_waker_it_was_polled_with() {
 /// Proves that the loop does not spin while it waits for a timer: across a 300 ms `sleep`
 /// inside `run`, the loop's thread uses under 10% of that time in CPU.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "calls getrusage, a foreign function miri cannot run, and measures CPU time"
+)]
 fn an_idle_loop_waiting_for_a_timer_uses_almost_no_cpu() {
     const NAP: Duration = Duration::from_millis(300);
     // Its own thread, so that nothing else (the harness, other tests) is counted.
@@ -280,6 +288,10 @@ fn a_sleeping_task_is_undisturbed_by_wakes_from_another_thread() {
 /// without ever filing its sleep, and would prove nothing. A long timer stays filed
 /// meanwhile, so the heap always has one live entry among the stale ones.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "a long loop: a million timeouts; the heap compaction has its own unit test, which miri runs"
+)]
 fn a_million_cancelled_timeouts_leave_the_timer_heap_small() {
     const TIMEOUTS: u32 = 1_000_000;
     let event_loop = EventLoop::new();
@@ -318,6 +330,10 @@ fn a_timer_polled_outside_a_loop_panics_with_a_clear_message() {
 /// Proves that a `Sleep` created on one loop but polled on another works there (it files
 /// itself in the loop that polls it), and that `reset` re-arms a completed sleep.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "timing: assumes the first poll comes before the 10 ms deadline; under miri the clock passes it first"
+)]
 fn a_sleep_moved_between_loops_and_reset_still_waits_its_time() {
     let waited = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();

@@ -102,6 +102,10 @@ fn waking_from_another_thread_unblocks_an_idle_loop() {
 /// Proves there is no lost wake-up between "nothing to do" and "park": many rounds of a
 /// thread waking the loop right as it goes idle all get delivered (a stress test, bounded).
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "a long loop: 2 000 cross-thread round trips; tests/stress.rs runs a miri-sized version"
+)]
 fn cross_thread_wakes_are_never_lost_over_many_rounds() {
     let rounds = within(WATCHDOG, || {
         miniloop::run(async {
@@ -468,6 +472,10 @@ fn futures_join_and_select_work_with_miniloop_timers() {
 /// Proves that 100 000 tasks that each yield 3 times all complete, with exactly 4 polls each
 /// (no stack growth with the number of tasks, no extra polls), in a bounded time.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "a long loop: 100 000 tasks take hours under miri; the 3-task stress in tests/stress.rs covers the path"
+)]
 fn a_hundred_thousand_tasks_that_yield_three_times_all_complete() {
     const TASKS: usize = 100_000;
     let polls = Count::default();

@@ -144,9 +144,9 @@ impl Scheduler {
 
     /// The header-bearing body under `key`, if the task is parked there (for the remote path,
     /// which must clear the task's remote flag).
-    pub(crate) fn parked_body(&self, key: TaskKey) -> Option<&Body> {
-        let slot = self.slots.get(key.index as usize)?;
-        match &slot.state {
+    pub(crate) fn parked_body(&mut self, key: TaskKey) -> Option<&mut Body> {
+        let slot = self.slots.get_mut(key.index as usize)?;
+        match &mut slot.state {
             SlotState::Parked(body) if slot.generation == key.generation => Some(body),
             _ => None,
         }

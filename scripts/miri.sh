@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs miniloop's miri subset: the unit tests and the integration tests that miri can run.
+#
+#   scripts/miri.sh                 # the subset below (about 3 minutes from cold on 2 cores)
+#   MIRIFLAGS="-Zmiri-tree-borrows" scripts/miri.sh   # Tree Borrows instead of Stacked Borrows
+#   MIRIFLAGS="-Zmiri-many-seeds=0..8" scripts/miri.sh # 8 thread schedules per test (slower)
+#
+# MIRIFLAGS: nothing is needed by default. miri's isolation stays on: the tests read only the
+# monotonic clock (a virtual clock under miri) and use threads and `park`, which miri emulates;
+# nothing here needs `-Zmiri-disable-isolation`. Tests miri can't run are marked
+# `#[cfg_attr(miri, ignore = "why")]` in the test files: sockets and epoll, getrusage, child
+# processes, long loops, and a few whose timing assumes a real clock. docs/reliability.md lists
+# the subset and why.
+#
+# Exits 0 with "skipped: miri not installed" when `cargo +nightly miri` is not available.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! cargo +nightly miri --version >/dev/null 2>&1; then
+    echo "skipped: miri not installed (rustup +nightly component add miri)"
+    exit 0
+fi
+
+# Its own target dir, so miri's build never invalidates the normal one.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/miri-subset"
+export MIRIFLAGS="${MIRIFLAGS:-}"
+
+cargo +nightly miri --version
+cargo +nightly miri setup >/dev/null 2>&1 || cargo +nightly miri setup
+echo "MIRIFLAGS=${MIRIFLAGS}"
+
+cargo +nightly miri test --lib
+for test in wake tasks timers join stress model; do
+    cargo +nightly miri test --test "$test"
+done
