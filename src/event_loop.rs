@@ -497,7 +497,12 @@ impl Core {
     fn run_task(&self, key: TaskKey) {
         let taken = self.scheduler.borrow_mut().take_for_poll(key);
         let Taken::Body(mut body) = taken else { return };
-        if body.as_mut().header().is_abort_requested.load(Ordering::Acquire) {
+        if body
+            .as_mut()
+            .header()
+            .is_abort_requested
+            .load(Ordering::Acquire)
+        {
             let task_id = body.as_mut().header().id;
             self.scheduler.borrow_mut().remove(key);
             if let Some(observer) = self.observer.get() {
@@ -546,7 +551,9 @@ impl Core {
             let header = if key == TaskKey::MAIN {
                 Some(&self.main_waker.header)
             } else {
-                scheduler.parked_body(key).map(|body| body.as_mut().header())
+                scheduler
+                    .parked_body(key)
+                    .map(|body| body.as_mut().header())
             };
             if let Some(header) = header {
                 // A swap, not a store: reading the flag is what synchronises with the waker

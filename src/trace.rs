@@ -215,7 +215,9 @@ pub(crate) struct ObserverSlot {
 impl ObserverSlot {
     pub(crate) fn new(config: ObserveConfig) -> ObserverSlot {
         #[cfg(feature = "observe")]
-        return ObserverSlot { observer: config.build() };
+        return ObserverSlot {
+            observer: config.build(),
+        };
         #[cfg(not(feature = "observe"))]
         {
             drop(config);
