@@ -4,26 +4,11 @@
 //! `cargo test` builds the examples before it runs any test; this file finds them next to its
 //! own binary (`target/<profile>/examples/`), as `tests/lessons.rs` does.
 
-use std::path::PathBuf;
+mod common;
+use common::example_path;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// Path of a built example, found from this test binary's own location.
-fn example_path(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().expect("the test binary should know its own path");
-    dir.pop(); // the binary itself
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "example `{name}` is not built at {}; run plain `cargo test` (it builds the examples) \
-         or `cargo build --examples` first",
-        path.display()
-    );
-    path
-}
 
 /// Runs a lesson with one argument (`broken`, `fixed`, or none) and returns its stdout lines
 /// and how long it took; fails on a bad exit.

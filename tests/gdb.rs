@@ -4,7 +4,9 @@
 //! Skipped (with a message) where gdb is not installed. The lessons must be built: plain
 //! `cargo test` builds them first.
 
-use std::path::PathBuf;
+mod common;
+use common::example_path;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,22 +20,6 @@ fn find_gdb() -> Option<&'static str> {
             .status()
             .is_ok_and(|status| status.success())
     })
-}
-
-fn example_path(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().expect("the test binary should know its own path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "example `{name}` is not built at {}; run plain `cargo test` (it builds the examples) \
-         or `cargo build --examples` first",
-        path.display()
-    );
-    path
 }
 
 /// Runs `example` under `gdb -batch` with `commands`; returns gdb's output, or `None` when gdb

@@ -5,25 +5,10 @@
 //! own binary (`target/<profile>/examples/`). Long lessons read `MINILOOP_TIME_SCALE`, which
 //! shrinks every delay without changing the order of the lines they print.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
+use common::example_path;
 
-/// Path of a built example, found from this test binary's own location.
-fn example_path(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().expect("the test binary should know its own path");
-    dir.pop(); // the binary itself
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "example `{name}` is not built at {}; run plain `cargo test` (it builds the examples) \
-         or `cargo build --examples` first",
-        path.display()
-    );
-    path
-}
+use std::process::Command;
 
 /// Runs a lesson with the given time scale and returns its stdout, failing on a bad exit.
 fn run_lesson(name: &str, time_scale: Option<&str>) -> String {

@@ -5,29 +5,14 @@
 //! `cargo test` builds the examples before it runs any test; this file finds them next to its
 //! own binary (`target/<profile>/examples/`), as `tests/lessons.rs` does.
 
-use std::path::PathBuf;
+mod common;
+use common::example_path;
+
 use std::process::{Command, Output};
 
 /// The sites in the order the lessons request them, and in the order of their delays.
 const REQUEST_ORDER: [&str; 5] = ["google", "facebook", "amazon", "apple", "netflix"];
 const DELAY_ORDER: [&str; 5] = ["facebook", "apple", "amazon", "netflix", "google"];
-
-/// Path of a built example, found from this test binary's own location.
-fn example_path(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().expect("the test binary should know its own path");
-    dir.pop(); // the binary itself
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "example `{name}` is not built at {}; run plain `cargo test` (it builds the examples) \
-         or `cargo build --examples` first",
-        path.display()
-    );
-    path
-}
 
 /// Runs a lesson with `MINILOOP_TIME_SCALE=0.2` and the given arguments.
 fn run_lesson(name: &str, args: &[&str]) -> Output {

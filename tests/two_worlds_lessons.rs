@@ -5,25 +5,10 @@
 //! timing or a memory figure have a fixed prefix, and the test reads the number after it and
 //! checks ratios between two runs of the same program, never absolute values.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
+use common::example_path;
 
-/// Path of a built example, found from this test binary's own location.
-fn example_path(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().expect("the test binary should know its own path");
-    dir.pop(); // the binary itself
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "example `{name}` is not built at {}; run plain `cargo test` (it builds the examples) \
-         or `cargo build --examples` first",
-        path.display()
-    );
-    path
-}
+use std::process::{Command, Output};
 
 /// Runs a lesson with a time scale and arguments; fails on a bad exit.
 fn run_lesson(name: &str, time_scale: &str, args: &[&str]) -> Output {

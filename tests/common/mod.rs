@@ -195,3 +195,22 @@ pub fn expect_panic(body: impl FnOnce()) -> String {
         .expect_err("this call should have panicked");
     panic_message(&*payload).to_owned()
 }
+
+/// Path of a built example (a lesson), found from the test binary's own location:
+/// `target/<profile>/deps/<test>` → `target/<profile>/examples/<name>`. Plain `cargo test`
+/// builds the examples before it runs any test; `cargo test --test X` alone does not.
+pub fn example_path(name: &str) -> std::path::PathBuf {
+    let mut dir = std::env::current_exe().expect("the test binary should know its own path");
+    dir.pop(); // the binary itself
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "example `{name}` is not built at {}; run plain `cargo test` (it builds the examples) \
+         or `cargo build --examples` first",
+        path.display()
+    );
+    path
+}
