@@ -109,7 +109,12 @@ impl Shared {
     pub(crate) fn take_remote_wakes(&self, batch: &mut Vec<TaskKey>) {
         // Cleared before the lock: a push that lands after the swap sets it again, so the
         // next turn looks again; a push before it is in the queue we are about to take.
-        if self.has_remote_wakes.swap(false, Ordering::AcqRel) {
+        // A plain load first: on most turns nothing came from afar, and a load is cheaper
+        // than the swap's read-modify-write. A stale `false` only delays the wake to the next
+        // turn (the waker's unpark keeps the loop from sleeping through it).
+        if self.has_remote_wakes.load(Ordering::Relaxed)
+            && self.has_remote_wakes.swap(false, Ordering::AcqRel)
+        {
             std::mem::swap(batch, &mut *self.lock_remote_queue());
         }
     }
