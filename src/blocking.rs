@@ -57,7 +57,7 @@ where
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let id = TaskId::blocking(NEXT_ID.fetch_add(1, Ordering::Relaxed));
     // Nobody wakes a blocking job (it is not polled), so its header names no loop.
-    let header = Header::new(id, LoopId::NONE, TaskKey::MAIN, Origin::here());
+    let header = Header::new(id, LoopId::NONE, TaskKey::MAIN, Origin::here(), false);
     let shared = Arc::new(TaskShared::new(header));
     let handle = JoinHandle::new(Arc::clone(&shared));
     pool().submit(Box::new(move || run_job(id, &shared, work)));

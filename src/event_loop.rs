@@ -183,7 +183,7 @@ impl EventLoop {
             spawned_at: None,
         };
         let main_waker = Arc::new(MainWaker {
-            header: Header::new(TaskId(0), id, TaskKey::MAIN, main_origin),
+            header: Header::new(TaskId(0), id, TaskKey::MAIN, main_origin, true),
         });
         let core = Core {
             id,
@@ -439,7 +439,9 @@ impl Core {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let shared = Arc::new(TaskShared::new(Header::new(id, self.id, key, origin)));
+        let keep_origin = self.observer.get().is_some();
+        let header = Header::new(id, self.id, key, origin, keep_origin);
+        let shared = Arc::new(TaskShared::new(header));
         let handle = JoinHandle::new(Arc::clone(&shared));
         (Box::pin(TaskBody::new(future, shared)), handle)
     }

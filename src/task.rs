@@ -79,23 +79,41 @@ pub(crate) struct Header {
     pub(crate) is_remote_queued: AtomicBool,
     /// Set by `JoinHandle::abort`; the loop checks it before each poll.
     pub(crate) is_abort_requested: AtomicBool,
-    /// The name given with `task::Builder::name`, for traces and warnings.
-    pub(crate) name: Option<Box<str>>,
-    /// Where `spawn` was called (`#[track_caller]`), for traces and warnings.
-    pub(crate) spawned_at: Option<&'static Location<'static>>,
+    /// The task's name and spawn location, kept only when someone will read them: when the
+    /// task was given a name, or when the loop records a trace or watches for slow polls.
+    /// Boxed, so that an ordinary task pays 8 bytes for it rather than 24 (bytes per task are
+    /// a benchmark target: `docs/benchmarks.md`).
+    origin: Option<Box<Origin>>,
 }
 
 impl Header {
-    pub(crate) fn new(id: TaskId, home: LoopId, key: TaskKey, origin: Origin) -> Header {
+    /// A header; `origin` is kept if `keep_origin` or if it carries a name.
+    pub(crate) fn new(
+        id: TaskId,
+        home: LoopId,
+        key: TaskKey,
+        origin: Origin,
+        keep_origin: bool,
+    ) -> Header {
+        let is_wanted = keep_origin || origin.name.is_some();
         Header {
             id,
             home,
             key,
             is_remote_queued: AtomicBool::new(false),
             is_abort_requested: AtomicBool::new(false),
-            name: origin.name,
-            spawned_at: origin.spawned_at,
+            origin: is_wanted.then(|| Box::new(origin)),
         }
+    }
+
+    /// The name given with `task::Builder::name`.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.origin.as_ref()?.name.as_deref()
+    }
+
+    /// Where the task was spawned, if it was kept (see `origin`).
+    pub(crate) fn spawned_at(&self) -> Option<&'static Location<'static>> {
+        self.origin.as_ref()?.spawned_at
     }
 }
 

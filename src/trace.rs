@@ -240,7 +240,7 @@ pub(crate) fn label(header: &Header) -> String {
     if header.id == TaskId(0) {
         return "main".to_string(); // the `run_until_complete` future
     }
-    match &header.name {
+    match header.name() {
         Some(name) => format!("{} {name:?}", header.id),
         None => header.id.to_string(),
     }
@@ -297,7 +297,7 @@ impl Observer {
         }
         if self.is_tracing() {
             let at = header
-                .spawned_at
+                .spawned_at()
                 .map(ToString::to_string)
                 .unwrap_or_else(|| "?".into());
             self.emit(Event::Spawn {
@@ -408,7 +408,7 @@ pub(crate) enum WakeOrigin {
 /// The slow-poll warning: which task, where it came from, how long, and what to do.
 fn warn_slow_poll(header: &Header, took: Duration, threshold: Duration) {
     let at = header
-        .spawned_at
+        .spawned_at()
         .map(|location| format!(" (spawned at {location})"))
         .unwrap_or_default();
     eprintln!(
