@@ -1,0 +1,259 @@
+//! One turn of the event loop, and the one place where tasks are polled.
+//!
+//! `Core::run_until_complete` repeats the turn until the main future is done (chapter:
+//! `docs/event-loop.md`, "Step by step: one turn"):
+//!
+//! 1. poll the `run_until_complete` future if it was woken;
+//! 2. poll each task that was in the run queue when the turn began (`run_ready_tasks`; a task
+//!    woken during the turn waits for the next one, so a task that keeps waking itself
+//!    cannot starve others);
+//! 3. move wakes from other threads into the run queue (`collect_remote_wakes`);
+//! 4. fire the timers whose deadline has passed (`fire_due_timers`);
+//! 5. if nothing is runnable, block once (`wait_for_work`): until the earliest deadline, an
+//!    I/O event or a remote wake.
+//!
+//! The loop's state (`Core`) and its public face (`EventLoop`, `run`, `spawn`) are in
+//! `event_loop.rs`; this file is what a debugger steps through.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::pin;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_task::waker_ref;
+
+use super::scheduler::{Body, Taken};
+use super::Core;
+use crate::reactor::Reactor;
+use crate::task::{Header, JoinError};
+use crate::trace::{Observer, WakeOrigin};
+use crate::waker::TaskKey;
+
+impl Core {
+    pub(super) fn run_until_complete<F: Future>(&self, future: F) -> F::Output {
+        let mut future = pin!(future);
+        let waker = waker_ref(&self.main_waker);
+        let mut cx = Context::from_waker(&waker);
+        self.scheduler.borrow_mut().is_main_woken = true;
+        loop {
+            let is_main_woken = std::mem::take(&mut self.scheduler.borrow_mut().is_main_woken);
+            if is_main_woken {
+                if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                    return output;
+                }
+            }
+            self.run_ready_tasks();
+            self.collect_remote_wakes();
+            self.fire_due_timers();
+            self.wait_for_work();
+        }
+    }
+
+    /// Polls each task that is in the run queue now; tasks woken meanwhile wait a turn.
+    fn run_ready_tasks(&self) {
+        let ready_now = self.scheduler.borrow().run_queue.len();
+        for _ in 0..ready_now {
+            let next = self.scheduler.borrow_mut().run_queue.pop_front();
+            match next {
+                Some(key) => self.run_task(key),
+                None => break,
+            }
+        }
+    }
+
+    /// Takes the task under `key` out of the table and polls it, unless it was aborted.
+    fn run_task(&self, key: TaskKey) {
+        let taken = self.scheduler.borrow_mut().take_for_poll(key);
+        let Taken::Body(mut body) = taken else { return };
+        if body
+            .as_mut()
+            .header()
+            .is_abort_requested
+            .load(Ordering::Acquire)
+        {
+            let task_id = body.as_mut().header().id;
+            self.scheduler.borrow_mut().remove(key);
+            if let Some(observer) = self.observer.get() {
+                observer.ended(body.as_mut().header(), "cancelled");
+            }
+            body.fail(JoinError::cancelled(task_id));
+            return;
+        }
+        self.poll_task(key, body);
+    }
+
+    /// The one place where a task's future is polled. Break here in a debugger to see every
+    /// poll: `print key` is the task's slot, `print body.pointer` its future.
+    #[inline(never)]
+    pub(super) fn poll_task(&self, key: TaskKey, mut body: Body) {
+        // The observed poll is a separate, cold function, so that with every switch off this
+        // path is the same machine code as a build without the `observe` feature.
+        let outcome = match self.observer.get() {
+            None => catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_body())),
+            Some(observer) => poll_observed(observer, &mut body),
+        };
+        match outcome {
+            Ok(Poll::Pending) => self.scheduler.borrow_mut().put_back(key, body),
+            Ok(Poll::Ready(())) => {
+                self.scheduler.borrow_mut().remove(key);
+                drop(body); // the future is gone already; this frees the box
+            }
+            Err(payload) => {
+                self.scheduler.borrow_mut().remove(key);
+                let task_id = body.as_mut().header().id;
+                body.fail(JoinError::panicked(task_id, payload));
+            }
+        }
+    }
+
+    /// Moves keys woken from other threads into the run queue.
+    fn collect_remote_wakes(&self) {
+        let mut batch = self.remote_batch.borrow_mut();
+        self.shared.take_remote_wakes(&mut batch);
+        if batch.is_empty() {
+            return;
+        }
+        let mut scheduler = self.scheduler.borrow_mut();
+        for key in batch.drain(..) {
+            // Clear the flag before the coming poll: a wake after this point queues again.
+            let header = if key == TaskKey::MAIN {
+                Some(&self.main_waker.header)
+            } else {
+                scheduler
+                    .parked_body(key)
+                    .map(|body| body.as_mut().header())
+            };
+            if let Some(header) = header {
+                // A swap, not a store: reading the flag is what synchronises with the waker
+                // that set it, so the poll sees everything that thread wrote before it woke
+                // us (found by the loom model in `tests/loom_wake.rs`).
+                header.is_remote_queued.swap(false, Ordering::AcqRel);
+                if let Some(observer) = self.observer.get() {
+                    observer.woke(header, WakeOrigin::OtherThread(None));
+                }
+            }
+            scheduler.schedule(key);
+        }
+    }
+
+    /// Wakes the tasks whose timers are due. Reads the clock only if a timer exists.
+    fn fire_due_timers(&self) {
+        let mut due = self.due_wakers.borrow_mut();
+        {
+            let mut timers = self.timers.borrow_mut();
+            if timers.is_empty() {
+                return;
+            }
+            timers.fire_due(Instant::now(), &mut due);
+        }
+        if let Some(observer) = self.observer.get() {
+            observer.timers_fired(due.len());
+        }
+        for waker in due.drain(..) {
+            waker.wake();
+        }
+    }
+
+    /// Blocks the thread until there may be work: the earliest timer, an I/O event or a
+    /// remote wake. If something is runnable already it does not block, but with a reactor it
+    /// still collects ready I/O, so that busy tasks cannot starve sockets.
+    fn wait_for_work(&self) {
+        let is_runnable = {
+            let scheduler = self.scheduler.borrow();
+            scheduler.is_main_woken || !scheduler.run_queue.is_empty()
+        };
+        let has_reactor = self.reactor.borrow().is_some();
+        if is_runnable && !has_reactor {
+            return;
+        }
+        // Checked before blocking; a remote wake that lands after this check leaves a token
+        // (an unpark, or a count in the poller's eventfd), and the wait returns at once.
+        let is_remote_woken = self.shared.has_remote_wakes();
+        let timeout = if is_runnable || is_remote_woken {
+            Some(Duration::ZERO)
+        } else {
+            let next_deadline = self.timers.borrow_mut().next_deadline();
+            next_deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
+        };
+        let idle_since = self.observer.get().map(|_| Instant::now());
+        match timeout {
+            _ if has_reactor => self.wait_for_io(timeout),
+            // A remote wake is waiting: the next turn collects it.
+            Some(Duration::ZERO) => return,
+            Some(timeout) => std::thread::park_timeout(timeout),
+            None => std::thread::park(),
+        }
+        if let (Some(observer), Some(idle_since)) = (self.observer.get(), idle_since) {
+            if timeout != Some(Duration::ZERO) {
+                observer.idled(idle_since.elapsed());
+            }
+        }
+    }
+
+    /// Blocks in the reactor, then wakes the tasks whose sockets are ready.
+    fn wait_for_io(&self, timeout: Option<Duration>) {
+        let mut woken = self.due_wakers.borrow_mut();
+        let waited = self.with_existing_reactor(|reactor| reactor.wait(timeout, &mut woken));
+        if let Some(Err(error)) = waited {
+            // The poller itself failed (not a socket): the loop can no longer wait for anything.
+            panic!("the I/O reactor's wait failed: {error}; the event loop cannot go on");
+        }
+        if let Some(observer) = self.observer.get() {
+            observer.io_ready(woken.len());
+        }
+        for waker in woken.drain(..) {
+            waker.wake();
+        }
+    }
+
+    /// Drops every unfinished task and timer. Repeats, because dropping a future may spawn.
+    pub(super) fn shut_down(&self) {
+        loop {
+            let bodies = self.scheduler.borrow_mut().take_all();
+            if bodies.is_empty() {
+                break;
+            }
+            for mut body in bodies {
+                let task_id = body.as_mut().header().id;
+                if let Some(observer) = self.observer.get() {
+                    observer.ended(body.as_mut().header(), "cancelled");
+                }
+                body.fail(JoinError::cancelled(task_id));
+            }
+        }
+        let wakers = self.timers.borrow_mut().clear();
+        drop(wakers);
+        let io_wakers = self.with_existing_reactor(Reactor::take_all_wakers);
+        drop(io_wakers);
+        self.shared.lock_remote_queue().clear();
+    }
+}
+
+/// `poll_task`'s poll when something is recording: times it and reports it.
+#[cold]
+#[inline(never)]
+fn poll_observed(observer: &Observer, body: &mut Body) -> std::thread::Result<Poll<()>> {
+    observer.poll_started();
+    let started = Instant::now();
+    let outcome = catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_body()));
+    observe_poll(observer, body.as_mut().header(), started, &outcome);
+    outcome
+}
+
+/// Reports one poll to the observer: trace line, slow-poll check, timeline, and the end of
+/// the task if it ended.
+fn observe_poll(
+    observer: &Observer,
+    header: &Header,
+    started: Instant,
+    outcome: &std::thread::Result<Poll<()>>,
+) {
+    let (answer, ended) = match outcome {
+        Ok(Poll::Pending) => ("pending", None),
+        Ok(Poll::Ready(())) => ("ready", Some("finished")),
+        Err(_) => ("panicked", Some("panicked")),
+    };
+    observer.polled(header, started, answer, ended);
+}
