@@ -50,6 +50,6 @@ echo "valgrind: tests of shutdown and leftover wakers"
     dropping_an_event_loop_drops_every_unfinished_future_once \
     a_handle_awaited_after_its_loop_was_dropped_reports_cancelled
 "${memcheck[@]}" "$wake_binary" --test-threads=1 --quiet a_waker_that_outlives_its_loop_is_harmless
-"${memcheck[@]}" "$stress_binary" --test-threads=1 --quiet \
+MINILOOP_STRESS_ROUNDS=3 "${memcheck[@]}" "$stress_binary" --test-threads=1 --quiet \
     waking_tasks_from_another_thread_while_the_loop_is_dropped_is_harmless
 echo "valgrind: no definite or indirect leaks"
