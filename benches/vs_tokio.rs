@@ -34,44 +34,60 @@ use workloads::{
     WAITER_YIELDS, YIELDS_PER_TASK, YIELD_TASKS,
 };
 
+/// Benches the generic workload `workloads::$workload` on every runtime of the suite, each
+/// under its criterion function name, checking `$answer` on every iteration.
+macro_rules! bench_on_every_runtime {
+    ($group:expr, $workload:ident, $answer:expr) => {{
+        // Each runtime is a temporary of its own call, so it is shut down before the next
+        // one starts (an idle multi-thread runtime would still own two worker threads).
+        use workloads::$workload as workload;
+        let (group, answer) = ($group, $answer);
+        bench_block_on(
+            group,
+            "miniloop",
+            &Miniloop::default(),
+            workload::<Miniloop>,
+            answer,
+        );
+        let tokio_current = "tokio_current_thread";
+        bench_block_on(
+            group,
+            tokio_current,
+            &Tokio::current_thread(),
+            workload::<Tokio>,
+            answer,
+        );
+        let tokio_multi = "tokio_multi_thread";
+        bench_block_on(
+            group,
+            tokio_multi,
+            &Tokio::multi_thread(),
+            workload::<Tokio>,
+            answer,
+        );
+        let local = "async_executor_local";
+        bench_block_on(
+            group,
+            local,
+            &AsyncExecutorLocal,
+            workload::<AsyncExecutorLocal>,
+            answer,
+        );
+        let pool = "futures_local_pool";
+        bench_block_on(
+            group,
+            pool,
+            &FuturesLocalPool,
+            workload::<FuturesLocalPool>,
+            answer,
+        );
+    }};
+}
+
 fn spawn_many(c: &mut Criterion) {
     let mut group = new_group(c, "spawn_many", SPAWN_MANY as u64);
     let answer = spawn_many_answer();
-    bench_block_on(
-        &mut group,
-        "miniloop",
-        &Miniloop::default(),
-        workloads::spawn_many::<Miniloop>,
-        answer,
-    );
-    bench_block_on(
-        &mut group,
-        "tokio_current_thread",
-        &Tokio::current_thread(),
-        workloads::spawn_many::<Tokio>,
-        answer,
-    );
-    bench_block_on(
-        &mut group,
-        "tokio_multi_thread",
-        &Tokio::multi_thread(),
-        workloads::spawn_many::<Tokio>,
-        answer,
-    );
-    bench_block_on(
-        &mut group,
-        "async_executor_local",
-        &AsyncExecutorLocal,
-        workloads::spawn_many::<AsyncExecutorLocal>,
-        answer,
-    );
-    bench_block_on(
-        &mut group,
-        "futures_local_pool",
-        &FuturesLocalPool,
-        workloads::spawn_many::<FuturesLocalPool>,
-        answer,
-    );
+    bench_on_every_runtime!(&mut group, spawn_many, answer);
     group.finish();
 }
 
@@ -101,41 +117,7 @@ fn spawn_many_remote(c: &mut Criterion) {
 
 fn yield_many(c: &mut Criterion) {
     let mut group = new_group(c, "yield_many", (YIELD_TASKS * YIELDS_PER_TASK) as u64);
-    bench_block_on(
-        &mut group,
-        "miniloop",
-        &Miniloop::default(),
-        workloads::yield_many::<Miniloop>,
-        YIELD_TASKS,
-    );
-    bench_block_on(
-        &mut group,
-        "tokio_current_thread",
-        &Tokio::current_thread(),
-        workloads::yield_many::<Tokio>,
-        YIELD_TASKS,
-    );
-    bench_block_on(
-        &mut group,
-        "tokio_multi_thread",
-        &Tokio::multi_thread(),
-        workloads::yield_many::<Tokio>,
-        YIELD_TASKS,
-    );
-    bench_block_on(
-        &mut group,
-        "async_executor_local",
-        &AsyncExecutorLocal,
-        workloads::yield_many::<AsyncExecutorLocal>,
-        YIELD_TASKS,
-    );
-    bench_block_on(
-        &mut group,
-        "futures_local_pool",
-        &FuturesLocalPool,
-        workloads::yield_many::<FuturesLocalPool>,
-        YIELD_TASKS,
-    );
+    bench_on_every_runtime!(&mut group, yield_many, YIELD_TASKS);
     group.finish();
 }
 
@@ -143,163 +125,27 @@ fn yield_many(c: &mut Criterion) {
 fn yield_among_waiters(c: &mut Criterion) {
     let mut group = new_group(c, "yield_among_waiters", WAITER_YIELDS as u64);
     let answer = WAITERS + 1;
-    bench_block_on(
-        &mut group,
-        "miniloop",
-        &Miniloop::default(),
-        workloads::yield_among_waiters::<Miniloop>,
-        answer,
-    );
-    bench_block_on(
-        &mut group,
-        "tokio_current_thread",
-        &Tokio::current_thread(),
-        workloads::yield_among_waiters::<Tokio>,
-        answer,
-    );
-    bench_block_on(
-        &mut group,
-        "tokio_multi_thread",
-        &Tokio::multi_thread(),
-        workloads::yield_among_waiters::<Tokio>,
-        answer,
-    );
-    bench_block_on(
-        &mut group,
-        "async_executor_local",
-        &AsyncExecutorLocal,
-        workloads::yield_among_waiters::<AsyncExecutorLocal>,
-        answer,
-    );
-    bench_block_on(
-        &mut group,
-        "futures_local_pool",
-        &FuturesLocalPool,
-        workloads::yield_among_waiters::<FuturesLocalPool>,
-        answer,
-    );
+    bench_on_every_runtime!(&mut group, yield_among_waiters, answer);
     group.finish();
 }
 
 fn chained_spawn(c: &mut Criterion) {
     let mut group = new_group(c, "chained_spawn", CHAIN_DEPTH as u64);
-    bench_block_on(
-        &mut group,
-        "miniloop",
-        &Miniloop::default(),
-        workloads::chained_spawn::<Miniloop>,
-        CHAIN_DEPTH,
-    );
-    bench_block_on(
-        &mut group,
-        "tokio_current_thread",
-        &Tokio::current_thread(),
-        workloads::chained_spawn::<Tokio>,
-        CHAIN_DEPTH,
-    );
-    bench_block_on(
-        &mut group,
-        "tokio_multi_thread",
-        &Tokio::multi_thread(),
-        workloads::chained_spawn::<Tokio>,
-        CHAIN_DEPTH,
-    );
-    bench_block_on(
-        &mut group,
-        "async_executor_local",
-        &AsyncExecutorLocal,
-        workloads::chained_spawn::<AsyncExecutorLocal>,
-        CHAIN_DEPTH,
-    );
-    bench_block_on(
-        &mut group,
-        "futures_local_pool",
-        &FuturesLocalPool,
-        workloads::chained_spawn::<FuturesLocalPool>,
-        CHAIN_DEPTH,
-    );
+    bench_on_every_runtime!(&mut group, chained_spawn, CHAIN_DEPTH);
     group.finish();
 }
 
 fn ping_pong(c: &mut Criterion) {
     let mut group = new_group(c, "ping_pong", PING_PONG_PAIRS as u64);
     let answer = ping_pong_answer();
-    bench_block_on(
-        &mut group,
-        "miniloop",
-        &Miniloop::default(),
-        workloads::ping_pong::<Miniloop>,
-        answer,
-    );
-    bench_block_on(
-        &mut group,
-        "tokio_current_thread",
-        &Tokio::current_thread(),
-        workloads::ping_pong::<Tokio>,
-        answer,
-    );
-    bench_block_on(
-        &mut group,
-        "tokio_multi_thread",
-        &Tokio::multi_thread(),
-        workloads::ping_pong::<Tokio>,
-        answer,
-    );
-    bench_block_on(
-        &mut group,
-        "async_executor_local",
-        &AsyncExecutorLocal,
-        workloads::ping_pong::<AsyncExecutorLocal>,
-        answer,
-    );
-    bench_block_on(
-        &mut group,
-        "futures_local_pool",
-        &FuturesLocalPool,
-        workloads::ping_pong::<FuturesLocalPool>,
-        answer,
-    );
+    bench_on_every_runtime!(&mut group, ping_pong, answer);
     group.finish();
 }
 
 fn ping_pong_rounds(c: &mut Criterion) {
     let mut group = new_group(c, "ping_pong_rounds", ROUNDS);
     let answer = ping_pong_rounds_answer();
-    bench_block_on(
-        &mut group,
-        "miniloop",
-        &Miniloop::default(),
-        workloads::ping_pong_rounds::<Miniloop>,
-        answer,
-    );
-    bench_block_on(
-        &mut group,
-        "tokio_current_thread",
-        &Tokio::current_thread(),
-        workloads::ping_pong_rounds::<Tokio>,
-        answer,
-    );
-    bench_block_on(
-        &mut group,
-        "tokio_multi_thread",
-        &Tokio::multi_thread(),
-        workloads::ping_pong_rounds::<Tokio>,
-        answer,
-    );
-    bench_block_on(
-        &mut group,
-        "async_executor_local",
-        &AsyncExecutorLocal,
-        workloads::ping_pong_rounds::<AsyncExecutorLocal>,
-        answer,
-    );
-    bench_block_on(
-        &mut group,
-        "futures_local_pool",
-        &FuturesLocalPool,
-        workloads::ping_pong_rounds::<FuturesLocalPool>,
-        answer,
-    );
+    bench_on_every_runtime!(&mut group, ping_pong_rounds, answer);
     group.finish();
 }
 
