@@ -431,11 +431,7 @@ impl Builder {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let origin = Origin {
-            name: self.name,
-            spawned_at: Some(Location::caller()),
-        };
-        crate::event_loop::spawn_with_origin(future, origin)
+        crate::event_loop::spawn_with_origin(future, self.into_origin())
     }
 
     /// Spawns `future` on `event_loop`, like [`EventLoop::spawn`](crate::EventLoop::spawn).
@@ -445,11 +441,16 @@ impl Builder {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let origin = Origin {
+        event_loop.spawn_with_origin(future, self.into_origin())
+    }
+
+    /// The name, and the caller's line (`#[track_caller]` passes the user's line through).
+    #[track_caller]
+    fn into_origin(self) -> Origin {
+        Origin {
             name: self.name,
             spawned_at: Some(Location::caller()),
-        };
-        event_loop.spawn_with_origin(future, origin)
+        }
     }
 }
 
