@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use crate::task::{Header, JoinError, JoinHandle, Origin, TaskId, TaskShared};
+use crate::task::{Header, JoinError, JoinHandle, Joinable, Origin, TaskId, TaskShared};
 use crate::waker::{LoopId, TaskKey};
 
 /// The default bound on pool threads: many blocking calls can run side by side.
@@ -59,7 +59,7 @@ where
     // Nobody wakes a blocking job (it is not polled), so its header names no loop.
     let header = Header::new(id, LoopId::NONE, TaskKey::MAIN, Origin::here(), false);
     let shared = Arc::new(TaskShared::new(header));
-    let handle = JoinHandle::new(Arc::clone(&shared));
+    let handle = JoinHandle::new(Arc::clone(&shared) as Arc<dyn Joinable<T>>);
     pool().submit(Box::new(move || run_job(id, &shared, work)));
     handle
 }

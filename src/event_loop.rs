@@ -32,12 +32,12 @@ use futures_task::ArcWake;
 
 use crate::reactor::Reactor;
 use crate::sync_first::SuspendScope;
-use crate::task::{Header, JoinHandle, Origin, TaskBody, TaskId, TaskShared};
+use crate::task::{new_task, Header, JoinHandle, Origin, TaskId, TaskRef};
 use crate::time::{Registration, TimerQueue};
 use crate::trace::{ObserveConfig, ObserverSlot, Timeline, WakeOrigin};
 use crate::waker::{register_loop, unregister_loop, wake_task, LoopId, Shared, TaskKey};
 pub use builder::Builder;
-use scheduler::{Body, Scheduler};
+use scheduler::Scheduler;
 
 /// Messages for misuse, kept in one place and tested.
 pub(crate) const SPAWN_OUTSIDE_LOOP: &str = "`miniloop::spawn` called outside an event loop; \
@@ -389,11 +389,11 @@ impl Core {
     {
         let mut scheduler = self.scheduler.borrow_mut();
         let (key, id) = scheduler.reserve();
-        let (mut body, handle) = self.new_task(key, id, future, origin);
+        let (task, handle) = self.new_task(key, id, future, origin);
         if let Some(observer) = self.observer.get() {
-            observer.spawned(body.as_mut().header());
+            observer.spawned(task.header());
         }
-        scheduler.insert(key, body);
+        scheduler.insert(key, task);
         handle
     }
 
@@ -403,39 +403,37 @@ impl Core {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (key, body, handle) = {
+        let (key, task, handle) = {
             let mut scheduler = self.scheduler.borrow_mut();
             let (key, id) = scheduler.reserve();
-            let (mut body, handle) = self.new_task(key, id, future, origin);
+            let (task, handle) = self.new_task(key, id, future, origin);
             if let Some(observer) = self.observer.get() {
-                observer.spawned(body.as_mut().header());
+                observer.spawned(task.header());
             }
             scheduler.insert_polling(key);
-            (key, body, handle)
+            (key, task, handle)
         };
         // The new task is not the caller: it may suspend even inside a `run_now` section.
         let _may_suspend = SuspendScope::allow();
-        self.poll_task(key, body);
+        self.poll_task(key, task);
         handle
     }
 
-    /// Allocates a task's two parts: the boxed body and the handle to its shared part.
+    /// Allocates a task (one allocation: `src/task.rs`): the loop's reference and the handle.
     fn new_task<F>(
         &self,
         key: TaskKey,
         id: TaskId,
         future: F,
         origin: Origin,
-    ) -> (Body, JoinHandle<F::Output>)
+    ) -> (TaskRef, JoinHandle<F::Output>)
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         let keep_origin = self.observer.get().is_some();
         let header = Header::new(id, self.id, key, origin, keep_origin);
-        let shared = Arc::new(TaskShared::new(header));
-        let handle = JoinHandle::new(Arc::clone(&shared));
-        (Box::pin(TaskBody::new(future, shared)), handle)
+        new_task(header, future)
     }
 
     /// The same-thread half of a wake (see `waker.rs`). `false` sends the waker down the

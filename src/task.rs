@@ -1,27 +1,37 @@
-//! A spawned future: its body, the state it shares with wakers and its `JoinHandle`.
+//! A spawned future: the task that holds it, the state it shares with wakers, and its
+//! `JoinHandle`.
 //!
 //! Lesson 12 wraps each coroutine in a `Task` that the loop resumes; this module is the real
-//! version of that idea (chapter: `docs/tasks-and-wakers.md`). A task is two allocations:
+//! version of that idea (chapter: `docs/tasks-and-wakers.md`). A task is **one allocation**, an
+//! `Arc<Task<F>>` holding:
 //!
-//! - the **body** (`TaskBody<F>`, boxed): the future itself. Only the loop's thread touches it,
-//!   so it needs no lock. The loop keeps it in its task table (`event_loop/scheduler.rs`) and
-//!   moves it out while polling it.
-//! - the **shared part** (`TaskShared<T>`, in an `Arc`): what other owners need to see. Wakers
-//!   point at it (it implements `ArcWake`), and the `JoinHandle` reads the output from it.
+//! - the **shared part** (`TaskShared<T>`): the header (which loop, which slot, the abort
+//!   flag) and the join slot where the output waits for the `JoinHandle`. Wakers and the
+//!   handle use only this.
+//! - the **future**, in an `UnsafeCell`. Only the loop touches it, through the task's one
+//!   [`TaskRef`], which it keeps in its task table (`event_loop/scheduler.rs`).
 //!
 //! # Rules this module keeps
-//! - The future is polled, dropped and cancelled only on the loop's thread.
+//! - There is one `TaskRef` per task, it cannot be cloned or sent, and it is the only way to
+//!   reach the future: the future is polled and dropped only by its holder, on its thread.
 //! - The output is written once, under the `join` lock, and read once by the `JoinHandle`.
-//! - A task's future is dropped before its `JoinHandle` hears that it finished, so whatever
-//!   the future held (sockets, locks) is released by the time the awaiting task runs.
+//! - A task's future is dropped (in place: it is pinned) before its `JoinHandle` hears that it
+//!   finished, so whatever the future held (sockets, locks) is released by the time the
+//!   awaiting task runs.
 //!
-//! # Why not one allocation
-//! Putting the future inside the `Arc` that wakers share would need a lock (or `unsafe`) around
-//! it, because `Waker` must be `Send + Sync`. Two allocations cost one extra malloc per spawn;
-//! in exchange a wake and a poll touch no atomic at all on the loop's thread. The trade is
-//! measured in `docs/benchmarks.md`.
+//! # Why one allocation, and the `unsafe` it takes
+//! A `Waker` must be `Send + Sync`, so whatever it points at must be safe to share between
+//! threads, and a future is not `Sync`. Until the one-allocation rung of the benchmark ladder
+//! (`docs/benchmarks.md`), the future lived in a second, boxed allocation that only the loop
+//! saw, which kept the crate free of `unsafe` at the price of a second `malloc` and `free` per
+//! task. Now it sits in the `Arc` beside what wakers share, and the promise "only the holder of
+//! the `TaskRef` touches it" is made with three small `unsafe` items here (the `Sync` impl, and
+//! a `&mut` to the future in `poll_future` and `fail`), each with its `// SAFETY:` reason and
+//! covered by the miri tests (`scripts/miri.sh`). A same-thread wake and poll still touch no
+//! atomic.
 
 use std::any::Any;
+use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
@@ -32,7 +42,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use futures_task::{waker_ref, ArcWake};
-use pin_project_lite::pin_project;
 
 use crate::sync_first::{is_suspend_allowed, note_suspend};
 use crate::waker::{wake_task, LoopId, TaskKey};
@@ -216,79 +225,178 @@ impl<T> TaskShared<T> {
     }
 }
 
-impl<T: Send> ArcWake for TaskShared<T> {
-    fn wake_by_ref(arc_self: &Arc<Self>) {
-        wake_task(&arc_self.header);
-    }
+/// A spawned task in one allocation: what its wakers and its `JoinHandle` share, and the
+/// future. The loop, every waker and the handle each hold an `Arc` to it.
+pub(crate) struct Task<F: Future> {
+    shared: TaskShared<F::Output>,
+    /// `None` once the future returned `Ready` or was cancelled: it is dropped in place,
+    /// before the `JoinHandle` hears about the output. Behind an `UnsafeCell` because the
+    /// `Arc` is shared with wakers on other threads while the loop polls the future; see
+    /// `TaskRef` for who may touch it.
+    future: UnsafeCell<Option<F>>,
 }
 
-pin_project! {
-    /// The boxed part of a task: the future, and a pointer to what it shares.
-    pub(crate) struct TaskBody<F: Future> {
-        // `None` once the future returned `Ready`: it is dropped in place, before the
-        // `JoinHandle` hears about the output.
-        #[pin]
-        future: Option<F>,
-        shared: Arc<TaskShared<F::Output>>,
-    }
-}
-
-impl<F: Future> TaskBody<F> {
-    pub(crate) fn new(future: F, shared: Arc<TaskShared<F::Output>>) -> Self {
-        TaskBody {
-            future: Some(future),
-            shared,
-        }
-    }
-}
-
-/// What the loop can do with a task's body without knowing its future's type.
-pub(crate) trait RunTask {
-    /// Polls the future once with a waker that points at this task. On `Ready` the future
-    /// has been dropped and its output handed to the `JoinHandle` when this returns.
-    fn poll_body(self: Pin<&mut Self>) -> Poll<()>;
-    /// Reads the header shared with this task's wakers. Through `Pin<&mut Self>` and a pin
-    /// projection, never `&self`: a shared reference to the whole body would also cover the
-    /// future, and a suspended `async` block may hold a `&mut` into itself that such a
-    /// reference would invalidate (miri reports it as undefined behaviour).
-    fn header(self: Pin<&mut Self>) -> &Header;
-    /// Drops the future, then tells the `JoinHandle` why the task ended.
-    fn fail(self: Pin<Box<Self>>, error: JoinError);
-}
-
-impl<F> RunTask for TaskBody<F>
+// SAFETY: wakers and the `JoinHandle` may be on any thread, so a `Task` must be `Sync`. Its
+// only field that is not `Sync` by itself is `future`, and the only code that touches it is
+// `RunTask::poll` and `RunTask::fail`, which can be reached only through the task's one
+// `TaskRef`. There is exactly one `TaskRef` per task (it is not `Clone`, `new_task` makes it,
+// and it is neither `Send` nor `Sync`), so two threads never touch the future at once, and
+// the future is only ever polled or dropped by the thread that owns that `TaskRef`. `F: Send`
+// makes it sound to drop the future on another thread if the last `Arc` ends up there.
+#[allow(unsafe_code)]
+unsafe impl<F> Sync for Task<F>
 where
-    F: Future,
+    F: Future + Send,
+    F::Output: Send,
+{
+}
+
+impl<F> ArcWake for Task<F>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        wake_task(&arc_self.shared.header);
+    }
+}
+
+/// Allocates a task: the loop's reference to it, and the handle that will collect its output.
+pub(crate) fn new_task<F>(header: Header, future: F) -> (TaskRef, JoinHandle<F::Output>)
+where
+    F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    fn poll_body(self: Pin<&mut Self>) -> Poll<()> {
-        let mut this = self.project();
-        let Some(future) = this.future.as_mut().as_pin_mut() else {
+    let task = Arc::new(Task {
+        shared: TaskShared::new(header),
+        future: UnsafeCell::new(Some(future)),
+    });
+    let handle = JoinHandle::new(Arc::clone(&task) as Arc<dyn Joinable<F::Output>>);
+    (TaskRef(task), handle)
+}
+
+/// The loop's reference to a task: the only way to poll it or cancel it.
+///
+/// Owning the `TaskRef` is owning the future. It cannot be cloned or sent to another thread,
+/// and `new_task` makes exactly one per task, so whoever holds it (the loop's task table, or
+/// the loop's thread while it polls the task) is the only one who can touch the future. That
+/// is what lets the future live in the same allocation as the wakers' `Arc` without a lock.
+pub(crate) struct TaskRef(Arc<dyn RunTask>);
+
+impl TaskRef {
+    /// The header shared with this task's wakers.
+    pub(crate) fn header(&self) -> &Header {
+        self.0.header()
+    }
+
+    /// Polls the future once with a waker that points at this task, catching a panic. On
+    /// `Ready` the future has been dropped and its output handed to the `JoinHandle` when this
+    /// returns. The `TaskRef` comes back with the answer, to be parked again or dropped.
+    pub(crate) fn poll(self) -> (TaskRef, std::thread::Result<Poll<()>>) {
+        let (task, outcome) = self.0.poll();
+        (TaskRef(task), outcome)
+    }
+
+    /// Drops the future, then tells the `JoinHandle` why the task ended.
+    pub(crate) fn fail(self, error: JoinError) {
+        self.0.fail(error);
+    }
+}
+
+impl fmt::Debug for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TaskRef").field(&self.header().id).finish()
+    }
+}
+
+/// What `TaskRef` can do with a task without knowing its future's type. Private to this
+/// module: the methods that touch the future are reachable only through the one `TaskRef`.
+trait RunTask {
+    fn header(&self) -> &Header;
+    /// Takes the loop's `Arc` by value and gives it back, so that the waker it lends for the
+    /// poll points at the concrete `Arc<Task<F>>` without touching the reference count.
+    fn poll(self: Arc<Self>) -> (Arc<dyn RunTask>, std::thread::Result<Poll<()>>);
+    fn fail(self: Arc<Self>, error: JoinError);
+}
+
+impl<F> RunTask for Task<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn header(&self) -> &Header {
+        &self.shared.header
+    }
+
+    fn poll(self: Arc<Self>) -> (Arc<dyn RunTask>, std::thread::Result<Poll<()>>) {
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.poll_future()));
+        (self, outcome)
+    }
+
+    fn fail(self: Arc<Self>, error: JoinError) {
+        #[allow(unsafe_code)]
+        // SAFETY: called through the task's one `TaskRef` (see the `Sync` impl), so nothing
+        // else is using the future, and no reference into it outlives this statement.
+        let future = unsafe { &mut *self.future.get() };
+        // Dropped in place (it is pinned). Its `Drop` is user code and may panic; the
+        // assignment leaves `None` either way, and the handle still hears about it.
+        let _ = catch_unwind(AssertUnwindSafe(|| *future = None));
+        self.shared.finish(Err(error));
+    }
+}
+
+impl<F> Task<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn poll_future(self: &Arc<Self>) -> Poll<()> {
+        #[allow(unsafe_code)]
+        // SAFETY: called through the task's one `TaskRef` (see the `Sync` impl), so this is
+        // the only reference to the future while it lives; it ends with this function.
+        let slot = unsafe { &mut *self.future.get() };
+        let Some(future) = slot.as_mut() else {
             return Poll::Ready(()); // finished already; the loop never polls it again
         };
-        // `waker_ref` lends a waker that points at `shared` without touching its reference
+        #[allow(unsafe_code)]
+        // SAFETY: the future sits inside the `Arc`'s allocation, which never moves, and it is
+        // never moved out of `slot`: it is dropped in place (`*slot = None`), or with the
+        // allocation when the last `Arc` goes.
+        let future = unsafe { Pin::new_unchecked(future) };
+        // `waker_ref` lends a waker that points at this task without touching its reference
         // count; only a leaf future that keeps the waker pays for a clone.
-        let waker = waker_ref(this.shared);
+        let waker = waker_ref(self);
         let mut cx = Context::from_waker(&waker);
         match future.poll(&mut cx) {
             Poll::Ready(output) => {
-                this.future.set(None);
-                this.shared.finish(Ok(output));
+                *slot = None;
+                self.shared.finish(Ok(output));
                 Poll::Ready(())
             }
             Poll::Pending => Poll::Pending,
         }
     }
+}
 
-    fn header(self: Pin<&mut Self>) -> &Header {
-        &self.project().shared.header
+/// What a `JoinHandle` needs from its task, whatever the future's type: the shared part.
+/// Also implemented by `TaskShared` alone, for `spawn_blocking` jobs, which have no future.
+pub(crate) trait Joinable<T>: Send + Sync {
+    fn shared(&self) -> &TaskShared<T>;
+}
+
+impl<T: Send> Joinable<T> for TaskShared<T> {
+    fn shared(&self) -> &TaskShared<T> {
+        self
     }
+}
 
-    fn fail(self: Pin<Box<Self>>, error: JoinError) {
-        let shared = Arc::clone(&self.shared);
-        // The future's `Drop` is user code and may panic; the handle still hears about it.
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(self)));
-        shared.finish(Err(error));
+impl<F> Joinable<F::Output> for Task<F>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    fn shared(&self) -> &TaskShared<F::Output> {
+        &self.shared
     }
 }
 
@@ -307,37 +415,34 @@ where
 /// assert_eq!(answer, 42);
 /// ```
 pub struct JoinHandle<T> {
-    shared: Arc<TaskShared<T>>,
+    task: Arc<dyn Joinable<T>>,
 }
 
 impl<T: Send + 'static> JoinHandle<T> {
-    pub(crate) fn new(shared: Arc<TaskShared<T>>) -> Self {
-        JoinHandle { shared }
+    pub(crate) fn new(task: Arc<dyn Joinable<T>>) -> Self {
+        JoinHandle { task }
     }
 
     /// The id of the task this handle points at.
     pub fn id(&self) -> TaskId {
-        self.shared.header.id
+        self.task.shared().header.id
     }
 
     /// Asks the loop to cancel the task: its future is dropped on the loop's thread, before
     /// its next poll, and the handle then yields a cancelled [`JoinError`]. Aborting a task
     /// that already finished changes nothing. Works from any thread, and from inside the task.
     pub fn abort(&self) {
-        let was_requested = self
-            .shared
-            .header
-            .is_abort_requested
-            .swap(true, Ordering::AcqRel);
+        let header = &self.task.shared().header;
+        let was_requested = header.is_abort_requested.swap(true, Ordering::AcqRel);
         if !was_requested && !self.is_finished() {
             // Schedule it, so the loop notices the request even if nothing else would wake it.
-            ArcWake::wake_by_ref(&self.shared);
+            wake_task(header);
         }
     }
 
     /// Whether the task has finished (returned, panicked or been cancelled).
     pub fn is_finished(&self) -> bool {
-        !matches!(*self.shared.lock_join(), JoinSlot::Running { .. })
+        !matches!(*self.task.shared().lock_join(), JoinSlot::Running { .. })
     }
 }
 
@@ -345,12 +450,12 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut slot = self.shared.lock_join();
+        let mut slot = self.task.shared().lock_join();
         match &mut *slot {
             JoinSlot::Running { .. } if !is_suspend_allowed() => {
                 // Inside `run_now`: say "not yet" without replacing the waker of a task that
                 // really awaits this handle (the section's no-op waker would steal its wake).
-                let task_id = self.shared.header.id;
+                let task_id = self.task.shared().header.id;
                 note_suspend(|| format!("{task_id} to finish"));
                 Poll::Pending
             }
@@ -361,7 +466,7 @@ impl<T> Future for JoinHandle<T> {
                     Some(stored) if stored.will_wake(cx.waker()) => {}
                     _ => *join_waker = Some(cx.waker().clone()),
                 }
-                let task_id = self.shared.header.id;
+                let task_id = self.task.shared().header.id;
                 note_suspend(|| format!("{task_id} to finish"));
                 Poll::Pending
             }
@@ -378,7 +483,7 @@ impl<T> Future for JoinHandle<T> {
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        let mut slot = self.shared.lock_join();
+        let mut slot = self.task.shared().lock_join();
         let previous = std::mem::replace(&mut *slot, JoinSlot::Detached);
         drop(slot);
         // An uncollected output (or a stored waker) is dropped here, outside the lock.
@@ -389,8 +494,8 @@ impl<T> Drop for JoinHandle<T> {
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
-            .field("task", &self.shared.header.id)
-            .field("state", &*self.shared.lock_join())
+            .field("task", &self.task.shared().header.id)
+            .field("state", &*self.task.shared().lock_join())
             .finish()
     }
 }
@@ -559,6 +664,180 @@ impl std::error::Error for JoinError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::waker::{LoopId, TaskKey};
+    use std::sync::atomic::AtomicUsize;
+
+    // These drive a task by hand, without a loop, to exercise the `unsafe` in `Task` under
+    // miri (`scripts/miri.sh` runs the unit tests): polling the future in place, dropping it
+    // in place, and freeing the task from another thread.
+
+    fn header() -> Header {
+        Header::new(
+            TaskId(1),
+            LoopId::NONE,
+            TaskKey::MAIN,
+            Origin::default(),
+            false,
+        )
+    }
+
+    /// Polls a handle once with a waker that does nothing.
+    fn poll_handle<T: Send + 'static>(handle: &mut JoinHandle<T>) -> Poll<Result<T, JoinError>> {
+        Pin::new(handle).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    /// `Pending` once, then `Ready`; keeps the waker it was given, as a leaf future does.
+    struct PendingOnce {
+        is_done: bool,
+        keep_waker: Arc<Mutex<Option<Waker>>>,
+    }
+
+    impl Future for PendingOnce {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if std::mem::replace(&mut self.is_done, true) {
+                return Poll::Ready(());
+            }
+            *self.keep_waker.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    fn pending_once() -> (PendingOnce, Arc<Mutex<Option<Waker>>>) {
+        let keep_waker = Arc::new(Mutex::new(None));
+        let future = PendingOnce {
+            is_done: false,
+            keep_waker: Arc::clone(&keep_waker),
+        };
+        (future, keep_waker)
+    }
+
+    /// Counts how often it is dropped.
+    struct CountDrops(Arc<AtomicUsize>);
+
+    impl Drop for CountDrops {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_self_referential_future_is_polled_in_place_until_ready() {
+        let (wait, _waker) = pending_once();
+        let future = async move {
+            let numbers = [1, 2, 3];
+            let borrowed = &numbers; // a reference into the future itself, held across a pause
+            wait.await;
+            borrowed.iter().sum::<i32>()
+        };
+        let (task, mut handle) = new_task(header(), future);
+        let (task, first) = task.poll();
+        assert!(matches!(first, Ok(Poll::Pending)));
+        assert!(matches!(poll_handle(&mut handle), Poll::Pending));
+        let (task, second) = task.poll();
+        assert!(matches!(second, Ok(Poll::Ready(()))));
+        drop(task);
+        assert!(matches!(poll_handle(&mut handle), Poll::Ready(Ok(6))));
+    }
+
+    #[test]
+    fn cancelling_drops_the_future_in_place_once_and_the_handle_hears_it() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let guard = CountDrops(Arc::clone(&drops));
+        let (wait, _waker) = pending_once();
+        let (task, mut handle) = new_task(header(), async move {
+            let _guard = guard;
+            wait.await;
+        });
+        let (task, _) = task.poll();
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        task.fail(JoinError::cancelled(TaskId(1)));
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "cancelling drops the future"
+        );
+        match poll_handle(&mut handle) {
+            Poll::Ready(Err(error)) => assert!(error.is_cancelled()),
+            other => panic!("expected a cancelled JoinError, got {other:?}"),
+        }
+        drop(handle);
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "and only once");
+    }
+
+    #[test]
+    fn a_future_whose_drop_panics_is_cancelled_all_the_same() {
+        struct PanicOnDrop;
+        impl Drop for PanicOnDrop {
+            fn drop(&mut self) {
+                panic!("drop panics");
+            }
+        }
+        let (wait, _waker) = pending_once();
+        let (task, mut handle) = new_task(header(), async move {
+            let _bomb = PanicOnDrop;
+            wait.await;
+        });
+        let (task, _) = task.poll();
+        task.fail(JoinError::cancelled(TaskId(1)));
+        assert!(
+            matches!(poll_handle(&mut handle), Poll::Ready(Err(error)) if error.is_cancelled())
+        );
+    }
+
+    #[test]
+    fn a_panicking_poll_is_caught_and_the_task_can_still_be_failed() {
+        let (task, mut handle) = new_task(header(), async {
+            panic!("boom");
+        });
+        let (task, outcome) = task.poll();
+        let payload = outcome.expect_err("the poll panicked");
+        task.fail(JoinError::panicked(TaskId(1), payload));
+        match poll_handle(&mut handle) {
+            Poll::Ready(Err(error)) => assert!(error.is_panic()),
+            other => panic!("expected a panicked JoinError, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unpolled_task_dropped_by_everyone_drops_its_future_once() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let guard = CountDrops(Arc::clone(&drops));
+        let (task, handle) = new_task(header(), async move {
+            let _guard = guard;
+        });
+        drop(handle);
+        drop(task);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn the_last_reference_can_be_a_waker_dropped_on_another_thread() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let guard = CountDrops(Arc::clone(&drops));
+        let (wait, kept_waker) = pending_once();
+        let (task, handle) = new_task(header(), async move {
+            let _guard = guard;
+            wait.await;
+        });
+        let (task, _) = task.poll(); // the future keeps a clone of the task's waker
+        drop(handle);
+        drop(task); // the future is still inside: the waker's `Arc` keeps the task alive
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        let waker = kept_waker
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the poll kept its waker");
+        drop(kept_waker);
+        std::thread::spawn(move || {
+            waker.wake_by_ref(); // names no loop: does nothing
+            drop(waker); // the last reference: the task, and its future, go here
+        })
+        .join()
+        .unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn task_ids_print_as_task_hash_number() {

@@ -69,7 +69,7 @@ fn assert_contains(output: &str, expected: &str) {
     );
 }
 
-/// Lesson 13: the one poll site, the task's key, and the `async fn` inside the task's body.
+/// Lesson 13: the one poll site, the task's key, and the `async fn` inside the task.
 #[test]
 fn poll_task_breakpoint_shows_the_key_and_the_state_machine() {
     let Some(output) = run_under_gdb(
@@ -79,7 +79,11 @@ fn poll_task_breakpoint_shows_the_key_and_the_state_machine() {
             "run",
             "print key",
             "bt 3",
-            "print (*body.pointer).future",
+            "info functions poll_future",
+            "break 'miniloop::task::Task<13_real_event_loop::countdown::{async_fn_env#0}>::poll_future<13_real_event_loop::countdown::{async_fn_env#0}>'",
+            "continue",
+            "print self.ptr.pointer.data.shared.header.id",
+            "print self.ptr.pointer.data.future.value",
         ],
     ) else {
         return;
@@ -91,6 +95,12 @@ fn poll_task_breakpoint_shows_the_key_and_the_state_machine() {
     assert_contains(&output, "TaskKey {index: 0, generation: 0}");
     assert_contains(&output, "miniloop::event_loop::Core::run_task");
     assert_contains(&output, "miniloop::event_loop::Core::run_ready_tasks");
+    // `poll_future` is generic: one copy per future type, and the breakpoint names one.
+    assert_contains(
+        &output,
+        "miniloop::task::Task<13_real_event_loop::countdown::{async_fn_env#0}>::poll_future",
+    );
+    assert_contains(&output, "miniloop::task::TaskId (1)");
     assert_contains(&output, "countdown::{async_fn_env#0}::Unresumed");
 }
 

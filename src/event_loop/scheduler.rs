@@ -9,7 +9,7 @@
 //!   cleared when it is popped, *before* the poll, so a wake during the poll queues it again.
 //! - A slot's `generation` changes every time the slot is reused, so a key from a finished
 //!   task (held by an old waker) never schedules the task that reuses its slot.
-//! - No user code runs while a `Scheduler` is borrowed: bodies are moved out before they are
+//! - No user code runs while a `Scheduler` is borrowed: tasks are moved out before they are
 //!   polled or dropped.
 //!
 //! # Why a table of slots and not a list of `Arc`s
@@ -19,13 +19,9 @@
 //! needs when it shuts down.
 
 use std::collections::VecDeque;
-use std::pin::Pin;
 
-use crate::task::{RunTask, TaskId};
+use crate::task::{TaskId, TaskRef};
 use crate::waker::TaskKey;
-
-/// A task's future, type-erased, in its box.
-pub(crate) type Body = Pin<Box<dyn RunTask>>;
 
 /// One entry of the task table.
 struct Slot {
@@ -39,15 +35,15 @@ enum SlotState {
     /// Free; its index is in `free`.
     Vacant,
     /// A task waiting to be polled, or waiting for a wake.
-    Parked(Body),
-    /// The task's body is out of the table because the loop is polling it right now.
+    Parked(TaskRef),
+    /// The task is out of the table because the loop is polling it right now.
     Polling,
 }
 
 /// What `take_for_poll` found under a key.
 pub(crate) enum Taken {
-    /// The body to poll; put it back with `put_back` or release the slot with `remove`.
-    Body(Body),
+    /// The task to poll; put it back with `put_back` or release the slot with `remove`.
+    Task(TaskRef),
     /// The key is stale (its task finished) or the task is already being polled.
     Nothing,
 }
@@ -104,14 +100,14 @@ impl Scheduler {
         (TaskKey { index, generation }, id)
     }
 
-    /// Stores a new task's body under the key `reserve` gave, and queues its first poll.
-    pub(crate) fn insert(&mut self, key: TaskKey, body: Body) {
+    /// Stores a new task under the key `reserve` gave, and queues its first poll.
+    pub(crate) fn insert(&mut self, key: TaskKey, task: TaskRef) {
         let slot = &mut self.slots[key.index as usize];
         debug_assert!(
             matches!(slot.state, SlotState::Vacant),
             "`insert` follows `reserve`"
         );
-        slot.state = SlotState::Parked(body);
+        slot.state = SlotState::Parked(task);
         slot.is_scheduled = true;
         self.run_queue.push_back(key);
         self.live_tasks += 1;
@@ -142,17 +138,17 @@ impl Scheduler {
         }
     }
 
-    /// The header-bearing body under `key`, if the task is parked there (for the remote path,
-    /// which must clear the task's remote flag).
-    pub(crate) fn parked_body(&mut self, key: TaskKey) -> Option<&mut Body> {
-        let slot = self.slots.get_mut(key.index as usize)?;
-        match &mut slot.state {
-            SlotState::Parked(body) if slot.generation == key.generation => Some(body),
+    /// The task under `key`, if it is parked there (for the remote path, which must clear the
+    /// task's remote flag).
+    pub(crate) fn parked_task(&self, key: TaskKey) -> Option<&TaskRef> {
+        let slot = self.slots.get(key.index as usize)?;
+        match &slot.state {
+            SlotState::Parked(task) if slot.generation == key.generation => Some(task),
             _ => None,
         }
     }
 
-    /// Moves the body under `key` out of the table for polling.
+    /// Moves the task under `key` out of the table for polling.
     pub(crate) fn take_for_poll(&mut self, key: TaskKey) -> Taken {
         let Some(slot) = self.slots.get_mut(key.index as usize) else {
             return Taken::Nothing;
@@ -163,7 +159,7 @@ impl Scheduler {
         // Cleared before the poll: a wake during the poll must queue the task again.
         slot.is_scheduled = false;
         match std::mem::replace(&mut slot.state, SlotState::Polling) {
-            SlotState::Parked(body) => Taken::Body(body),
+            SlotState::Parked(task) => Taken::Task(task),
             other => {
                 slot.state = other;
                 Taken::Nothing
@@ -171,11 +167,11 @@ impl Scheduler {
         }
     }
 
-    /// Returns a body that answered `Pending` to its slot.
-    pub(crate) fn put_back(&mut self, key: TaskKey, body: Body) {
+    /// Returns a task that answered `Pending` to its slot.
+    pub(crate) fn put_back(&mut self, key: TaskKey, task: TaskRef) {
         let slot = &mut self.slots[key.index as usize];
         debug_assert!(matches!(slot.state, SlotState::Polling));
-        slot.state = SlotState::Parked(body);
+        slot.state = SlotState::Parked(task);
     }
 
     /// Frees the slot of a task that finished. Its key becomes stale.
@@ -188,16 +184,16 @@ impl Scheduler {
         self.live_tasks -= 1;
     }
 
-    /// Takes every parked body out of the table and frees the slots: the loop is shutting
+    /// Takes every parked task out of the table and frees the slots: the loop is shutting
     /// down and will cancel them (outside this borrow, since dropping a future runs user code).
-    pub(crate) fn take_all(&mut self) -> Vec<Body> {
-        let mut bodies = Vec::new();
+    pub(crate) fn take_all(&mut self) -> Vec<TaskRef> {
+        let mut tasks = Vec::new();
         for (index, slot) in self.slots.iter_mut().enumerate() {
             if !matches!(slot.state, SlotState::Parked(_)) {
                 continue;
             }
-            if let SlotState::Parked(body) = std::mem::replace(&mut slot.state, SlotState::Vacant) {
-                bodies.push(body);
+            if let SlotState::Parked(task) = std::mem::replace(&mut slot.state, SlotState::Vacant) {
+                tasks.push(task);
             }
             slot.is_scheduled = false;
             slot.generation = slot.generation.wrapping_add(1);
@@ -205,7 +201,7 @@ impl Scheduler {
             self.live_tasks -= 1;
         }
         self.run_queue.clear();
-        bodies
+        tasks
     }
 }
 

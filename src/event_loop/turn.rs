@@ -16,7 +16,6 @@
 //! `event_loop.rs`; this file is what a debugger steps through.
 
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
@@ -24,10 +23,10 @@ use std::time::{Duration, Instant};
 
 use futures_task::waker_ref;
 
-use super::scheduler::{Body, Taken};
+use super::scheduler::Taken;
 use super::Core;
 use crate::reactor::Reactor;
-use crate::task::{Header, JoinError};
+use crate::task::{Header, JoinError, TaskRef};
 use crate::trace::{Observer, WakeOrigin};
 use crate::waker::TaskKey;
 
@@ -66,44 +65,39 @@ impl Core {
     /// Takes the task under `key` out of the table and polls it, unless it was aborted.
     fn run_task(&self, key: TaskKey) {
         let taken = self.scheduler.borrow_mut().take_for_poll(key);
-        let Taken::Body(mut body) = taken else { return };
-        if body
-            .as_mut()
-            .header()
-            .is_abort_requested
-            .load(Ordering::Acquire)
-        {
-            let task_id = body.as_mut().header().id;
+        let Taken::Task(task) = taken else { return };
+        if task.header().is_abort_requested.load(Ordering::Acquire) {
+            let task_id = task.header().id;
             self.scheduler.borrow_mut().remove(key);
             if let Some(observer) = self.observer.get() {
-                observer.ended(body.as_mut().header(), "cancelled");
+                observer.ended(task.header(), "cancelled");
             }
-            body.fail(JoinError::cancelled(task_id));
+            task.fail(JoinError::cancelled(task_id));
             return;
         }
-        self.poll_task(key, body);
+        self.poll_task(key, task);
     }
 
     /// The one place where a task's future is polled. Break here in a debugger to see every
-    /// poll: `print key` is the task's slot, `print body.pointer` its future.
+    /// poll: `print key` is the task's slot, `print *task.header()` whose it is.
     #[inline(never)]
-    pub(super) fn poll_task(&self, key: TaskKey, mut body: Body) {
+    pub(super) fn poll_task(&self, key: TaskKey, task: TaskRef) {
         // The observed poll is a separate, cold function, so that with every switch off this
         // path is the same machine code as a build without the `observe` feature.
-        let outcome = match self.observer.get() {
-            None => catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_body())),
-            Some(observer) => poll_observed(observer, &mut body),
+        let (task, outcome) = match self.observer.get() {
+            None => task.poll(),
+            Some(observer) => poll_observed(observer, task),
         };
         match outcome {
-            Ok(Poll::Pending) => self.scheduler.borrow_mut().put_back(key, body),
+            Ok(Poll::Pending) => self.scheduler.borrow_mut().put_back(key, task),
             Ok(Poll::Ready(())) => {
                 self.scheduler.borrow_mut().remove(key);
-                drop(body); // the future is gone already; this frees the box
+                drop(task); // the future is gone already; the task is freed with its last `Arc`
             }
             Err(payload) => {
                 self.scheduler.borrow_mut().remove(key);
-                let task_id = body.as_mut().header().id;
-                body.fail(JoinError::panicked(task_id, payload));
+                let task_id = task.header().id;
+                task.fail(JoinError::panicked(task_id, payload));
             }
         }
     }
@@ -121,9 +115,7 @@ impl Core {
             let header = if key == TaskKey::MAIN {
                 Some(&self.main_waker.header)
             } else {
-                scheduler
-                    .parked_body(key)
-                    .map(|body| body.as_mut().header())
+                scheduler.parked_task(key).map(TaskRef::header)
             };
             if let Some(header) = header {
                 // A swap, not a store: reading the flag is what synchronises with the waker
@@ -211,16 +203,16 @@ impl Core {
     /// Drops every unfinished task and timer. Repeats, because dropping a future may spawn.
     pub(super) fn shut_down(&self) {
         loop {
-            let bodies = self.scheduler.borrow_mut().take_all();
-            if bodies.is_empty() {
+            let tasks = self.scheduler.borrow_mut().take_all();
+            if tasks.is_empty() {
                 break;
             }
-            for mut body in bodies {
-                let task_id = body.as_mut().header().id;
+            for task in tasks {
+                let task_id = task.header().id;
                 if let Some(observer) = self.observer.get() {
-                    observer.ended(body.as_mut().header(), "cancelled");
+                    observer.ended(task.header(), "cancelled");
                 }
-                body.fail(JoinError::cancelled(task_id));
+                task.fail(JoinError::cancelled(task_id));
             }
         }
         let wakers = self.timers.borrow_mut().clear();
@@ -234,12 +226,12 @@ impl Core {
 /// `poll_task`'s poll when something is recording: times it and reports it.
 #[cold]
 #[inline(never)]
-fn poll_observed(observer: &Observer, body: &mut Body) -> std::thread::Result<Poll<()>> {
+fn poll_observed(observer: &Observer, task: TaskRef) -> (TaskRef, std::thread::Result<Poll<()>>) {
     observer.poll_started();
     let started = Instant::now();
-    let outcome = catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_body()));
-    observe_poll(observer, body.as_mut().header(), started, &outcome);
-    outcome
+    let (task, outcome) = task.poll();
+    observe_poll(observer, task.header(), started, &outcome);
+    (task, outcome)
 }
 
 /// Reports one poll to the observer: trace line, slow-poll check, timeline, and the end of
