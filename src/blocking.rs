@@ -69,12 +69,16 @@ fn run_job<F, T>(id: TaskId, shared: &TaskShared<T>, work: F)
 where
     F: FnOnce() -> T,
 {
-    if shared.header.is_abort_requested.load(Ordering::Acquire) {
-        shared.finish(Err(JoinError::cancelled(id)));
-        return;
+    let result = if shared.header.is_abort_requested.load(Ordering::Acquire) {
+        Err(JoinError::cancelled(id))
+    } else {
+        catch_unwind(AssertUnwindSafe(work)).map_err(|payload| JoinError::panicked(id, payload))
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: the job runs once, on one pool thread: it is its task's only finishing side.
+    unsafe {
+        shared.finish(result);
     }
-    let result = catch_unwind(AssertUnwindSafe(work));
-    shared.finish(result.map_err(|payload| JoinError::panicked(id, payload)));
 }
 
 /// Sets the most threads the pool may run at once (default 512). Threads already running

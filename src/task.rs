@@ -38,13 +38,16 @@ use std::panic::Location;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use futures_task::{waker_ref, ArcWake};
 
+mod join_cell;
+
 use crate::sync_first::{is_suspend_allowed, note_suspend};
 use crate::waker::{wake_task, LoopId, TaskKey};
+use join_cell::JoinCell;
 
 /// A task's number, unique within its loop; prints as `task#7`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -148,80 +151,30 @@ impl Origin {
 #[derive(Debug)]
 pub(crate) struct TaskShared<T> {
     pub(crate) header: Header,
-    /// std `Mutex`: taken twice in a task's life (when it finishes, when the handle reads),
-    /// never on the poll path, and never held across a call into user code.
-    join: Mutex<JoinSlot<T>>,
-}
-
-/// Where a task's result waits for its `JoinHandle`.
-enum JoinSlot<T> {
-    /// Still running; the waker of whoever awaits the handle, if anyone does yet.
-    Running { join_waker: Option<Waker> },
-    /// Finished; the result has not been collected.
-    Finished(Result<T, JoinError>),
-    /// The handle took the result.
-    Collected,
-    /// The handle was dropped: nobody will collect the result, so it is dropped at once.
-    Detached,
-}
-
-impl<T> fmt::Debug for JoinSlot<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self {
-            JoinSlot::Running { .. } => "Running",
-            JoinSlot::Finished(Ok(_)) => "Finished",
-            JoinSlot::Finished(Err(error)) if error.is_cancelled() => "Cancelled",
-            JoinSlot::Finished(Err(_)) => "Panicked",
-            JoinSlot::Collected => "Collected",
-            JoinSlot::Detached => "Detached",
-        };
-        f.write_str(state)
-    }
+    /// Where the output waits for the handle (`task/join_cell.rs`: one atomic word, no lock).
+    join: JoinCell<Result<T, JoinError>>,
 }
 
 impl<T> TaskShared<T> {
     pub(crate) fn new(header: Header) -> Self {
         TaskShared {
             header,
-            join: Mutex::new(JoinSlot::Running { join_waker: None }),
+            join: JoinCell::new(),
         }
     }
 
-    fn lock_join(&self) -> MutexGuard<'_, JoinSlot<T>> {
-        // A panic never happens while the lock is held (no user code runs under it), but if
-        // one did, the slot is still consistent: take it anyway rather than panic again.
-        self.join
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Stores the task's result and wakes whoever awaits the handle.
-    pub(crate) fn finish(&self, result: Result<T, JoinError>) {
-        let mut slot = self.lock_join();
-        let (join_waker, unwanted) = match &mut *slot {
-            JoinSlot::Running { join_waker } => {
-                let join_waker = join_waker.take();
-                *slot = JoinSlot::Finished(result);
-                (join_waker, None)
-            }
-            // Detached: nobody will read it, so it is dropped below, outside the lock (its
-            // `Drop` is user code). Finished: a second report, after a join waker panicked
-            // during the first; the first one stands.
-            JoinSlot::Detached | JoinSlot::Finished(_) | JoinSlot::Collected => {
-                (None, Some(result))
-            }
-        };
-        drop(slot);
-        if let Some(unwanted) = unwanted {
-            // A panic in the output's `Drop` belongs to nobody: contain it so the loop goes on.
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(unwanted)));
-        }
-        if let Some(waker) = join_waker {
-            // A waker is someone else's code. If it panics, the result is stored already and
-            // the awaiting task can still collect it; the loop must not go down with it
-            // (`finish` also runs outside any poll: on abort, on a panic, at shutdown).
-            let _ = catch_unwind(AssertUnwindSafe(move || waker.wake()));
-        }
+    /// Stores the task's result and wakes whoever awaits the handle. A panic in that waker,
+    /// or in the result's `Drop` when nobody will collect it, is contained (`JoinCell`): the
+    /// result is stored already, and the loop must not go down with someone else's code
+    /// (`finish` also runs outside any poll: on abort, on a panic, at shutdown).
+    ///
+    /// # Safety
+    /// Only the task's finishing side calls it, never from two threads at once: the holder of
+    /// the task's `TaskRef`, or the one pool thread that runs a `spawn_blocking` job.
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn finish(&self, result: Result<T, JoinError>) {
+        // SAFETY: our caller is the task side, as required above.
+        unsafe { self.join.complete(result) }
     }
 }
 
@@ -341,7 +294,11 @@ where
         // Dropped in place (it is pinned). Its `Drop` is user code and may panic; the
         // assignment leaves `None` either way, and the handle still hears about it.
         let _ = catch_unwind(AssertUnwindSafe(|| *future = None));
-        self.shared.finish(Err(error));
+        #[allow(unsafe_code)]
+        // SAFETY: the holder of the `TaskRef` is the task's finishing side.
+        unsafe {
+            self.shared.finish(Err(error));
+        }
     }
 }
 
@@ -370,7 +327,11 @@ where
         match future.poll(&mut cx) {
             Poll::Ready(output) => {
                 *slot = None;
-                self.shared.finish(Ok(output));
+                #[allow(unsafe_code)]
+                // SAFETY: the holder of the `TaskRef` is the task's finishing side.
+                unsafe {
+                    self.shared.finish(Ok(output));
+                }
                 Poll::Ready(())
             }
             Poll::Pending => Poll::Pending,
@@ -442,52 +403,44 @@ impl<T: Send + 'static> JoinHandle<T> {
 
     /// Whether the task has finished (returned, panicked or been cancelled).
     pub fn is_finished(&self) -> bool {
-        !matches!(*self.task.shared().lock_join(), JoinSlot::Running { .. })
+        self.task.shared().join.is_complete()
     }
 }
 
 impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
+    #[allow(unsafe_code)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut slot = self.task.shared().lock_join();
-        match &mut *slot {
-            JoinSlot::Running { .. } if !is_suspend_allowed() => {
-                // Inside `run_now`: say "not yet" without replacing the waker of a task that
-                // really awaits this handle (the section's no-op waker would steal its wake).
-                let task_id = self.task.shared().header.id;
-                note_suspend(|| format!("{task_id} to finish"));
-                Poll::Pending
-            }
-            JoinSlot::Running { join_waker } => {
-                // Keep only the latest waker: the task may have moved to another waker since
-                // its last poll, and only that one may be woken (the stale-waker rule).
-                match join_waker {
-                    Some(stored) if stored.will_wake(cx.waker()) => {}
-                    _ => *join_waker = Some(cx.waker().clone()),
-                }
-                let task_id = self.task.shared().header.id;
-                note_suspend(|| format!("{task_id} to finish"));
-                Poll::Pending
-            }
-            JoinSlot::Finished(_) => match std::mem::replace(&mut *slot, JoinSlot::Collected) {
-                JoinSlot::Finished(result) => Poll::Ready(result),
-                _ => unreachable!("matched `Finished` just above"),
-            },
-            JoinSlot::Collected | JoinSlot::Detached => {
-                panic!("`JoinHandle` polled after it returned its result; await it once")
-            }
+        let shared = self.task.shared();
+        // A `JoinHandle` is its task's one handle side: it is not `Clone`, `poll` takes it by
+        // `&mut`, and `detach` runs only in its `Drop`. That is what `JoinCell` asks of the
+        // callers of `poll_take` and `try_take`.
+        let answer = if is_suspend_allowed() {
+            // Leaves only the latest waker: the awaiting task may have moved to another waker
+            // since its last poll, and only that one may be woken (the stale-waker rule).
+            // SAFETY: the one handle side, by `&mut`, before `Drop` (above).
+            unsafe { shared.join.poll_take(cx.waker()) }
+        } else {
+            // Inside `run_now`: say "not yet" without replacing the waker of a task that
+            // really awaits this handle (the section's no-op waker would steal its wake).
+            // SAFETY: the one handle side, by `&mut`, before `Drop` (above).
+            unsafe { shared.join.try_take() }.map_or(Poll::Pending, Poll::Ready)
+        };
+        if answer.is_pending() {
+            let task_id = shared.header.id;
+            note_suspend(|| format!("{task_id} to finish"));
         }
+        answer
     }
 }
 
 impl<T> Drop for JoinHandle<T> {
+    #[allow(unsafe_code)]
     fn drop(&mut self) {
-        let mut slot = self.task.shared().lock_join();
-        let previous = std::mem::replace(&mut *slot, JoinSlot::Detached);
-        drop(slot);
-        // An uncollected output (or a stored waker) is dropped here, outside the lock.
-        drop(previous);
+        // SAFETY: the one handle side, once, calling nothing after (see `poll`). An output
+        // that came already is dropped here; one that comes later, by the task side.
+        unsafe { self.task.shared().join.detach() }
     }
 }
 
@@ -495,7 +448,7 @@ impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
             .field("task", &self.task.shared().header.id)
-            .field("state", &*self.task.shared().lock_join())
+            .field("is_finished", &self.task.shared().join.is_complete())
             .finish()
     }
 }
@@ -666,6 +619,8 @@ mod tests {
     use super::*;
     use crate::waker::{LoopId, TaskKey};
     use std::sync::atomic::AtomicUsize;
+    use std::sync::Mutex;
+    use std::task::Waker;
 
     // These drive a task by hand, without a loop, to exercise the `unsafe` in `Task` under
     // miri (`scripts/miri.sh` runs the unit tests): polling the future in place, dropping it

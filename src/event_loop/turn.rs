@@ -104,6 +104,9 @@ impl Core {
 
     /// Moves keys woken from other threads into the run queue.
     fn collect_remote_wakes(&self) {
+        if !self.shared.has_remote_wakes() {
+            return; // the common turn: nothing came from afar (one load, no borrow)
+        }
         let mut batch = self.remote_batch.borrow_mut();
         self.shared.take_remote_wakes(&mut batch);
         if batch.is_empty() {
@@ -132,14 +135,11 @@ impl Core {
 
     /// Wakes the tasks whose timers are due. Reads the clock only if a timer exists.
     fn fire_due_timers(&self) {
-        let mut due = self.due_wakers.borrow_mut();
-        {
-            let mut timers = self.timers.borrow_mut();
-            if timers.is_empty() {
-                return;
-            }
-            timers.fire_due(Instant::now(), &mut due);
+        if self.timers.borrow().is_empty() {
+            return;
         }
+        let mut due = self.due_wakers.borrow_mut();
+        self.timers.borrow_mut().fire_due(Instant::now(), &mut due);
         if let Some(observer) = self.observer.get() {
             observer.timers_fired(due.len());
         }

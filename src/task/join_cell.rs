@@ -1,0 +1,279 @@
+//! Where a task's output waits for its `JoinHandle`: one atomic word and two cells, no lock.
+//!
+//! Two sides share a `JoinCell`. The **task side** (the loop that finishes the task, or the
+//! pool thread of a `spawn_blocking` job) puts the output in once. The **handle side** (the
+//! one `JoinHandle`, on any thread) leaves the waker of whoever awaits it, takes the output,
+//! or is dropped. Three bits of `state` say who may touch which cell:
+//!
+//! - `COMPLETE`: the output is in `output`. Set once, by the task side, right after writing
+//!   it. Before it is set `output` is the task side's; after it, the handle side's (unless the
+//!   handle is gone: then the task side drops the output itself).
+//! - `JOIN_WAKER`: a waker is in `waker`. Set by the handle side after writing one, and only
+//!   while `COMPLETE` is unset. While it is set both sides may *read* the waker (the task side
+//!   wakes it by reference) and neither may change it. The handle clears it, while `COMPLETE`
+//!   is unset, to put a new waker in; the task side clears it once it has woken the waker.
+//! - `DETACHED`: the handle was dropped and will not look again.
+//!
+//! A waker left in the cell after the task completes is dropped by whichever side comes last:
+//! the task side clearing `JOIN_WAKER`, or the handle setting `DETACHED`. What is still in a
+//! cell when the task's allocation is freed goes with it.
+//!
+//! # Why not a `Mutex`
+//! It was one, and a lock plus an unlock is two atomic read-modify-writes. A spawned task
+//! took the lock three times (finishing, the handle's poll, the handle's drop): six atomics
+//! that cost about 20 ns per task on this machine. Here finishing is one `fetch_or`, a handle
+//! that finds the output ready reads it after one load, and dropping the handle is one more
+//! `fetch_or` (`docs/benchmarks.md`, the one-allocation rung). The price is the `unsafe` below,
+//! each block saying which rule above makes it sound, and a loom model that runs this very
+//! file under every interleaving (`tests/loom_wake.rs`, the `join_` models).
+//!
+//! The same protocol is tokio's (`JOIN_INTEREST`, `JOIN_WAKER` and `COMPLETE` in its task
+//! state), cut down to a task with one handle and no reference count in the word.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::task::{Poll, Waker};
+
+use self::sync::{AtomicUsize, Ordering, UnsafeCell};
+
+/// The output is in `output`.
+const COMPLETE: usize = 1;
+/// A waker is in `waker`.
+const JOIN_WAKER: usize = 2;
+/// The handle is gone.
+const DETACHED: usize = 4;
+
+/// The output of a task, on its way to the task's `JoinHandle`.
+pub(crate) struct JoinCell<V> {
+    state: AtomicUsize,
+    output: UnsafeCell<Option<V>>,
+    waker: UnsafeCell<Option<Waker>>,
+}
+
+// SAFETY: the cells are shared between the task side and the handle side, which may be on
+// different threads; the state bits decide which side may touch each cell at any moment (see
+// the module's documentation), and each access below says which bit allows it. `V: Send`
+// because the output is written on one thread and taken, or dropped, on another.
+#[allow(unsafe_code)]
+unsafe impl<V: Send> Sync for JoinCell<V> {}
+// SAFETY: as for `Sync`; moving the cell moves an output and a waker, both `Send`.
+#[allow(unsafe_code)]
+unsafe impl<V: Send> Send for JoinCell<V> {}
+
+impl<V> JoinCell<V> {
+    pub(crate) fn new() -> Self {
+        JoinCell {
+            state: AtomicUsize::new(0),
+            output: UnsafeCell::new(None),
+            waker: UnsafeCell::new(None),
+        }
+    }
+
+    /// Whether the output has been put in (it may have been taken since).
+    pub(crate) fn is_complete(&self) -> bool {
+        self.state.load(Ordering::Acquire) & COMPLETE != 0
+    }
+
+    /// The task side: puts the output in and wakes the handle's waker. A second call (which
+    /// the task side does not make) drops its value. A panic in the waker or in the output's
+    /// `Drop` is contained: it is someone else's code, and the loop must go on.
+    ///
+    /// # Safety
+    /// Only the task side calls this, never from two threads at once.
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn complete(&self, value: V) {
+        if self.state.load(Ordering::Relaxed) & COMPLETE != 0 {
+            drop_quietly(value); // only the task side sets `COMPLETE`: this is a second report
+            return;
+        }
+        // SAFETY: `COMPLETE` is unset, so `output` is the task side's, and we are it.
+        unsafe { self.output.with_mut(|output| *output = Some(value)) };
+        let before = self.state.fetch_or(COMPLETE, Ordering::AcqRel);
+        if before & DETACHED != 0 {
+            // SAFETY: the handle is gone and never looks again, so the output is ours.
+            drop_quietly(unsafe { self.output.with_mut(|output| (*output).take()) });
+            if before & JOIN_WAKER != 0 {
+                // SAFETY: the handle left its waker flagged when it went: it is ours too. (If
+                // the flag is unset, the handle drops the waker itself: touching it here too
+                // was a race that the loom model found, `tests/loom_join.rs`.)
+                drop_quietly(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
+            }
+            return;
+        }
+        if before & JOIN_WAKER == 0 {
+            return; // nobody awaits the handle yet; its next poll finds the output
+        }
+        // SAFETY: `JOIN_WAKER` is set: both sides may read the waker, neither changes it.
+        unsafe {
+            self.waker.with(|waker| {
+                if let Some(waker) = &*waker {
+                    let _ = catch_unwind(AssertUnwindSafe(|| waker.wake_by_ref()));
+                }
+            });
+        }
+        let before = self.state.fetch_and(!JOIN_WAKER, Ordering::AcqRel);
+        if before & DETACHED != 0 {
+            // SAFETY: the handle was dropped while `JOIN_WAKER` was set, so it left the waker
+            // to us, and it never looks again.
+            drop_quietly(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
+        }
+    }
+
+    /// The handle side: the output if it is in, otherwise `Pending` with `waker` left to be
+    /// woken when it comes (replacing an older waker that would not wake the same task).
+    ///
+    /// # Panics
+    /// If the output was taken already: a `JoinHandle` returns its result once.
+    ///
+    /// # Safety
+    /// Only the handle side calls this and `try_take`, never from two threads at once, and
+    /// never after `detach`.
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn poll_take(&self, waker: &Waker) -> Poll<V> {
+        let mut state = self.state.load(Ordering::Acquire);
+        if state & COMPLETE != 0 {
+            // SAFETY: passed on from our caller.
+            return Poll::Ready(unsafe { self.take_output() });
+        }
+        if state & JOIN_WAKER != 0 {
+            // SAFETY: `JOIN_WAKER` is set: reading the waker is allowed.
+            let is_same = unsafe {
+                self.waker.with(|stored| {
+                    (*stored)
+                        .as_ref()
+                        .is_some_and(|stored| stored.will_wake(waker))
+                })
+            };
+            if is_same {
+                return Poll::Pending;
+            }
+            // Take the waker back to replace it; this fails only if the task side has set
+            // `COMPLETE` meanwhile (nothing else changes the word under the handle's feet).
+            match self.state.compare_exchange(
+                state,
+                state & !JOIN_WAKER,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => state &= !JOIN_WAKER,
+                // SAFETY: passed on from our caller.
+                Err(_) => return Poll::Ready(unsafe { self.take_output() }),
+            }
+        }
+        // SAFETY: `JOIN_WAKER` is unset, so the task side does not read the waker: it is ours.
+        // (If `COMPLETE` is set meanwhile, the task side saw no `JOIN_WAKER` and leaves it.)
+        let old = unsafe {
+            self.waker
+                .with_mut(|stored| (*stored).replace(waker.clone()))
+        };
+        drop(old);
+        match self.state.compare_exchange(
+            state,
+            state | JOIN_WAKER,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => Poll::Pending,
+            Err(_) => {
+                // `COMPLETE` came first. The waker we left is still ours: take it back.
+                // SAFETY: `JOIN_WAKER` is unset, as above.
+                drop(unsafe { self.waker.with_mut(|stored| (*stored).take()) });
+                // SAFETY: passed on from our caller.
+                Poll::Ready(unsafe { self.take_output() })
+            }
+        }
+    }
+
+    /// The handle side: the output if it is in, without leaving a waker (a `run_now` section,
+    /// which must not replace the waker of a task that really awaits this handle).
+    ///
+    /// # Safety
+    /// As for `poll_take`.
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn try_take(&self) -> Option<V> {
+        // SAFETY: passed on from our caller.
+        self.is_complete().then(|| unsafe { self.take_output() })
+    }
+
+    /// The handle side, when the handle is dropped: the task side drops the output if it
+    /// comes later; if it came already, it is dropped here.
+    ///
+    /// # Safety
+    /// Only the handle side calls this, once, and calls nothing after it.
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn detach(&self) {
+        let before = self.state.fetch_or(DETACHED, Ordering::AcqRel);
+        if before & COMPLETE == 0 {
+            if before & JOIN_WAKER == 0 {
+                // SAFETY: `JOIN_WAKER` is unset: the waker is ours, and `DETACHED` tells the
+                // task side to leave it (it reads it only if `JOIN_WAKER` was set).
+                drop(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
+            }
+            return; // the task side drops the output when it comes
+        }
+        // SAFETY: `COMPLETE` is set and the handle has not detached before: the output is ours.
+        let output = unsafe { self.output.with_mut(|output| (*output).take()) };
+        if before & JOIN_WAKER == 0 {
+            // SAFETY: the task side has cleared `JOIN_WAKER` (or never saw it), so it reads
+            // the waker no more: it is ours.
+            drop(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
+        }
+        drop(output);
+    }
+
+    /// # Safety
+    /// `COMPLETE` is set, and the caller is the handle side, before `detach`.
+    #[allow(unsafe_code)]
+    unsafe fn take_output(&self) -> V {
+        // SAFETY: `COMPLETE` is set and the handle is not detached: `output` is the handle
+        // side's, and the caller is it.
+        let output = unsafe { self.output.with_mut(|output| (*output).take()) };
+        output.expect("`JoinHandle` polled after it returned its result; await it once")
+    }
+}
+
+impl<V> std::fmt::Debug for JoinCell<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state.load(Ordering::Acquire);
+        f.debug_struct("JoinCell")
+            .field("is_complete", &(state & COMPLETE != 0))
+            .field("has_waker", &(state & JOIN_WAKER != 0))
+            .field("is_detached", &(state & DETACHED != 0))
+            .finish()
+    }
+}
+
+/// Drops `value`, containing a panic from its `Drop` (an output's `Drop` is user code).
+fn drop_quietly<T>(value: T) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
+}
+
+/// std's atomics and an `UnsafeCell` with loom's closure-based API, or loom's own types when
+/// the loom model compiles this file (`--cfg loom`, `tests/loom_wake.rs`).
+#[cfg(not(loom))]
+mod sync {
+    pub(super) use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// `std::cell::UnsafeCell`, read and written through closures as loom's is, so that the
+    /// same code runs under loom, which checks every access against the others.
+    pub(super) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(super) const fn new(value: T) -> Self {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
+        }
+
+        pub(super) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        pub(super) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
+
+#[cfg(loom)]
+mod sync {
+    pub(super) use loom::cell::UnsafeCell;
+    pub(super) use loom::sync::atomic::{AtomicUsize, Ordering};
+}
