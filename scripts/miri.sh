@@ -30,6 +30,6 @@ cargo +nightly miri setup >/dev/null 2>&1 || cargo +nightly miri setup
 echo "MIRIFLAGS=${MIRIFLAGS}"
 
 cargo +nightly miri test --lib
-for test in wake tasks timers join stress model; do
+for test in wake tasks timers join stress model remote_spawn; do
     cargo +nightly miri test --test "$test"
 done

@@ -20,6 +20,7 @@
 //! measures it.
 
 mod builder;
+mod handle;
 mod scheduler;
 mod turn;
 
@@ -37,6 +38,7 @@ use crate::time::{Registration, TimerQueue};
 use crate::trace::{ObserveConfig, ObserverSlot, Timeline, WakeOrigin};
 use crate::waker::{register_loop, unregister_loop, wake_task, LoopId, Shared, TaskKey};
 pub use builder::Builder;
+pub use handle::Handle;
 use scheduler::Scheduler;
 
 /// Messages for misuse, kept in one place and tested.
@@ -168,7 +170,8 @@ impl EventLoop {
 
     fn with_config(config: ObserveConfig) -> Self {
         let id = LoopId::next();
-        let shared = Arc::new(Shared::new());
+        let observer = ObserverSlot::new(config);
+        let shared = Arc::new(Shared::new(observer.get().is_some()));
         register_loop(id, Arc::clone(&shared));
         let main_origin = Origin {
             name: Some("main".into()),
@@ -185,12 +188,18 @@ impl EventLoop {
             main_waker,
             reactor: RefCell::new(None),
             remote_batch: RefCell::new(Vec::new()),
+            remote_spawn_batch: RefCell::new(Vec::new()),
             due_wakers: RefCell::new(Vec::new()),
-            observer: ObserverSlot::new(config),
+            observer,
         };
         EventLoop {
             core: Rc::new(core),
         }
+    }
+
+    /// A [`Handle`] to this loop, to spawn tasks on it from other threads.
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.core.id, Arc::clone(&self.core.shared))
     }
 
     /// Spawns `future` as a task of this loop; it runs when the loop runs.
@@ -338,9 +347,10 @@ pub(crate) struct Core {
     main_waker: Arc<MainWaker>,
     /// The I/O reactor, opened when the first socket registers (`with_reactor`).
     reactor: RefCell<Option<Reactor>>,
-    /// Reused buffers, so a turn allocates nothing: keys taken from the remote queue, and
-    /// wakers of due timers.
+    /// Reused buffers, so a turn allocates nothing: keys taken from the remote queue, tasks
+    /// spawned through a `Handle`, and wakers of due timers.
     remote_batch: RefCell<Vec<TaskKey>>,
+    remote_spawn_batch: RefCell<Vec<TaskRef>>,
     due_wakers: RefCell<Vec<std::task::Waker>>,
     /// The trace, slow-poll detector and timeline; `None` when all are off, so that each hook
     /// costs one branch.
@@ -446,7 +456,7 @@ impl Core {
         let Ok(mut scheduler) = self.scheduler.try_borrow_mut() else {
             return false;
         };
-        scheduler.schedule(header.key);
+        scheduler.schedule(header.key());
         drop(scheduler);
         if let Some(observer) = self.observer.get() {
             observer.woke(header, WakeOrigin::LoopThread);

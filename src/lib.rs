@@ -57,7 +57,7 @@ mod waker;
 mod yield_now;
 
 pub use blocking::spawn_blocking;
-pub use event_loop::{run, spawn, EventLoop};
+pub use event_loop::{run, spawn, EventLoop, Handle};
 pub use join::{as_completed, join_all, AsCompleted, JoinAll};
 pub use sync_first::{is_suspend_allowed, run_now, spawn_eager, WouldSuspend};
 pub use task::{JoinError, JoinHandle, TaskId};

@@ -12,7 +12,7 @@
 //!   [`TaskRef`], which it keeps in its task table (`event_loop/scheduler.rs`).
 //!
 //! # Rules this module keeps
-//! - There is one `TaskRef` per task, it cannot be cloned or sent, and it is the only way to
+//! - There is one `TaskRef` per task, it cannot be cloned, and it is the only way to
 //!   reach the future: the future is polled and dropped only by its holder, on its thread.
 //! - The output is written once, under the `join` lock, and read once by the `JoinHandle`.
 //! - A task's future is dropped (in place: it is pinned) before its `JoinHandle` hears that it
@@ -37,7 +37,7 @@ use std::future::Future;
 use std::panic::Location;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -56,10 +56,19 @@ pub struct TaskId(pub(crate) u64);
 impl TaskId {
     /// Marks ids of `spawn_blocking` jobs, which count separately from a loop's tasks.
     const BLOCKING_BIT: u64 = 1 << 63;
+    /// Marks ids of tasks spawned through a [`Handle`](crate::Handle): the thread that spawns
+    /// them cannot take a number from the loop's own counter (only the loop's thread touches
+    /// it, without an atomic), so they count separately, per loop.
+    const REMOTE_BIT: u64 = 1 << 62;
 
     /// The id of the `number`th `spawn_blocking` job; prints as `blocking#7`.
     pub(crate) fn blocking(number: u64) -> TaskId {
         TaskId(number | Self::BLOCKING_BIT)
+    }
+
+    /// The id of the `number`th task spawned through a loop's `Handle`; prints as `task#r7`.
+    pub(crate) fn remote(number: u64) -> TaskId {
+        TaskId(number | Self::REMOTE_BIT)
     }
 }
 
@@ -67,6 +76,8 @@ impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0 & Self::BLOCKING_BIT != 0 {
             write!(f, "blocking#{}", self.0 & !Self::BLOCKING_BIT)
+        } else if self.0 & Self::REMOTE_BIT != 0 {
+            write!(f, "task#r{}", self.0 & !Self::REMOTE_BIT)
         } else {
             write!(f, "task#{}", self.0)
         }
@@ -84,7 +95,11 @@ impl fmt::Debug for TaskId {
 pub(crate) struct Header {
     pub(crate) id: TaskId,
     pub(crate) home: LoopId,
-    pub(crate) key: TaskKey,
+    /// The task's slot in its loop's table, a `TaskKey` packed in a word (`Header::key`). Set
+    /// once, before the task's first poll: when it is spawned on the loop's thread, or when the
+    /// loop takes in a task spawned through a `Handle` (until then it is
+    /// `TaskKey::UNASSIGNED`, which schedules nothing).
+    key: AtomicU64,
     /// Set while the task's key sits in its loop's remote queue, so that a thread waking the
     /// task a million times between two loop turns queues it once. The loop clears it before
     /// it polls the task: a wake that finds it set is covered by that coming poll.
@@ -111,11 +126,23 @@ impl Header {
         Header {
             id,
             home,
-            key,
+            key: AtomicU64::new(key.pack()),
             is_remote_queued: AtomicBool::new(false),
             is_abort_requested: AtomicBool::new(false),
             origin: is_wanted.then(|| Box::new(origin)),
         }
+    }
+
+    /// The task's slot in its loop's table.
+    pub(crate) fn key(&self) -> TaskKey {
+        // `Relaxed` is enough: the key is set before the first poll, on the loop's thread, and
+        // every waker is made by a poll, so whoever holds one has seen the key.
+        TaskKey::unpack(self.key.load(Ordering::Relaxed))
+    }
+
+    /// Gives a task spawned through a `Handle` its slot, as the loop takes it in.
+    pub(crate) fn set_key(&self, key: TaskKey) {
+        self.key.store(key.pack(), Ordering::Relaxed);
     }
 
     /// The name given with `task::Builder::name`.
@@ -192,10 +219,11 @@ pub(crate) struct Task<F: Future> {
 // SAFETY: wakers and the `JoinHandle` may be on any thread, so a `Task` must be `Sync`. Its
 // only field that is not `Sync` by itself is `future`, and the only code that touches it is
 // `RunTask::poll` and `RunTask::fail`, which can be reached only through the task's one
-// `TaskRef`. There is exactly one `TaskRef` per task (it is not `Clone`, `new_task` makes it,
-// and it is neither `Send` nor `Sync`), so two threads never touch the future at once, and
-// the future is only ever polled or dropped by the thread that owns that `TaskRef`. `F: Send`
-// makes it sound to drop the future on another thread if the last `Arc` ends up there.
+// `TaskRef`, by value. There is exactly one `TaskRef` per task (it is not `Clone`, and
+// `new_task` makes it), so two threads never touch the future at once: the future is only
+// ever polled or dropped by whoever owns that `TaskRef` at the time. It may move between
+// threads (a task spawned through a `Handle` is handed to its loop), which `F: Send` allows,
+// as it allows dropping the future on another thread if the last `Arc` ends up there.
 #[allow(unsafe_code)]
 unsafe impl<F> Sync for Task<F>
 where
@@ -230,11 +258,12 @@ where
 
 /// The loop's reference to a task: the only way to poll it or cancel it.
 ///
-/// Owning the `TaskRef` is owning the future. It cannot be cloned or sent to another thread,
-/// and `new_task` makes exactly one per task, so whoever holds it (the loop's task table, or
-/// the loop's thread while it polls the task) is the only one who can touch the future. That
-/// is what lets the future live in the same allocation as the wakers' `Arc` without a lock.
-pub(crate) struct TaskRef(Arc<dyn RunTask>);
+/// Owning the `TaskRef` is owning the future. It cannot be cloned, `new_task` makes exactly
+/// one per task, and the methods that touch the future take it by value, so whoever holds it
+/// (the loop's task table, the loop's thread while it polls the task, or the remote queue on
+/// its way to the loop) is the only one who can touch the future. That is what lets the
+/// future live in the same allocation as the wakers' `Arc` without a lock.
+pub(crate) struct TaskRef(Arc<dyn RunTask + Send + Sync>);
 
 impl TaskRef {
     /// The header shared with this task's wakers.
@@ -268,7 +297,12 @@ trait RunTask {
     fn header(&self) -> &Header;
     /// Takes the loop's `Arc` by value and gives it back, so that the waker it lends for the
     /// poll points at the concrete `Arc<Task<F>>` without touching the reference count.
-    fn poll(self: Arc<Self>) -> (Arc<dyn RunTask>, std::thread::Result<Poll<()>>);
+    fn poll(
+        self: Arc<Self>,
+    ) -> (
+        Arc<dyn RunTask + Send + Sync>,
+        std::thread::Result<Poll<()>>,
+    );
     fn fail(self: Arc<Self>, error: JoinError);
 }
 
@@ -281,7 +315,12 @@ where
         &self.shared.header
     }
 
-    fn poll(self: Arc<Self>) -> (Arc<dyn RunTask>, std::thread::Result<Poll<()>>) {
+    fn poll(
+        self: Arc<Self>,
+    ) -> (
+        Arc<dyn RunTask + Send + Sync>,
+        std::thread::Result<Poll<()>>,
+    ) {
         let outcome = catch_unwind(AssertUnwindSafe(|| self.poll_future()));
         (self, outcome)
     }
@@ -799,6 +838,7 @@ mod tests {
         assert_eq!(TaskId(7).to_string(), "task#7");
         assert_eq!(format!("{:?}", TaskId(7)), "task#7");
         assert_eq!(TaskId::blocking(7).to_string(), "blocking#7");
+        assert_eq!(TaskId::remote(7).to_string(), "task#r7");
     }
 
     #[test]

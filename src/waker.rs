@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::Thread;
 
 use crate::event_loop::with_current_core;
-use crate::task::Header;
+use crate::task::{Header, TaskRef};
 
 /// A loop's number, unique for the life of the process (never reused).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +60,26 @@ impl TaskKey {
         index: u32::MAX,
         generation: 0,
     };
+
+    /// The key of a task spawned through a `Handle` that its loop has not taken in yet. No
+    /// slot has this index, so a wake aimed at it (an early `abort`) schedules nothing.
+    pub(crate) const UNASSIGNED: TaskKey = TaskKey {
+        index: u32::MAX - 1,
+        generation: 0,
+    };
+
+    /// The key as one word, to keep in an atomic.
+    pub(crate) fn pack(self) -> u64 {
+        (u64::from(self.index) << 32) | u64::from(self.generation)
+    }
+
+    /// The key that `pack` made this word from.
+    pub(crate) fn unpack(word: u64) -> TaskKey {
+        TaskKey {
+            index: (word >> 32) as u32,
+            generation: word as u32,
+        }
+    }
 }
 
 /// The part of a loop that other threads may touch.
@@ -67,6 +87,13 @@ impl TaskKey {
 pub(crate) struct Shared {
     /// Keys woken from other threads, waiting for the loop to move them to its run queue.
     remote_queue: Mutex<Vec<TaskKey>>,
+    /// Tasks spawned through a `Handle`, waiting for the loop to take them in. `None` once the
+    /// loop has shut down: a spawn that finds it so cancels its task at once.
+    remote_spawns: Mutex<Option<Vec<TaskRef>>>,
+    /// The numbers of tasks spawned through a `Handle` (`TaskId::remote`).
+    next_remote_id: AtomicU64,
+    /// Whether the loop keeps every task's name and spawn location (it traces).
+    pub(crate) keeps_origins: bool,
     /// Set after every push; the loop looks at this flag on each turn and takes the lock
     /// only when it is set, so a loop nobody wakes from afar never touches the `Mutex`.
     has_remote_wakes: AtomicBool,
@@ -79,9 +106,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(keeps_origins: bool) -> Self {
         Shared {
             remote_queue: Mutex::new(Vec::new()),
+            remote_spawns: Mutex::new(Some(Vec::new())),
+            next_remote_id: AtomicU64::new(1),
+            keeps_origins,
             has_remote_wakes: AtomicBool::new(false),
             loop_thread: std::thread::current(),
             io_waker: OnceLock::new(),
@@ -105,22 +135,66 @@ impl Shared {
         self.has_remote_wakes.load(Ordering::Acquire)
     }
 
+    fn lock_remote_spawns(&self) -> MutexGuard<'_, Option<Vec<TaskRef>>> {
+        // As for the remote queue: nothing that can panic runs under this lock.
+        self.remote_spawns
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A number for a task spawned through a `Handle`.
+    pub(crate) fn next_remote_id(&self) -> u64 {
+        self.next_remote_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Queues a task spawned through a `Handle` for the loop, and wakes the loop. Gives the
+    /// task back if the loop has shut down.
+    pub(crate) fn push_spawn(&self, task: TaskRef) -> Result<(), TaskRef> {
+        match &mut *self.lock_remote_spawns() {
+            Some(queue) => queue.push(task),
+            None => return Err(task),
+        }
+        self.notify_loop();
+        Ok(())
+    }
+
+    /// Closes the queue of spawned tasks (the loop is shutting down) and returns what was in
+    /// it, for the loop to cancel.
+    pub(crate) fn close_remote_spawns(&self) -> Vec<TaskRef> {
+        self.lock_remote_spawns().take().unwrap_or_default()
+    }
+
+    /// Moves the tasks spawned through a `Handle` into `batch` (the loop calls it when
+    /// `take_remote_wakes` said something came from afar).
+    pub(crate) fn take_remote_spawns(&self, batch: &mut Vec<TaskRef>) {
+        if let Some(queue) = &mut *self.lock_remote_spawns() {
+            std::mem::swap(batch, queue);
+        }
+    }
+
     /// Moves every remotely woken key into `batch`; costs one atomic swap when there is none.
-    pub(crate) fn take_remote_wakes(&self, batch: &mut Vec<TaskKey>) {
+    /// Returns whether anything came from afar (a wake or a spawn).
+    pub(crate) fn take_remote_wakes(&self, batch: &mut Vec<TaskKey>) -> bool {
         // Cleared before the lock: a push that lands after the swap sets it again, so the
         // next turn looks again; a push before it is in the queue we are about to take.
         // A plain load first: on most turns nothing came from afar, and a load is cheaper
         // than the swap's read-modify-write. A stale `false` only delays the wake to the next
         // turn (the waker's unpark keeps the loop from sleeping through it).
-        if self.has_remote_wakes.load(Ordering::Relaxed)
-            && self.has_remote_wakes.swap(false, Ordering::AcqRel)
-        {
+        let has_come = self.has_remote_wakes.load(Ordering::Relaxed)
+            && self.has_remote_wakes.swap(false, Ordering::AcqRel);
+        if has_come {
             std::mem::swap(batch, &mut *self.lock_remote_queue());
         }
+        has_come
     }
 
     fn push_remote(&self, key: TaskKey) {
         self.lock_remote_queue().push(key);
+        self.notify_loop();
+    }
+
+    /// Tells the loop that something came from afar, after it was queued.
+    fn notify_loop(&self) {
         // The flag after the push, the unpark after the flag: a loop that saw the flag unset
         // and parked is unparked; one that is still running sees the flag on its next turn.
         self.has_remote_wakes.store(true, Ordering::Release);
@@ -181,6 +255,6 @@ fn wake_remote(header: &Header) {
         return; // already on its way: the coming poll covers this wake too
     }
     if let Some(shared) = find_loop(header.home) {
-        shared.push_remote(header.key);
+        shared.push_remote(header.key());
     }
 }

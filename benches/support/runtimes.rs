@@ -108,9 +108,18 @@ where
 
 // ---- miniloop ----
 
-/// One `EventLoop`, reused by every iteration (as a program would reuse its loop).
-#[derive(Debug, Default)]
-pub struct Miniloop(pub miniloop::EventLoop);
+/// One `EventLoop`, reused by every iteration (as a program would reuse its loop), and its
+/// `Handle` for spawning from outside.
+#[derive(Debug)]
+pub struct Miniloop(pub miniloop::EventLoop, miniloop::Handle);
+
+impl Default for Miniloop {
+    fn default() -> Self {
+        let event_loop = miniloop::EventLoop::new();
+        let handle = event_loop.handle();
+        Miniloop(event_loop, handle)
+    }
+}
 
 impl Runtime for Miniloop {
     type JoinHandle<T: Send + 'static> = Joined<miniloop::JoinHandle<T>>;
@@ -123,14 +132,14 @@ impl Runtime for Miniloop {
         Joined(miniloop::spawn(future))
     }
 
-    /// miniloop has no remote-spawn handle yet: this is `EventLoop::spawn` on the loop's own
-    /// thread, before `run_until_complete`.
+    /// Through the loop's `Handle`, as from another thread: the task goes through the remote
+    /// spawn queue (as tokio's `Runtime::spawn` goes through its inject queue).
     fn spawn_outside<F>(&self, future: F) -> Self::JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        Joined(self.0.spawn(future))
+        Joined(self.1.spawn(future))
     }
 
     #[inline(never)] // one frame per iteration: `scripts/callgrind_per_op.py` counts its calls

@@ -81,12 +81,18 @@ impl Scheduler {
     pub(crate) fn reserve(&mut self) -> (TaskKey, TaskId) {
         let id = TaskId(self.next_task_id);
         self.next_task_id += 1;
+        (self.reserve_slot(), id)
+    }
+
+    /// Picks a slot for a task that has its id already (spawned through a `Handle`); `insert`
+    /// must follow before any other call.
+    pub(crate) fn reserve_slot(&mut self) -> TaskKey {
         let index = match self.free.pop() {
             Some(index) => index,
             None => {
                 let index = u32::try_from(self.slots.len())
                     .ok()
-                    .filter(|index| *index < TaskKey::MAIN.index)
+                    .filter(|index| *index < TaskKey::UNASSIGNED.index)
                     .expect("more than 4 billion live tasks in one loop");
                 self.slots.push(Slot {
                     generation: 0,
@@ -97,7 +103,7 @@ impl Scheduler {
             }
         };
         let generation = self.slots[index as usize].generation;
-        (TaskKey { index, generation }, id)
+        TaskKey { index, generation }
     }
 
     /// Stores a new task under the key `reserve` gave, and queues its first poll.

@@ -123,10 +123,10 @@ impl Core {
     /// Moves keys woken from other threads into the run queue.
     fn collect_remote_wakes(&self) {
         let mut batch = self.remote_batch.borrow_mut();
-        self.shared.take_remote_wakes(&mut batch);
-        if batch.is_empty() {
+        if !self.shared.take_remote_wakes(&mut batch) {
             return;
         }
+        self.take_in_remote_spawns();
         let mut scheduler = self.scheduler.borrow_mut();
         for key in batch.drain(..) {
             // Clear the flag before the coming poll: a wake after this point queues again.
@@ -145,6 +145,24 @@ impl Core {
                 }
             }
             scheduler.schedule(key);
+        }
+    }
+
+    /// Gives each task spawned through a `Handle` a slot, and queues its first poll.
+    fn take_in_remote_spawns(&self) {
+        let mut spawned = self.remote_spawn_batch.borrow_mut();
+        self.shared.take_remote_spawns(&mut spawned);
+        if spawned.is_empty() {
+            return;
+        }
+        let mut scheduler = self.scheduler.borrow_mut();
+        for task in spawned.drain(..) {
+            let key = scheduler.reserve_slot();
+            task.header().set_key(key);
+            if let Some(observer) = self.observer.get() {
+                observer.spawned(task.header());
+            }
+            scheduler.insert(key, task);
         }
     }
 
@@ -214,6 +232,12 @@ impl Core {
 
     /// Drops every unfinished task and timer. Repeats, because dropping a future may spawn.
     pub(super) fn shut_down(&self) {
+        // Tasks spawned through a `Handle` that never got in: cancelled like the rest, and no
+        // `Handle` can add more from now on.
+        for task in self.shared.close_remote_spawns() {
+            let task_id = task.header().id;
+            task.fail(JoinError::cancelled(task_id));
+        }
         loop {
             let tasks = self.scheduler.borrow_mut().take_all();
             if tasks.is_empty() {
