@@ -14,7 +14,7 @@
 //! | timers | 13 | [`time`] | [`guide::timers`] |
 //! | I/O readiness (`src/reactor.rs`) | 01, 02 | [`net`] | [`guide::reactor`] |
 //! | gather, as_completed | 02, 14 | [`join_all`], [`as_completed`] | [`guide::event_loop`] |
-//! | sync code from async, async from sync | 15–18 | [`blocking`], [`run`] | [`guide::two_worlds`] |
+//! | sync code from async, async from sync | 15–18 | [`blocking`], [`run`], [`Handle`] | [`guide::two_worlds`] |
 //! | sync-first tasks, no-suspend sections | 19 | [`spawn_eager`], [`run_now`] | [`guide::sync_first`] |
 //! | seeing it run: trace, slow polls, timeline | 01, 02, 15 | [`trace`] | [`guide::seeing_it_run`], [`guide::debugging`] |
 //!

@@ -8,16 +8,26 @@
 //!   top. When stale entries outnumber live ones, the heap is rebuilt, so a million created and
 //!   cancelled timeouts do not grow memory without bound.
 //! - A timer fires only when `deadline <= now`, never before.
+//!
+//! # Why nanoseconds and not `Instant`s in the heap
+//! A heap entry keeps its deadline as nanoseconds since the queue's `epoch` (a `u64`), not as
+//! an `Instant`. Popping from a heap of 10 000 timers compares entries about 25 times, and
+//! comparing two `Instant`s compares a seconds field, then a nanoseconds field; comparing two
+//! `u64`s is one instruction, and the entry shrinks from 32 to 24 bytes. In `sleep_many` that
+//! took a pop from 481 to 284 instructions (`docs/benchmarks.md`). The conversion is exact (an
+//! `Instant` counts nanoseconds here), so a timer still never fires early; deadlines before
+//! the epoch count as 0 (due at once) and those more than 584 years away as never.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::task::Waker;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// One heap entry: when, tie-breaker, and where the waker is.
+/// One heap entry: when (nanoseconds since the queue's epoch), tie-breaker, and where the
+/// waker is. Ordered by those fields in that order.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Entry {
-    deadline: Instant,
+    at: u64,
     seq: u64,
     slot: u32,
 }
@@ -57,15 +67,36 @@ pub(crate) enum TimerState {
 const MIN_COMPACT_LEN: usize = 64;
 
 /// Every timer of one loop.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TimerQueue {
+    /// The zero of the heap's clock: when the queue was made.
+    epoch: Instant,
     heap: BinaryHeap<Reverse<Entry>>,
     slots: Vec<TimerSlot>,
     free: Vec<u32>,
     live: usize,
 }
 
+impl Default for TimerQueue {
+    fn default() -> Self {
+        TimerQueue {
+            epoch: Instant::now(),
+            heap: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+        }
+    }
+}
+
 impl TimerQueue {
+    /// `instant` on the heap's clock: nanoseconds since `epoch`, 0 before it, saturated at
+    /// `u64::MAX` (584 years on).
+    fn ticks(&self, instant: Instant) -> u64 {
+        let since_epoch = instant.saturating_duration_since(self.epoch);
+        u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX)
+    }
+
     /// Files a timer that wakes `waker` at `deadline`.
     pub(crate) fn register(&mut self, deadline: Instant, seq: u64, waker: Waker) -> TimerKey {
         let slot = match self.free.pop() {
@@ -77,7 +108,7 @@ impl TimerQueue {
         };
         self.slots[slot as usize] = TimerSlot::Waiting { seq, waker };
         self.heap.push(Reverse(Entry {
-            deadline,
+            at: self.ticks(deadline),
             seq,
             slot,
         }));
@@ -125,7 +156,7 @@ impl TimerQueue {
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(Reverse(entry)) = self.heap.peek() {
             if self.is_waiting(entry) {
-                return Some(entry.deadline);
+                return Some(self.epoch + Duration::from_nanos(entry.at));
             }
             self.heap.pop();
         }
@@ -135,8 +166,9 @@ impl TimerQueue {
     /// Fires every timer with `deadline <= now`: marks it fired and moves its waker to `due`.
     /// The caller wakes them after it releases its borrow of the queue.
     pub(crate) fn fire_due(&mut self, now: Instant, due: &mut Vec<Waker>) {
+        let now = self.ticks(now);
         while let Some(Reverse(entry)) = self.heap.peek() {
-            if entry.deadline > now {
+            if entry.at > now {
                 break;
             }
             let Reverse(entry) = self.heap.pop().expect("peeked just above");
@@ -205,7 +237,6 @@ impl TimerQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn noop() -> Waker {
         Waker::noop().clone()
