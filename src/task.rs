@@ -179,7 +179,9 @@ impl Origin {
 pub(crate) struct TaskShared<T> {
     pub(crate) header: Header,
     /// Where the output waits for the handle (`task/join_cell.rs`: one atomic word, no lock).
-    join: JoinCell<Result<T, JoinError>>,
+    /// An error is kept without its task id, which the header has: 8 bytes less per task
+    /// (bytes per task are a benchmark target, `docs/benchmarks.md`).
+    join: JoinCell<Result<T, Cause>>,
 }
 
 impl<T> TaskShared<T> {
@@ -200,6 +202,7 @@ impl<T> TaskShared<T> {
     /// the task's `TaskRef`, or the one pool thread that runs a `spawn_blocking` job.
     #[allow(unsafe_code)]
     pub(crate) unsafe fn finish(&self, result: Result<T, JoinError>) {
+        let result = result.map_err(|error| error.cause);
         // SAFETY: our caller is the task side, as required above.
         unsafe { self.join.complete(result) }
     }
@@ -466,11 +469,11 @@ impl<T> Future for JoinHandle<T> {
             // SAFETY: the one handle side, by `&mut`, before `Drop` (above).
             unsafe { shared.join.try_take() }.map_or(Poll::Pending, Poll::Ready)
         };
+        let task_id = shared.header.id;
         if answer.is_pending() {
-            let task_id = shared.header.id;
             note_suspend(|| format!("{task_id} to finish"));
         }
-        answer
+        answer.map(|result| result.map_err(|cause| JoinError { task_id, cause }))
     }
 }
 
@@ -557,7 +560,7 @@ pub struct JoinError {
     cause: Cause,
 }
 
-enum Cause {
+pub(crate) enum Cause {
     Cancelled,
     Panicked(Box<dyn Any + Send + 'static>),
 }

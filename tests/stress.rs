@@ -420,8 +420,9 @@ fn a_late_timer_fires_as_soon_as_the_loop_is_free() {
 /// Under miri this guards a bug it found (Stacked and Tree Borrows alike): `Core::run_task`
 /// used to read the header through `&TaskBody`, a shared reborrow of the whole task body,
 /// future included, which froze the `&mut` the suspended future held into itself; the write
-/// through it on the next poll was undefined behaviour. `RunTask::header` now takes
-/// `Pin<&mut Self>` and projects to the header alone.
+/// through it on the next poll was undefined behaviour. The fix projected to the header
+/// alone; since the one-allocation task the future sits in an `UnsafeCell`, which a shared
+/// `&Task` does not freeze, and this test keeps checking that under miri.
 #[test]
 fn a_task_writing_through_a_self_borrow_held_across_an_await_is_sound() {
     let total = within(WATCHDOG, || {
