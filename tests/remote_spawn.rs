@@ -1,4 +1,7 @@
 //! `Handle`: spawning onto a loop from other threads (`src/event_loop/handle.rs`).
+//!
+//! Every test runs under a watchdog: a broken queue or shutdown rule leaves a `JoinHandle`
+//! that never completes, which must fail the test, not hang it.
 
 mod common;
 
@@ -42,6 +45,13 @@ fn a_thread_spawns_onto_an_idle_running_loop_and_the_loop_runs_every_task() {
 
 #[test]
 fn tasks_spawned_before_the_loop_runs_start_when_it_runs() {
+    within(
+        WATCHDOG,
+        tasks_spawned_before_the_loop_runs_start_when_it_runs_body,
+    );
+}
+
+fn tasks_spawned_before_the_loop_runs_start_when_it_runs_body() {
     let event_loop = EventLoop::new();
     let handle = event_loop.handle();
     let joins = std::thread::spawn(move || {
@@ -63,6 +73,13 @@ fn tasks_spawned_before_the_loop_runs_start_when_it_runs() {
 
 #[test]
 fn a_remotely_spawned_task_gets_a_slot_its_wakers_find() {
+    within(
+        WATCHDOG,
+        a_remotely_spawned_task_gets_a_slot_its_wakers_find_body,
+    );
+}
+
+fn a_remotely_spawned_task_gets_a_slot_its_wakers_find_body() {
     // A timer wakes the task through its header's key, which the loop assigns when it takes
     // the task in: a wrong key would leave it asleep forever (the watchdog would fail).
     within(WATCHDOG, || {
@@ -89,6 +106,13 @@ fn a_remotely_spawned_task_gets_a_slot_its_wakers_find() {
 
 #[test]
 fn handle_current_inside_a_loop_spawns_on_that_loop() {
+    within(
+        WATCHDOG,
+        handle_current_inside_a_loop_spawns_on_that_loop_body,
+    );
+}
+
+fn handle_current_inside_a_loop_spawns_on_that_loop_body() {
     let answer = miniloop::run(async {
         let handle = Handle::current();
         let join = std::thread::spawn(move || handle.spawn(async { 41 + 1 }))
@@ -101,6 +125,13 @@ fn handle_current_inside_a_loop_spawns_on_that_loop() {
 
 #[test]
 fn handle_current_outside_a_loop_says_how_to_get_one() {
+    within(
+        WATCHDOG,
+        handle_current_outside_a_loop_says_how_to_get_one_body,
+    );
+}
+
+fn handle_current_outside_a_loop_says_how_to_get_one_body() {
     let message = expect_panic(|| {
         let _ = Handle::current();
     });
@@ -110,6 +141,13 @@ fn handle_current_outside_a_loop_says_how_to_get_one() {
 
 #[test]
 fn a_spawn_onto_a_loop_that_is_gone_is_cancelled_at_once_not_left_hanging() {
+    within(
+        WATCHDOG,
+        a_spawn_onto_a_loop_that_is_gone_is_cancelled_at_once_not_left_hanging_body,
+    );
+}
+
+fn a_spawn_onto_a_loop_that_is_gone_is_cancelled_at_once_not_left_hanging_body() {
     let drops = Count::default();
     let handle = EventLoop::new().handle(); // the loop is dropped at the end of the statement
     let guard = DropCounter::new(&drops);
@@ -129,6 +167,13 @@ fn a_spawn_onto_a_loop_that_is_gone_is_cancelled_at_once_not_left_hanging() {
 
 #[test]
 fn tasks_still_queued_when_the_loop_is_dropped_are_cancelled_once() {
+    within(
+        WATCHDOG,
+        tasks_still_queued_when_the_loop_is_dropped_are_cancelled_once_body,
+    );
+}
+
+fn tasks_still_queued_when_the_loop_is_dropped_are_cancelled_once_body() {
     let drops = Count::default();
     let event_loop = EventLoop::new();
     let handle = event_loop.handle();
@@ -150,6 +195,13 @@ fn tasks_still_queued_when_the_loop_is_dropped_are_cancelled_once() {
 
 #[test]
 fn an_abort_before_the_loop_takes_the_task_in_means_it_never_runs() {
+    within(
+        WATCHDOG,
+        an_abort_before_the_loop_takes_the_task_in_means_it_never_runs_body,
+    );
+}
+
+fn an_abort_before_the_loop_takes_the_task_in_means_it_never_runs_body() {
     let event_loop = EventLoop::new();
     let handle = event_loop.handle();
     let (ran_tx, ran_rx) = std_mpsc::channel();
