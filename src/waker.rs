@@ -23,7 +23,7 @@
 //! drop), paid by every task. A global list costs a lock only on the slow remote path, and
 //! it answers "is the loop still there?" for free.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::Thread;
 
@@ -121,6 +121,8 @@ impl Shared {
     /// Hands over the reactor's waker; from now on remote wakes interrupt the poller.
     pub(crate) fn set_io_waker(&self, waker: mio::Waker) {
         let _ = self.io_waker.set(waker);
+        // Pairs with the fence in `notify_loop`; see there.
+        fence(Ordering::SeqCst);
     }
 
     pub(crate) fn lock_remote_queue(&self) -> MutexGuard<'_, Vec<TaskKey>> {
@@ -198,9 +200,15 @@ impl Shared {
         // The flag after the push, the unpark after the flag: a loop that saw the flag unset
         // and parked is unparked; one that is still running sees the flag on its next turn.
         self.has_remote_wakes.store(true, Ordering::Release);
-        // After the push, never before: see "Rules" above. The loop sets `io_waker` before it
-        // checks the remote queue and blocks in the poller, so a push that the check missed
-        // finds `io_waker` set here (the queue's lock orders the two).
+        // After the push, never before: see "Rules" above. The loop stores `io_waker`, then
+        // (later, before it blocks in the poller) loads the flag; we store the flag, then load
+        // `io_waker`. Two threads each storing one thing and loading the other may both read
+        // the old values (the store-buffer pattern) unless a `SeqCst` fence stands between
+        // each store and load, here and in `set_io_waker`. With both, one of us sees the
+        // other: the loop sees the flag and does not block, or we see `io_waker` and write
+        // the eventfd (an `unpark` would not reach a loop blocked in the poller). The fence
+        // costs a few nanoseconds on a path that takes a lock and makes a system call anyway.
+        fence(Ordering::SeqCst);
         match self.io_waker.get() {
             // If the eventfd cannot be written, the loop wakes at its next event or deadline.
             Some(io_waker) => drop(io_waker.wake()),
