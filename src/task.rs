@@ -14,7 +14,8 @@
 //! # Rules this module keeps
 //! - There is one `TaskRef` per task, it cannot be cloned, and it is the only way to
 //!   reach the future: the future is polled and dropped only by its holder, on its thread.
-//! - The output is written once, under the `join` lock, and read once by the `JoinHandle`.
+//! - The output is written once, into the join cell (`task/join_cell.rs`), and read once by
+//!   the `JoinHandle`.
 //! - A task's future is dropped (in place: it is pinned) before its `JoinHandle` hears that it
 //!   finished, so whatever the future held (sockets, locks) is released by the time the
 //!   awaiting task runs.

@@ -418,8 +418,8 @@ fn a_late_timer_fires_as_soon_as_the_loop_is_free() {
 /// after the loop's abort check: natively this always passes; under miri it shows the bug.
 ///
 /// Under miri this guards a bug it found (Stacked and Tree Borrows alike): `Core::run_task`
-/// used to read the header through `&TaskBody`, a shared reborrow of the whole task body,
-/// future included, which froze the `&mut` the suspended future held into itself; the write
+/// used to read the header through `&TaskBody` (the boxed future of the time), a shared
+/// reborrow of the whole task body, future included, which froze the `&mut` the suspended future held into itself; the write
 /// through it on the next poll was undefined behaviour. The fix projected to the header
 /// alone; since the one-allocation task the future sits in an `UnsafeCell`, which a shared
 /// `&Task` does not freeze, and this test keeps checking that under miri.
