@@ -9,7 +9,11 @@
 //!   flag) and the join slot where the output waits for the `JoinHandle`. Wakers and the
 //!   handle use only this.
 //! - the **future**, in an `UnsafeCell`. Only the loop touches it, through the task's one
-//!   [`TaskRef`], which it keeps in its task table (`event_loop/scheduler.rs`).
+//!   `TaskRef`, which it keeps in its task table (`event_loop/scheduler.rs`).
+//!
+//! Around it, one file each: the join cell (`task/join_cell.rs`), the [`JoinHandle`]
+//! (`task/join_handle.rs`), [`JoinError`] (`task/join_error.rs`) and [`Builder`]
+//! (`task/builder.rs`).
 //!
 //! # Rules this module keeps
 //! - There is one `TaskRef` per task, it cannot be cloned, and it is the only way to
@@ -31,7 +35,6 @@
 //! covered by the miri tests (`scripts/miri.sh`). A same-thread wake and poll still touch no
 //! atomic.
 
-use std::any::Any;
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
@@ -44,9 +47,16 @@ use std::task::{Context, Poll};
 
 use futures_task::{waker_ref, ArcWake};
 
+mod builder;
 mod join_cell;
+mod join_error;
+mod join_handle;
 
-use crate::sync_first::{is_suspend_allowed, note_suspend};
+pub use builder::Builder;
+pub(crate) use join_error::Cause;
+pub use join_error::JoinError;
+pub use join_handle::JoinHandle;
+
 use crate::waker::{wake_task, LoopId, TaskKey};
 use join_cell::JoinCell;
 
@@ -403,259 +413,6 @@ where
         &self.shared
     }
 }
-
-/// An owned permission to await a spawned task's result; `.await` it to get
-/// `Result<T, JoinError>`.
-///
-/// Dropping a `JoinHandle` **detaches** the task: it keeps running and its result is
-/// dropped when it finishes, as in tokio. Use [`JoinHandle::abort`] to stop it.
-///
-/// # Examples
-/// ```
-/// let answer = miniloop::run(async {
-///     let handle = miniloop::spawn(async { 6 * 7 });
-///     handle.await.expect("the task should not panic")
-/// });
-/// assert_eq!(answer, 42);
-/// ```
-pub struct JoinHandle<T> {
-    task: Arc<dyn Joinable<T>>,
-}
-
-impl<T: Send + 'static> JoinHandle<T> {
-    pub(crate) fn new(task: Arc<dyn Joinable<T>>) -> Self {
-        JoinHandle { task }
-    }
-
-    /// The id of the task this handle points at.
-    pub fn id(&self) -> TaskId {
-        self.task.shared().header.id
-    }
-
-    /// Asks the loop to cancel the task: its future is dropped on the loop's thread, before
-    /// its next poll, and the handle then yields a cancelled [`JoinError`]. Aborting a task
-    /// that already finished changes nothing. Works from any thread, and from inside the task.
-    pub fn abort(&self) {
-        let header = &self.task.shared().header;
-        let was_requested = header.is_abort_requested.swap(true, Ordering::AcqRel);
-        if !was_requested && !self.is_finished() {
-            // Schedule it, so the loop notices the request even if nothing else would wake it.
-            wake_task(header);
-        }
-    }
-
-    /// Whether the task has finished (returned, panicked or been cancelled).
-    pub fn is_finished(&self) -> bool {
-        self.task.shared().join.is_complete()
-    }
-}
-
-impl<T> Future for JoinHandle<T> {
-    type Output = Result<T, JoinError>;
-
-    #[allow(unsafe_code)]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let shared = self.task.shared();
-        // A `JoinHandle` is its task's one handle side: it is not `Clone`, `poll` takes it by
-        // `&mut`, and `detach` runs only in its `Drop`. That is what `JoinCell` asks of the
-        // callers of `poll_take` and `try_take`.
-        let answer = if is_suspend_allowed() {
-            // Leaves only the latest waker: the awaiting task may have moved to another waker
-            // since its last poll, and only that one may be woken (the stale-waker rule).
-            // SAFETY: the one handle side, by `&mut`, before `Drop` (above).
-            unsafe { shared.join.poll_take(cx.waker()) }
-        } else {
-            // Inside `run_now`: say "not yet" without replacing the waker of a task that
-            // really awaits this handle (the section's no-op waker would steal its wake).
-            // SAFETY: the one handle side, by `&mut`, before `Drop` (above).
-            unsafe { shared.join.try_take() }.map_or(Poll::Pending, Poll::Ready)
-        };
-        let task_id = shared.header.id;
-        if answer.is_pending() {
-            note_suspend(|| format!("{task_id} to finish"));
-        }
-        answer.map(|result| result.map_err(|cause| JoinError { task_id, cause }))
-    }
-}
-
-impl<T> Drop for JoinHandle<T> {
-    #[allow(unsafe_code)]
-    fn drop(&mut self) {
-        // SAFETY: the one handle side, once, calling nothing after (see `poll`). An output
-        // that came already is dropped here; one that comes later, by the task side.
-        unsafe { self.task.shared().join.detach() }
-    }
-}
-
-impl<T> fmt::Debug for JoinHandle<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle")
-            .field("task", &self.task.shared().header.id)
-            .field("is_finished", &self.task.shared().join.is_complete())
-            .finish()
-    }
-}
-
-/// Spawns a task with options: for now, a name that traces, warnings and timelines show.
-///
-/// # Examples
-/// ```
-/// miniloop::run(async {
-///     let handle = miniloop::task::Builder::new().name("fetch google").spawn(async { 200 });
-///     assert_eq!(handle.await.unwrap(), 200);
-/// });
-/// ```
-#[derive(Debug, Default)]
-pub struct Builder {
-    name: Option<Box<str>>,
-}
-
-impl Builder {
-    /// A builder with no options set.
-    pub fn new() -> Builder {
-        Builder::default()
-    }
-
-    /// Names the task: traces print it as `task#3 "fetch google"`.
-    pub fn name(mut self, name: impl Into<String>) -> Builder {
-        self.name = Some(name.into().into_boxed_str());
-        self
-    }
-
-    /// Spawns `future` on the loop running on this thread, like [`crate::spawn`].
-    ///
-    /// # Panics
-    /// If no event loop is running on this thread.
-    #[track_caller]
-    pub fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        crate::event_loop::spawn_with_origin(future, self.into_origin())
-    }
-
-    /// Spawns `future` on `event_loop`, like [`EventLoop::spawn`](crate::EventLoop::spawn).
-    #[track_caller]
-    pub fn spawn_on<F>(self, event_loop: &crate::EventLoop, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        event_loop.spawn_with_origin(future, self.into_origin())
-    }
-
-    /// The name, and the caller's line (`#[track_caller]` passes the user's line through).
-    #[track_caller]
-    fn into_origin(self) -> Origin {
-        Origin {
-            name: self.name,
-            spawned_at: Some(Location::caller()),
-        }
-    }
-}
-
-/// Why a task ended without an output: it panicked, or it was cancelled.
-pub struct JoinError {
-    task_id: TaskId,
-    cause: Cause,
-}
-
-pub(crate) enum Cause {
-    Cancelled,
-    Panicked(Box<dyn Any + Send + 'static>),
-}
-
-impl JoinError {
-    pub(crate) fn cancelled(task_id: TaskId) -> Self {
-        JoinError {
-            task_id,
-            cause: Cause::Cancelled,
-        }
-    }
-
-    pub(crate) fn panicked(task_id: TaskId, payload: Box<dyn Any + Send + 'static>) -> Self {
-        JoinError {
-            task_id,
-            cause: Cause::Panicked(payload),
-        }
-    }
-
-    /// The task that ended this way.
-    pub fn id(&self) -> TaskId {
-        self.task_id
-    }
-
-    /// Whether the task was cancelled (aborted, or dropped with its loop).
-    pub fn is_cancelled(&self) -> bool {
-        matches!(self.cause, Cause::Cancelled)
-    }
-
-    /// Whether the task panicked.
-    pub fn is_panic(&self) -> bool {
-        matches!(self.cause, Cause::Panicked(_))
-    }
-
-    /// The panic's payload, to inspect it or to resume it with `std::panic::resume_unwind`.
-    ///
-    /// # Panics
-    /// If the task was cancelled rather than panicked; check [`JoinError::is_panic`] first,
-    /// or use [`JoinError::try_into_panic`].
-    #[track_caller]
-    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
-        match self.try_into_panic() {
-            Ok(payload) => payload,
-            Err(error) => panic!("`JoinError::into_panic` called on an error that is not a panic ({error}); check `is_panic()` first"),
-        }
-    }
-
-    /// The panic's payload, or the error itself if the task was cancelled.
-    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
-        match self.cause {
-            Cause::Panicked(payload) => Ok(payload),
-            Cause::Cancelled => Err(self),
-        }
-    }
-
-    /// The panic message, when the payload is a string (as `panic!("...")` makes it).
-    fn panic_message(&self) -> Option<&str> {
-        match &self.cause {
-            Cause::Panicked(payload) => payload
-                .downcast_ref::<&'static str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str)),
-            Cause::Cancelled => None,
-        }
-    }
-}
-
-impl fmt::Display for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.cause, self.panic_message()) {
-            (Cause::Cancelled, _) => write!(f, "{} was cancelled", self.task_id),
-            (Cause::Panicked(_), Some(message)) => {
-                write!(f, "{} panicked with message {message:?}", self.task_id)
-            }
-            (Cause::Panicked(_), None) => write!(f, "{} panicked", self.task_id),
-        }
-    }
-}
-
-impl fmt::Debug for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.cause {
-            Cause::Cancelled => write!(f, "JoinError::Cancelled({})", self.task_id),
-            Cause::Panicked(_) => write!(
-                f,
-                "JoinError::Panic({}, {:?})",
-                self.task_id,
-                self.panic_message()
-            ),
-        }
-    }
-}
-
-impl std::error::Error for JoinError {}
 
 #[cfg(test)]
 mod tests {
