@@ -35,6 +35,7 @@
 //! covered by the miri tests (`scripts/miri.sh`). A same-thread wake and poll still touch no
 //! atomic.
 
+use std::any::Any;
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
@@ -277,7 +278,7 @@ where
 /// (the loop's task table, the loop's thread while it polls the task, or the remote queue on
 /// its way to the loop) is the only one who can touch the future. That is what lets the
 /// future live in the same allocation as the wakers' `Arc` without a lock.
-pub(crate) struct TaskRef(Arc<dyn RunTask + Send + Sync>);
+pub(crate) struct TaskRef(ErasedTask);
 
 impl TaskRef {
     /// The header shared with this task's wakers.
@@ -285,12 +286,13 @@ impl TaskRef {
         self.0.header()
     }
 
-    /// Polls the future once with a waker that points at this task, catching a panic. On
-    /// `Ready` the future has been dropped and its output handed to the `JoinHandle` when this
-    /// returns. The `TaskRef` comes back with the answer, to be parked again or dropped.
-    pub(crate) fn poll(self) -> (TaskRef, std::thread::Result<Poll<()>>) {
-        let (task, outcome) = self.0.poll();
-        (TaskRef(task), outcome)
+    /// Polls the future once with a waker that points at this task, catching a panic, unless
+    /// its `JoinHandle` asked for it to be aborted. On `Ready` the future has been dropped and
+    /// its output handed to the `JoinHandle` when this returns. The `TaskRef` comes back with
+    /// the answer, to be parked again, failed or dropped.
+    pub(crate) fn poll(self) -> (TaskRef, Polled) {
+        let (task, polled) = self.0.poll();
+        (TaskRef(task), polled)
     }
 
     /// Drops the future, then tells the `JoinHandle` why the task ended.
@@ -305,18 +307,30 @@ impl fmt::Debug for TaskRef {
     }
 }
 
+/// What came of `TaskRef::poll`.
+pub(crate) enum Polled {
+    /// The future answered `Pending`.
+    Pending,
+    /// The future finished; its output is with the `JoinHandle`.
+    Ready,
+    /// The future panicked; the payload is for the `JoinHandle` (`TaskRef::fail`).
+    Panicked(Box<dyn Any + Send + 'static>),
+    /// Not polled: `JoinHandle::abort` asked for the task to be cancelled first. (Checked
+    /// here, inside the task's own poll, rather than by the loop before it: that saves the
+    /// loop a dynamic call on every poll.)
+    Aborted,
+}
+
+/// The loop's `Arc` to a task, with the future's type erased.
+type ErasedTask = Arc<dyn RunTask + Send + Sync>;
+
 /// What `TaskRef` can do with a task without knowing its future's type. Private to this
 /// module: the methods that touch the future are reachable only through the one `TaskRef`.
 trait RunTask {
     fn header(&self) -> &Header;
     /// Takes the loop's `Arc` by value and gives it back, so that the waker it lends for the
     /// poll points at the concrete `Arc<Task<F>>` without touching the reference count.
-    fn poll(
-        self: Arc<Self>,
-    ) -> (
-        Arc<dyn RunTask + Send + Sync>,
-        std::thread::Result<Poll<()>>,
-    );
+    fn poll(self: Arc<Self>) -> (ErasedTask, Polled);
     fn fail(self: Arc<Self>, error: JoinError);
 }
 
@@ -329,14 +343,21 @@ where
         &self.shared.header
     }
 
-    fn poll(
-        self: Arc<Self>,
-    ) -> (
-        Arc<dyn RunTask + Send + Sync>,
-        std::thread::Result<Poll<()>>,
-    ) {
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.poll_future()));
-        (self, outcome)
+    fn poll(self: Arc<Self>) -> (ErasedTask, Polled) {
+        if self
+            .shared
+            .header
+            .is_abort_requested
+            .load(Ordering::Acquire)
+        {
+            return (self, Polled::Aborted);
+        }
+        let polled = match catch_unwind(AssertUnwindSafe(|| self.poll_future())) {
+            Ok(Poll::Pending) => Polled::Pending,
+            Ok(Poll::Ready(())) => Polled::Ready,
+            Err(payload) => Polled::Panicked(payload),
+        };
+        (self, polled)
     }
 
     fn fail(self: Arc<Self>, error: JoinError) {
@@ -487,10 +508,10 @@ mod tests {
         };
         let (task, mut handle) = new_task(header(), future);
         let (task, first) = task.poll();
-        assert!(matches!(first, Ok(Poll::Pending)));
+        assert!(matches!(first, Polled::Pending));
         assert!(matches!(poll_handle(&mut handle), Poll::Pending));
         let (task, second) = task.poll();
-        assert!(matches!(second, Ok(Poll::Ready(()))));
+        assert!(matches!(second, Polled::Ready));
         drop(task);
         assert!(matches!(poll_handle(&mut handle), Poll::Ready(Ok(6))));
     }
@@ -545,8 +566,10 @@ mod tests {
         let (task, mut handle) = new_task(header(), async {
             panic!("boom");
         });
-        let (task, outcome) = task.poll();
-        let payload = outcome.expect_err("the poll panicked");
+        let (task, polled) = task.poll();
+        let Polled::Panicked(payload) = polled else {
+            panic!("the poll panicked");
+        };
         task.fail(JoinError::panicked(TaskId(1), payload));
         match poll_handle(&mut handle) {
             Poll::Ready(Err(error)) => assert!(error.is_panic()),

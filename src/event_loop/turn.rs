@@ -26,7 +26,7 @@ use futures_task::waker_ref;
 use super::scheduler::Taken;
 use super::Core;
 use crate::reactor::Reactor;
-use crate::task::{Header, JoinError, TaskRef};
+use crate::task::{Header, JoinError, Polled, TaskRef};
 use crate::trace::{Observer, WakeOrigin};
 use crate::waker::TaskKey;
 
@@ -80,19 +80,11 @@ impl Core {
         }
     }
 
-    /// Takes the task under `key` out of the table and polls it, unless it was aborted.
+    /// Takes the task under `key` out of the table and polls it (or cancels it, if its
+    /// `JoinHandle` asked: the task's own poll checks that first).
     fn run_task(&self, key: TaskKey) {
         let taken = self.scheduler.borrow_mut().take_for_poll(key);
         let Taken::Task(task) = taken else { return };
-        if task.header().is_abort_requested.load(Ordering::Acquire) {
-            let task_id = task.header().id;
-            self.scheduler.borrow_mut().remove(key);
-            if let Some(observer) = self.observer.get() {
-                observer.ended(task.header(), "cancelled");
-            }
-            task.fail(JoinError::cancelled(task_id));
-            return;
-        }
         self.poll_task(key, task);
     }
 
@@ -106,36 +98,40 @@ impl Core {
         if let Some(observer) = self.observer.get() {
             return self.poll_task_observed(observer, key, task);
         }
-        let (task, outcome) = task.poll();
-        self.after_poll(key, task, outcome);
+        let (task, polled) = task.poll();
+        self.after_poll(key, task, polled);
     }
 
-    /// `poll_task` when something is recording: times the poll and reports it.
+    /// `poll_task` when something is recording: times the poll and reports it (an aborted
+    /// task is reported as ended, with no poll).
     #[cold]
     #[inline(never)]
     fn poll_task_observed(&self, observer: &Observer, key: TaskKey, task: TaskRef) {
+        if task.header().is_abort_requested.load(Ordering::Acquire) {
+            observer.ended(task.header(), "cancelled");
+            return self.after_poll(key, task, Polled::Aborted);
+        }
         observer.poll_started();
         let started = Instant::now();
-        let (task, outcome) = task.poll();
-        observe_poll(observer, task.header(), started, &outcome);
-        self.after_poll(key, task, outcome);
+        let (task, polled) = task.poll();
+        observe_poll(observer, task.header(), started, &polled);
+        self.after_poll(key, task, polled);
     }
 
     /// Parks a task that answered `Pending`, or frees the slot of one that ended.
     #[inline(always)]
-    fn after_poll(&self, key: TaskKey, task: TaskRef, outcome: std::thread::Result<Poll<()>>) {
-        match outcome {
-            Ok(Poll::Pending) => self.scheduler.borrow_mut().put_back(key, task),
-            Ok(Poll::Ready(())) => {
+    fn after_poll(&self, key: TaskKey, task: TaskRef, polled: Polled) {
+        let error = match polled {
+            Polled::Pending => return self.scheduler.borrow_mut().put_back(key, task),
+            Polled::Ready => {
                 self.scheduler.borrow_mut().remove(key);
-                drop(task); // the future is gone already; the task is freed with its last `Arc`
+                return drop(task); // the future is gone already; the last `Arc` frees the task
             }
-            Err(payload) => {
-                self.scheduler.borrow_mut().remove(key);
-                let task_id = task.header().id;
-                task.fail(JoinError::panicked(task_id, payload));
-            }
-        }
+            Polled::Panicked(payload) => JoinError::panicked(task.header().id, payload),
+            Polled::Aborted => JoinError::cancelled(task.header().id),
+        };
+        self.scheduler.borrow_mut().remove(key);
+        task.fail(error);
     }
 
     /// Moves keys woken from other threads into the run queue.
@@ -279,16 +275,13 @@ impl Core {
 
 /// Reports one poll to the observer: trace line, slow-poll check, timeline, and the end of
 /// the task if it ended.
-fn observe_poll(
-    observer: &Observer,
-    header: &Header,
-    started: Instant,
-    outcome: &std::thread::Result<Poll<()>>,
-) {
-    let (answer, ended) = match outcome {
-        Ok(Poll::Pending) => ("pending", None),
-        Ok(Poll::Ready(())) => ("ready", Some("finished")),
-        Err(_) => ("panicked", Some("panicked")),
+fn observe_poll(observer: &Observer, header: &Header, started: Instant, polled: &Polled) {
+    let (answer, ended) = match polled {
+        Polled::Pending => ("pending", None),
+        Polled::Ready => ("ready", Some("finished")),
+        Polled::Panicked(_) => ("panicked", Some("panicked")),
+        // Aborted between `poll_task_observed`'s check and the poll: not polled after all.
+        Polled::Aborted => ("cancelled", Some("cancelled")),
     };
     observer.polled(header, started, answer, ended);
 }
