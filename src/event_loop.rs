@@ -129,11 +129,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let mut spawn_args = Some((future, origin));
-    let handle = with_current_core(|core| {
-        let (future, origin) = spawn_args.take().expect("taken once");
-        core.spawn(future, origin)
-    });
+    let handle = with_current_core(move |core| core.spawn(future, origin));
     match handle {
         Some(handle) => handle,
         // The panic stays in this function's body so that `#[track_caller]` names the caller.
