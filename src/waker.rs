@@ -208,6 +208,7 @@ impl Shared {
         // other: the loop sees the flag and does not block, or we see `io_waker` and write
         // the eventfd (an `unpark` would not reach a loop blocked in the poller). The fence
         // costs a few nanoseconds on a path that takes a lock and makes a system call anyway.
+        // The loom model `tests/loom_io_waker.rs` checks this, and fails without the fences.
         fence(Ordering::SeqCst);
         match self.io_waker.get() {
             // If the eventfd cannot be written, the loop wakes at its next event or deadline.
