@@ -155,9 +155,10 @@ fn poll_sleep(core: &Core, sleep: &mut Sleep, waker: &Waker) -> Poll<()> {
                 TimerState::Waiting => Poll::Pending,
             }
         }
-        // First poll (or the sleep moved to another loop): file it, unless it is already due.
+        // First poll (or the sleep moved to another loop): file it, unless it is already due
+        // (by the turn's clock, which is never ahead of the real one).
         _ => {
-            if sleep.deadline <= Instant::now() {
+            if sleep.deadline <= core.turn_now() {
                 return Poll::Ready(());
             }
             let key = core

@@ -37,6 +37,7 @@ impl Core {
         let mut cx = Context::from_waker(&waker);
         self.scheduler.borrow_mut().is_main_woken = true;
         loop {
+            self.turn_clock.set(None);
             let is_main_woken = std::mem::take(&mut self.scheduler.borrow_mut().is_main_woken);
             if is_main_woken {
                 if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
