@@ -53,20 +53,19 @@ impl Core {
             if !self.timers.borrow().is_empty() {
                 self.fire_due_timers();
             }
-            if !self.is_busy_without_io() {
-                self.wait_for_work();
+            // Busy and no sockets to look at: straight on to the next turn.
+            let is_runnable = self.is_runnable();
+            if !is_runnable || self.reactor.borrow().is_some() {
+                self.wait_for_work(is_runnable);
             }
         }
     }
 
-    /// Something is runnable and there is no reactor to poll: the loop goes straight on.
+    /// Whether the next turn has something to poll: the main future or a queued task.
     #[inline]
-    fn is_busy_without_io(&self) -> bool {
-        let is_runnable = {
-            let scheduler = self.scheduler.borrow();
-            scheduler.is_main_woken || !scheduler.run_queue.is_empty()
-        };
-        is_runnable && self.reactor.borrow().is_none()
+    fn is_runnable(&self) -> bool {
+        let scheduler = self.scheduler.borrow();
+        scheduler.is_main_woken || !scheduler.run_queue.is_empty()
     }
 
     /// Polls each task that is in the run queue now; tasks woken meanwhile wait a turn.
@@ -194,17 +193,11 @@ impl Core {
     }
 
     /// Blocks the thread until there may be work: the earliest timer, an I/O event or a
-    /// remote wake. If something is runnable already it does not block, but with a reactor it
-    /// still collects ready I/O, so that busy tasks cannot starve sockets.
-    fn wait_for_work(&self) {
-        let is_runnable = {
-            let scheduler = self.scheduler.borrow();
-            scheduler.is_main_woken || !scheduler.run_queue.is_empty()
-        };
+    /// remote wake. If something is runnable already (the turn calls this then only if there
+    /// is a reactor) it does not block, but still collects ready I/O, so that busy tasks
+    /// cannot starve sockets.
+    fn wait_for_work(&self, is_runnable: bool) {
         let has_reactor = self.reactor.borrow().is_some();
-        if is_runnable && !has_reactor {
-            return;
-        }
         // Checked before blocking; a remote wake that lands after this check leaves a token
         // (an unpark, or a count in the poller's eventfd), and the wait returns at once.
         let is_remote_woken = self.shared.has_remote_wakes();
