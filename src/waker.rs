@@ -174,16 +174,13 @@ impl Shared {
         }
     }
 
-    /// Moves every remotely woken key into `batch`; costs one atomic swap when there is none.
-    /// Returns whether anything came from afar (a wake or a spawn).
+    /// Moves every remotely woken key into `batch`. Returns whether anything came from afar
+    /// (a wake or a spawn). The turn calls it only after `has_remote_wakes` said yes, so the
+    /// common turn pays that one load and not this swap.
     pub(crate) fn take_remote_wakes(&self, batch: &mut Vec<TaskKey>) -> bool {
         // Cleared before the lock: a push that lands after the swap sets it again, so the
         // next turn looks again; a push before it is in the queue we are about to take.
-        // A plain load first: on most turns nothing came from afar, and a load is cheaper
-        // than the swap's read-modify-write. A stale `false` only delays the wake to the next
-        // turn (the waker's unpark keeps the loop from sleeping through it).
-        let has_come = self.has_remote_wakes.load(Ordering::Relaxed)
-            && self.has_remote_wakes.swap(false, Ordering::AcqRel);
+        let has_come = self.has_remote_wakes.swap(false, Ordering::AcqRel);
         if has_come {
             std::mem::swap(batch, &mut *self.lock_remote_queue());
         }
