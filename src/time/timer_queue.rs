@@ -232,23 +232,29 @@ impl TimerQueue {
             .collect()
     }
 
+    /// Whether the first entry in `(at, seq)` order is the heap's top rather than the lane's
+    /// front; `None` if both are empty. `earliest` and `pop_earliest` both decide by it.
+    fn is_heap_first(&self) -> Option<bool> {
+        match (self.lane.front(), self.heap.peek()) {
+            (Some(front), Some(Reverse(top))) => Some(top < front),
+            (Some(_), None) => Some(false),
+            (None, top) => top.map(|_| true),
+        }
+    }
+
     /// The first entry in `(at, seq)` order: the lane's front or the heap's top.
     fn earliest(&self) -> Option<&Entry> {
-        match (self.lane.front(), self.heap.peek()) {
-            (Some(front), Some(Reverse(top))) => Some(if front < top { front } else { top }),
-            (Some(front), None) => Some(front),
-            (None, top) => top.map(|Reverse(top)| top),
+        match self.is_heap_first()? {
+            true => self.heap.peek().map(|Reverse(top)| top),
+            false => self.lane.front(),
         }
     }
 
     /// Removes and returns what `earliest` shows.
     fn pop_earliest(&mut self) -> Option<Entry> {
-        match (self.lane.front(), self.heap.peek()) {
-            (Some(front), Some(Reverse(top))) if top < front => {
-                self.heap.pop().map(|Reverse(top)| top)
-            }
-            (Some(_), _) => self.lane.pop_front(),
-            (None, _) => self.heap.pop().map(|Reverse(top)| top),
+        match self.is_heap_first()? {
+            true => self.heap.pop().map(|Reverse(top)| top),
+            false => self.lane.pop_front(),
         }
     }
 
