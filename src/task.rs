@@ -127,6 +127,7 @@ pub(crate) struct Header {
 
 impl Header {
     /// A header; `origin` is kept if `keep_origin` or if it carries a name.
+    #[inline]
     pub(crate) fn new(
         id: TaskId,
         home: LoopId,
@@ -146,6 +147,7 @@ impl Header {
     }
 
     /// The task's slot in its loop's table.
+    #[inline]
     pub(crate) fn key(&self) -> TaskKey {
         // `Relaxed` is enough: the key is set before the first poll, on the loop's thread, and
         // every waker is made by a poll, so whoever holds one has seen the key.
@@ -153,6 +155,7 @@ impl Header {
     }
 
     /// Gives a task spawned through a `Handle` its slot, as the loop takes it in.
+    #[inline]
     pub(crate) fn set_key(&self, key: TaskKey) {
         self.key.store(key.pack(), Ordering::Relaxed);
     }
@@ -197,6 +200,7 @@ pub(crate) struct TaskShared<T> {
 }
 
 impl<T> TaskShared<T> {
+    #[inline]
     pub(crate) fn new(header: Header) -> Self {
         TaskShared {
             header,

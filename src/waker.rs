@@ -69,11 +69,13 @@ impl TaskKey {
     };
 
     /// The key as one word, to keep in an atomic.
+    #[inline]
     pub(crate) fn pack(self) -> u64 {
         (u64::from(self.index) << 32) | u64::from(self.generation)
     }
 
     /// The key that `pack` made this word from.
+    #[inline]
     pub(crate) fn unpack(word: u64) -> TaskKey {
         TaskKey {
             index: (word >> 32) as u32,
@@ -256,6 +258,9 @@ pub(crate) fn wake_task(header: &Header) {
     }
 }
 
+/// The slow path of [`wake_task`], out of line so that the same-thread path stays small.
+#[cold]
+#[inline(never)]
 fn wake_remote(header: &Header) {
     if header.is_remote_queued.swap(true, Ordering::AcqRel) {
         return; // already on its way: the coming poll covers this wake too

@@ -78,6 +78,7 @@ impl Scheduler {
     }
 
     /// Picks a slot and an id for a new task; `insert` must follow before any other call.
+    #[inline]
     pub(crate) fn reserve(&mut self) -> (TaskKey, TaskId) {
         let id = TaskId(self.next_task_id);
         self.next_task_id += 1;
@@ -86,6 +87,7 @@ impl Scheduler {
 
     /// Picks a slot for a task that has its id already (spawned through a `Handle`); `insert`
     /// must follow before any other call.
+    #[inline]
     pub(crate) fn reserve_slot(&mut self) -> TaskKey {
         let index = match self.free.pop() {
             Some(index) => index,
@@ -107,6 +109,7 @@ impl Scheduler {
     }
 
     /// Stores a new task under the key `reserve` gave, and queues its first poll.
+    #[inline]
     pub(crate) fn insert(&mut self, key: TaskKey, task: TaskRef) {
         let slot = &mut self.slots[key.index as usize];
         debug_assert!(
@@ -129,6 +132,7 @@ impl Scheduler {
     }
 
     /// Queues the task under `key` unless it is queued already or the key is stale.
+    #[inline]
     pub(crate) fn schedule(&mut self, key: TaskKey) {
         if key == TaskKey::MAIN {
             self.is_main_woken = true;
@@ -155,6 +159,7 @@ impl Scheduler {
     }
 
     /// Moves the task under `key` out of the table for polling.
+    #[inline]
     pub(crate) fn take_for_poll(&mut self, key: TaskKey) -> Taken {
         let Some(slot) = self.slots.get_mut(key.index as usize) else {
             return Taken::Nothing;
@@ -174,6 +179,7 @@ impl Scheduler {
     }
 
     /// Returns a task that answered `Pending` to its slot.
+    #[inline]
     pub(crate) fn put_back(&mut self, key: TaskKey, task: TaskRef) {
         let slot = &mut self.slots[key.index as usize];
         debug_assert!(matches!(slot.state, SlotState::Polling));
@@ -181,6 +187,7 @@ impl Scheduler {
     }
 
     /// Frees the slot of a task that finished. Its key becomes stale.
+    #[inline]
     pub(crate) fn remove(&mut self, key: TaskKey) {
         let slot = &mut self.slots[key.index as usize];
         slot.state = SlotState::Vacant;
