@@ -70,7 +70,7 @@ impl Drop for Output {
 
 /// The task side completes on its own thread while the handle side runs `during` on this one;
 /// then, with the task side done, `after` runs on the handle side. Returns how often the
-/// output was dropped once the cell is gone too.
+/// output was dropped by then (and checks that freeing the cell drops nothing more).
 fn race<R>(
     during: impl FnOnce(&JoinCell<Output>) -> R,
     after: impl FnOnce(&JoinCell<Output>, R),
@@ -88,8 +88,15 @@ fn race<R>(
     let seen = during(&cell);
     task_side.join().unwrap();
     after(&cell, seen);
+    let dropped = drops.load(Ordering::SeqCst);
     drop(cell);
-    drops.load(Ordering::SeqCst)
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        dropped,
+        "the output is dropped once both sides are done, not with the cell: \
+         a waker can keep a finished task's allocation alive for long"
+    );
+    dropped
 }
 
 /// After the task side is done: a handle that last heard `Pending` must have been woken

@@ -216,7 +216,16 @@ impl<V> JoinCell<V> {
     /// Only the handle side calls this, once, and calls nothing after it.
     #[allow(unsafe_code)]
     pub(crate) unsafe fn detach(&self) {
-        let before = self.state.fetch_or(DETACHED, Ordering::AcqRel);
+        let state = self.state.load(Ordering::Acquire);
+        let before = if state & (COMPLETE | JOIN_WAKER) == COMPLETE {
+            // The task side is done with the cell for good: it has put the output in and has
+            // no waker of ours left to wake (clearing `JOIN_WAKER` is its last access), and the
+            // `Acquire` above has seen all it did. Nobody reads `DETACHED` any more, so it is
+            // not set: one read-modify-write fewer for every handle that got its output.
+            state
+        } else {
+            self.state.fetch_or(DETACHED, Ordering::AcqRel)
+        };
         if before & COMPLETE == 0 {
             if before & JOIN_WAKER == 0 {
                 // SAFETY: `JOIN_WAKER` is unset: the waker is ours, and `DETACHED` tells the
