@@ -185,6 +185,7 @@ impl EventLoop {
             main_waker,
             reactor: RefCell::new(None),
             remote_batch: RefCell::new(Vec::new()),
+            turn_batch: RefCell::new(Vec::new()),
             remote_spawn_batch: RefCell::new(Vec::new()),
             due_wakers: RefCell::new(Vec::new()),
             observer,
@@ -348,6 +349,9 @@ pub(crate) struct Core {
     /// Reused buffers, so a turn allocates nothing: keys taken from the remote queue, tasks
     /// spawned through a `Handle`, and wakers of due timers.
     remote_batch: RefCell<Vec<TaskKey>>,
+    /// The keys the turn is polling (`run_ready_tasks`): the run queue as it was when the
+    /// turn began. Empty between turns, kept for its capacity.
+    turn_batch: RefCell<Vec<TaskKey>>,
     remote_spawn_batch: RefCell<Vec<TaskRef>>,
     due_wakers: RefCell<Vec<std::task::Waker>>,
     /// The trace, slow-poll detector and timeline; `None` when all are off, so that each hook

@@ -70,14 +70,15 @@ impl Core {
 
     /// Polls each task that is in the run queue now; tasks woken meanwhile wait a turn.
     fn run_ready_tasks(&self) {
-        let ready_now = self.scheduler.borrow().run_queue.len();
-        for _ in 0..ready_now {
-            let next = self.scheduler.borrow_mut().run_queue.pop_front();
-            match next {
-                Some(key) => self.run_task(key),
-                None => break,
-            }
+        // This turn's batch is the whole run queue, swapped for the empty batch buffer: a
+        // wake during the polls below goes into that fresh queue, for the next turn. (Only
+        // this function touches `turn_batch`, so its borrow may span the polls.)
+        let mut batch = self.turn_batch.borrow_mut();
+        std::mem::swap(&mut *batch, &mut self.scheduler.borrow_mut().run_queue);
+        for &key in batch.iter() {
+            self.run_task(key);
         }
+        batch.clear(); // its capacity serves the next turn
     }
 
     /// Takes the task under `key` out of the table and polls it (or cancels it, if its
