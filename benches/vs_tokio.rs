@@ -29,8 +29,8 @@ use harness::{bench_block_on, new_group};
 use runtimes::{AsyncExecutorLocal, FuturesLocalPool, Miniloop, Runtime, Tokio};
 use workloads::{
     ping_pong_answer, ping_pong_floor, ping_pong_rounds_answer, ping_pong_rounds_floor,
-    remote_wake_answer, spawn_many_answer, spawn_many_remote_answer, RemoteEcho, CHAIN_DEPTH,
-    PING_PONG_PAIRS, REMOTE_ROUNDS, ROUNDS, SPAWN_MANY, SPAWN_REMOTE, TIMERS, WAITERS,
+    remote_wake_answer, spawn_many_answer, spawn_many_remote_answer, FloorWakers, RemoteEcho,
+    CHAIN_DEPTH, PING_PONG_PAIRS, REMOTE_ROUNDS, ROUNDS, SPAWN_MANY, SPAWN_REMOTE, TIMERS, WAITERS,
     WAITER_YIELDS, YIELDS_PER_TASK, YIELD_TASKS,
 };
 
@@ -149,23 +149,32 @@ fn ping_pong_rounds(c: &mut Criterion) {
     group.finish();
 }
 
-/// The perfect-scheduler floors of the two channel-bound workloads (no executor at all).
+/// The perfect-scheduler floors of the two channel-bound workloads (no executor at all): with
+/// wakers that cost nothing (the floor of the targets), and with reference-counted ones.
 fn floors(c: &mut Criterion) {
+    let floors = [
+        ("perfect_scheduler", FloorWakers::Noop),
+        ("perfect_scheduler_counted_wakers", FloorWakers::Counted),
+    ];
     let mut group = new_group(c, "floor_ping_pong", PING_PONG_PAIRS as u64);
-    group.bench_function("perfect_scheduler", |b| {
-        b.iter(|| assert_eq!(black_box(ping_pong_floor()), ping_pong_answer()))
-    });
+    for (name, wakers) in floors {
+        group.bench_function(name, |b| {
+            b.iter(|| assert_eq!(black_box(ping_pong_floor(wakers)), ping_pong_answer()))
+        });
+    }
     group.finish();
 
     let mut group = new_group(c, "floor_ping_pong_rounds", ROUNDS);
-    group.bench_function("perfect_scheduler", |b| {
-        b.iter(|| {
-            assert_eq!(
-                black_box(ping_pong_rounds_floor()),
-                ping_pong_rounds_answer()
-            )
-        })
-    });
+    for (name, wakers) in floors {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                assert_eq!(
+                    black_box(ping_pong_rounds_floor(wakers)),
+                    ping_pong_rounds_answer()
+                )
+            })
+        });
+    }
     group.finish();
 }
 

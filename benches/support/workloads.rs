@@ -7,8 +7,10 @@
 
 use std::future::Future;
 use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use std::thread::JoinHandle as ThreadHandle;
 use std::time::Duration;
 
@@ -181,12 +183,16 @@ pub fn ping_pong_answer() -> u32 {
 /// The floor of `ping_pong`: the same two futures per pair (channels made the same way),
 /// polled alternately in place by a perfect scheduler: no executor, no task, no spawn.
 #[inline(never)] // `scripts/callgrind_per_op.py --frame` counts its calls
-pub fn ping_pong_floor() -> u32 {
+pub fn ping_pong_floor(wakers: FloorWakers) -> u32 {
+    // Made once, not per pair: a task's waker costs no allocation of its own (it points at
+    // the task), so only its reference count should show here.
+    let wakers = (wakers.make(), wakers.make());
     let mut total = 0;
     for _ in 0..PING_PONG_PAIRS {
         let (ping_tx, ping_rx) = oneshot::channel();
         let (pong_tx, pong_rx) = oneshot::channel();
-        let (answer, ()) = poll_alternately(ping(ping_tx, pong_rx), pong(ping_rx, pong_tx), 4);
+        let (answer, ()) =
+            poll_alternately(ping(ping_tx, pong_rx), pong(ping_rx, pong_tx), 4, &wakers);
         total += answer;
     }
     total
@@ -236,18 +242,60 @@ pub fn ping_pong_rounds_answer() -> u64 {
 
 /// The floor of `ping_pong_rounds`: the same two futures, polled alternately in place.
 #[inline(never)] // `scripts/callgrind_per_op.py --frame` counts its calls
-pub fn ping_pong_rounds_floor() -> u64 {
+pub fn ping_pong_rounds_floor(wakers: FloorWakers) -> u64 {
     let (ping_tx, ping_rx) = mpsc::unbounded();
     let (pong_tx, pong_rx) = mpsc::unbounded();
     let max_passes = ROUNDS as usize + 2;
-    let (total, answered) =
-        poll_alternately(pinger(ping_tx, pong_rx), echo(ping_rx, pong_tx), max_passes);
+    let (total, answered) = poll_alternately(
+        pinger(ping_tx, pong_rx),
+        echo(ping_rx, pong_tx),
+        max_passes,
+        &(wakers.make(), wakers.make()),
+    );
     assert_eq!(answered, ROUNDS);
     total
 }
 
-/// The perfect scheduler: polls `first`, then `second`, then `first`..., in place, with a
-/// waker that does nothing, until both are done. A real scheduler can only add to this.
+/// The wakers the perfect scheduler gives its two futures.
+#[derive(Clone, Copy, Debug)]
+pub enum FloorWakers {
+    /// `Waker::noop()` for both: cloning, dropping and waking it cost nothing. This is the
+    /// floor the targets are measured from.
+    Noop,
+    /// A reference-counted waker of its own for each future, as every runtime here gives
+    /// each task: a clone is an atomic increment, a drop an atomic decrement, a wake one
+    /// plain store. Still no scheduler: this shows what the channel's clones and drops of a
+    /// real waker cost by themselves (`docs/benchmarks.md`, "What's left").
+    Counted,
+}
+
+/// What a `FloorWakers::Counted` waker points at: a flag, so that waking does some work.
+#[derive(Default)]
+struct WokenFlag(AtomicBool);
+
+impl Wake for WokenFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::Relaxed); // a store, not a read-modify-write
+    }
+}
+
+impl FloorWakers {
+    /// A waker of this kind, for one future.
+    fn make(self) -> Waker {
+        match self {
+            FloorWakers::Noop => Waker::noop().clone(),
+            FloorWakers::Counted => Waker::from(Arc::new(WokenFlag::default())),
+        }
+    }
+}
+
+/// The perfect scheduler: polls `first`, then `second`, then `first`..., in place, each with
+/// its own waker (which nobody acts on), until both are done. A real scheduler can only add to
+/// this.
 ///
 /// # Panics
 /// If the two are not done after `max_passes` passes (they would never be: nothing else
@@ -256,15 +304,17 @@ fn poll_alternately<A: Future, B: Future>(
     first: A,
     second: B,
     max_passes: usize,
+    (first_waker, second_waker): &(Waker, Waker),
 ) -> (A::Output, B::Output) {
     let mut first = pin!(first);
     let mut second = pin!(second);
-    let mut cx = Context::from_waker(Waker::noop());
+    let mut first_cx = Context::from_waker(first_waker);
+    let mut second_cx = Context::from_waker(second_waker);
     let mut first_output = None;
     let mut second_output = None;
     for _ in 0..max_passes {
-        poll_unless_done(first.as_mut(), &mut first_output, &mut cx);
-        poll_unless_done(second.as_mut(), &mut second_output, &mut cx);
+        poll_unless_done(first.as_mut(), &mut first_output, &mut first_cx);
+        poll_unless_done(second.as_mut(), &mut second_output, &mut second_cx);
         if let (Some(_), Some(_)) = (&first_output, &second_output) {
             return (
                 first_output.expect("checked"),
