@@ -111,7 +111,7 @@ impl Scheduler {
     }
 
     /// Stores a new task under the key `reserve` gave, and queues its first poll.
-    #[inline(always)] // on every spawn / wake; LLVM left it out of line otherwise
+    #[inline(always)] // on every spawn; LLVM left it out of line otherwise
     pub(crate) fn insert(&mut self, key: TaskKey, task: TaskRef) {
         let slot = &mut self.slots[key.index as usize];
         debug_assert!(
