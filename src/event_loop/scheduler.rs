@@ -134,7 +134,7 @@ impl Scheduler {
     }
 
     /// Queues the task under `key` unless it is queued already or the key is stale.
-    #[inline(always)] // on every spawn / wake; LLVM left it out of line otherwise
+    #[inline(always)] // on every wake; LLVM left it out of line otherwise
     pub(crate) fn schedule(&mut self, key: TaskKey) {
         if key == TaskKey::MAIN {
             self.is_main_woken = true;

@@ -5,27 +5,33 @@
 //! one `JoinHandle`, on any thread) leaves the waker of whoever awaits it, takes the output,
 //! or is dropped. Three bits of `state` say who may touch which cell:
 //!
-//! - `COMPLETE`: the output is in `output`. Set once, by the task side, right after writing
-//!   it. Before it is set `output` is the task side's; after it, the handle side's (unless the
-//!   handle is gone: then the task side drops the output itself).
+//! - `COMPLETE`: the task side is done. Set once, by the task side, right after writing the
+//!   output into `output`. Before it is set `output` is the task side's; after it, the handle
+//!   side's. If the handle is gone already, the task side drops the output instead of storing
+//!   it, and sets `COMPLETE` with a plain store: nobody else looks at the cell any more.
 //! - `JOIN_WAKER`: a waker is in `waker`. Set by the handle side after writing one, and only
 //!   while `COMPLETE` is unset. While it is set both sides may *read* the waker (the task side
 //!   wakes it by reference) and neither may change it. The handle clears it, while `COMPLETE`
 //!   is unset, to put a new waker in; the task side clears it once it has woken the waker.
-//! - `DETACHED`: the handle was dropped and will not look again.
+//! - `DETACHED`: the handle was dropped and will not look again. A handle that sees
+//!   `COMPLETE` without `JOIN_WAKER` knows the task side will never touch the cell again, and
+//!   is dropped without setting it.
 //!
 //! A waker left in the cell after the task completes is dropped by whichever side comes last:
-//! the task side clearing `JOIN_WAKER`, or the handle setting `DETACHED`. What is still in a
-//! cell when the task's allocation is freed goes with it.
+//! the task side clearing `JOIN_WAKER`, or the handle when it is dropped. An output nobody
+//! took is dropped the same way, as soon as both sides are done, not when the task's
+//! allocation is freed (a waker may keep that alive for long); only an empty `Option` is
+//! left for the allocation to free.
 //!
 //! # Why not a `Mutex`
 //! It was one, and a lock plus an unlock is two atomic read-modify-writes. A spawned task
 //! took the lock three times (finishing, the handle's poll, the handle's drop): six atomics
 //! that cost about 20 ns per task on this machine. Here finishing is one `fetch_or`, a handle
-//! that finds the output ready reads it after one load, and dropping the handle is one more
-//! `fetch_or` (`docs/benchmarks.md`, the one-allocation rung). The price is the `unsafe` below,
-//! each block saying which rule above makes it sound, and a loom model that runs this very
-//! file under every interleaving (`tests/loom_wake.rs`, the `join_` models).
+//! that finds the output ready reads it after one load and is dropped after another, and a
+//! handle dropped early costs one `fetch_or`, after which finishing costs none
+//! (`docs/benchmarks.md`, "Inside rung 3"). The price is the `unsafe` below, each block
+//! saying which rule above makes it sound, and a loom model that runs this very file under
+//! every interleaving (`tests/loom_join.rs`).
 //!
 //! The same protocol is tokio's (`JOIN_INTEREST`, `JOIN_WAKER` and `COMPLETE` in its task
 //! state), cut down to a task with one handle and no reference count in the word.
@@ -272,7 +278,7 @@ fn drop_quietly<T>(value: T) {
 }
 
 /// std's atomics and an `UnsafeCell` with loom's closure-based API, or loom's own types when
-/// the loom model compiles this file (`--cfg loom`, `tests/loom_wake.rs`).
+/// the loom model compiles this file (`--cfg loom`, `tests/loom_join.rs`).
 #[cfg(not(loom))]
 mod sync {
     pub(super) use std::sync::atomic::{AtomicUsize, Ordering};
