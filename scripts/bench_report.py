@@ -300,11 +300,14 @@ def panel(title, subtitle, rows, series, top, left=190, width=560, markers=None)
             value = by[key]
             w = max(x(value), 1.0)
             out.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar - 2}" fill="{colour}"/>')
-            out.append(f'<text x="{left + w + 4:.1f}" y="{y + bar - 3}" font-size="9" fill="#333">{escape(fmt_ns(value))}</text>')
+            label_x = left + w + 4
             target = markers.get((label, key))
             if target:
                 mx = left + x(target)
                 out.append(f'<line x1="{mx:.1f}" y1="{y - 2}" x2="{mx:.1f}" y2="{y + bar}" stroke="#000" stroke-width="2"/>')
+                if label_x - 4 <= mx <= label_x + 45:  # a tick on the figure: put it past the tick
+                    label_x = mx + 4
+            out.append(f'<text x="{label_x:.1f}" y="{y + bar - 3}" font-size="9" fill="#333">{escape(fmt_ns(value))}</text>')
             y += bar
         y += gap
     legend_y = y + 6
