@@ -55,8 +55,9 @@ impl Core {
             }
             // Busy and no sockets to look at: straight on to the next turn.
             let is_runnable = self.is_runnable();
-            if !is_runnable || self.reactor.borrow().is_some() {
-                self.wait_for_work(is_runnable);
+            let has_reactor = self.reactor.borrow().is_some();
+            if !is_runnable || has_reactor {
+                self.wait_for_work(is_runnable, has_reactor);
             }
         }
     }
@@ -197,8 +198,7 @@ impl Core {
     /// remote wake. If something is runnable already (the turn calls this then only if there
     /// is a reactor) it does not block, but still collects ready I/O, so that busy tasks
     /// cannot starve sockets.
-    fn wait_for_work(&self, is_runnable: bool) {
-        let has_reactor = self.reactor.borrow().is_some();
+    fn wait_for_work(&self, is_runnable: bool, has_reactor: bool) {
         // Checked before blocking; a remote wake that lands after this check leaves a token
         // (an unpark, or a count in the poller's eventfd), and the wait returns at once.
         let is_remote_woken = self.shared.has_remote_wakes();
