@@ -198,7 +198,7 @@ impl EventLoop {
 
     /// A [`Handle`] to this loop, to spawn tasks on it from other threads.
     pub fn handle(&self) -> Handle {
-        Handle::new(self.core.id, Arc::clone(&self.core.shared))
+        self.core.handle()
     }
 
     /// Spawns `future` as a task of this loop; it runs when the loop runs.
@@ -364,6 +364,11 @@ pub(crate) struct Core {
 impl Core {
     pub(crate) fn id(&self) -> LoopId {
         self.id
+    }
+
+    /// A [`Handle`] to this loop (`EventLoop::handle`, `Handle::current`).
+    fn handle(&self) -> Handle {
+        Handle::new(self.id, Arc::clone(&self.shared))
     }
 
     pub(crate) fn timers(&self) -> &RefCell<TimerQueue> {

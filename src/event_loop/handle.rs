@@ -64,7 +64,7 @@ impl Handle {
     /// If no event loop is running on this thread.
     #[track_caller]
     pub fn current() -> Handle {
-        match with_current_core(|core| Handle::new(core.id, Arc::clone(&core.shared))) {
+        match with_current_core(|core| core.handle()) {
             Some(handle) => handle,
             None => panic!("{NO_CURRENT_HANDLE}"),
         }
