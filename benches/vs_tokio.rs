@@ -49,34 +49,30 @@ macro_rules! bench_on_every_runtime {
             workload::<Miniloop>,
             answer,
         );
-        let tokio_current = "tokio_current_thread";
         bench_block_on(
             group,
-            tokio_current,
+            "tokio_current_thread",
             &Tokio::current_thread(),
             workload::<Tokio>,
             answer,
         );
-        let tokio_multi = "tokio_multi_thread";
         bench_block_on(
             group,
-            tokio_multi,
+            "tokio_multi_thread",
             &Tokio::multi_thread(),
             workload::<Tokio>,
             answer,
         );
-        let local = "async_executor_local";
         bench_block_on(
             group,
-            local,
+            "async_executor_local",
             &AsyncExecutorLocal,
             workload::<AsyncExecutorLocal>,
             answer,
         );
-        let pool = "futures_local_pool";
         bench_block_on(
             group,
-            pool,
+            "futures_local_pool",
             &FuturesLocalPool,
             workload::<FuturesLocalPool>,
             answer,
@@ -91,10 +87,9 @@ fn spawn_many(c: &mut Criterion) {
     group.finish();
 }
 
-/// Spawning from outside the running loop. miniloop has no handle for that yet, so its
-/// function spawns with `EventLoop::spawn` on the loop's thread before `run_until_complete`;
-/// tokio's spawn with `Runtime::spawn` from the bench thread (for the multi-thread runtime
-/// that is another thread than the workers).
+/// Spawning from outside the running loop, before it runs: miniloop through its loop's
+/// `Handle` (the remote spawn queue), tokio with `Runtime::spawn` from the bench thread (its
+/// inject queue; for the multi-thread runtime that is another thread than the workers).
 fn spawn_many_remote(c: &mut Criterion) {
     let mut group = new_group(c, "spawn_many_remote", SPAWN_REMOTE as u64);
     fn bench<R: Runtime>(group: &mut BenchmarkGroup<'_, WallTime>, function: &str, runtime: &R) {

@@ -116,7 +116,8 @@ pub(crate) struct Header {
     /// task a million times between two loop turns queues it once. The loop clears it before
     /// it polls the task: a wake that finds it set is covered by that coming poll.
     pub(crate) is_remote_queued: AtomicBool,
-    /// Set by `JoinHandle::abort`; the loop checks it before each poll.
+    /// Set by `JoinHandle::abort`; checked before each poll (by the task's own poll, which
+    /// then answers `Polled::Aborted` instead of polling).
     pub(crate) is_abort_requested: AtomicBool,
     /// The task's name and spawn location, kept only when someone will read them: when the
     /// task was given a name, or when the loop records a trace or watches for slow polls.
