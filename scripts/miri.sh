@@ -12,13 +12,14 @@
 # processes, long loops, and a few whose timing assumes a real clock. docs/reliability.md lists
 # the subset and why.
 #
-# Exits 0 with "skipped: miri not installed" when `cargo +nightly miri` is not available.
+# Fails (exit 1) with the command that installs miri when `cargo +nightly miri` is missing:
+# a leak check that skips itself would pass without checking anything. `.ci/run` installs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! cargo +nightly miri --version >/dev/null 2>&1; then
-    echo "skipped: miri not installed (rustup +nightly component add miri)"
-    exit 0
+    echo "miri is not installed; install it with: rustup toolchain install nightly --component miri" >&2
+    exit 1
 fi
 
 # Its own target dir, so miri's build never invalidates the normal one.
