@@ -310,8 +310,15 @@ impl CurrentGuard {
         Self::swap_in(Some(Rc::clone(core)))
     }
 
+    /// Where `CURRENT` is already torn down (a loop kept in a `thread_local!` and dropped as
+    /// its thread exits, after `CURRENT`'s own destructor ran), there is nothing to set: the
+    /// futures dropped then find no loop, as anywhere outside one. `with` would panic there,
+    /// and a panic in a thread-local destructor aborts the process.
     fn swap_in(core: Option<Rc<Core>>) -> Self {
-        let previous = CURRENT.with(|current| current.replace(core));
+        let previous = CURRENT
+            .try_with(|current| current.replace(core))
+            .ok()
+            .flatten();
         CurrentGuard { previous }
     }
 }
