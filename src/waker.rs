@@ -189,6 +189,18 @@ impl Shared {
         has_come
     }
 
+    /// Puts back a key that the loop took but could not handle yet (its task was being
+    /// polled); `raise_remote_flag` after the last one makes the next turn look again.
+    pub(crate) fn requeue_remote_wake(&self, key: TaskKey) {
+        self.lock_remote_queue().push(key);
+    }
+
+    /// Makes the loop's next turn look at the remote queue (called on the loop's thread, so
+    /// nothing needs unparking).
+    pub(crate) fn raise_remote_flag(&self) {
+        self.has_remote_wakes.store(true, Ordering::Release);
+    }
+
     fn push_remote(&self, key: TaskKey) {
         self.lock_remote_queue().push(key);
         self.notify_loop();

@@ -7,7 +7,8 @@ use std::task::{Context, Poll};
 /// Gives every other ready task a turn before this one continues.
 ///
 /// The first poll wakes its own task, which puts it at the back of the run queue, and returns
-/// `Pending`; the next poll completes. This is the `await asyncio.sleep(0)` of miniloop.
+/// `Pending`; the next poll completes. Tasks woken from other threads before the yield count
+/// as ready: they are queued ahead of the yielding task. This is the `await asyncio.sleep(0)` of miniloop.
 ///
 /// # Examples
 /// ```
@@ -37,6 +38,10 @@ impl Future for YieldNow {
         }
         self.has_yielded = true;
         crate::sync_first::note_suspend(|| "`yield_now`".to_string());
+        // Tasks that other threads woke before this yield are ready too: queue them first,
+        // so that they run before this task continues (the loop would otherwise take them in
+        // only at its next turn, after this task). One load when nothing came from afar.
+        crate::event_loop::with_current_core(crate::event_loop::Core::take_in_remote_work);
         cx.waker().wake_by_ref();
         Poll::Pending
     }

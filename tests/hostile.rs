@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::future::pending;
 use std::time::Duration;
 
-use common::{Count, DropCounter};
+use common::{within, Count, DropCounter, WATCHDOG};
 use miniloop::{sleep, EventLoop};
 
 /// An `EventLoop` kept in a `thread_local!` is dropped while its thread exits. If the loop's
@@ -68,4 +68,65 @@ fn a_loop_kept_in_a_thread_local_is_dropped_cleanly_at_thread_exit_in_either_ord
              {loop_slot_first})"
         );
     }
+}
+
+/// `yield_now` promises that every other ready task runs before the yielding one continues.
+/// A task woken from another thread is ready too: here the wake lands (and the waking thread
+/// has finished) before the second `yield_now`, so the woken task must have run when that
+/// yield returns. Tried from the main future and from a spawned task, since the two are
+/// polled at different points of a turn.
+///
+/// Guards: a remote wake is never a turn behind a local one (`yield_now`'s contract).
+#[test]
+fn yield_now_lets_a_task_woken_from_another_thread_run() {
+    async fn scenario() {
+        let (sender, receiver) = futures::channel::oneshot::channel::<u32>();
+        let waiter = miniloop::spawn(async move { receiver.await.unwrap() });
+        miniloop::yield_now().await; // the waiter's first poll: it waits for the oneshot
+        assert!(!waiter.is_finished());
+        std::thread::spawn(move || sender.send(7).unwrap())
+            .join()
+            .unwrap();
+        miniloop::yield_now().await;
+        assert!(
+            waiter.is_finished(),
+            "a task woken from another thread before `yield_now` has run when it returns"
+        );
+        assert_eq!(waiter.await.unwrap(), 7);
+    }
+    within(WATCHDOG, || {
+        miniloop::run(scenario());
+        miniloop::run(async { miniloop::spawn(scenario()).await.unwrap() });
+    });
+}
+
+/// The other side of the fix above: `yield_now` takes remote wakes in during a poll, and one
+/// of them may be for the very task that is yielding (it was woken from afar while it ran).
+/// That task is out of its slot, so its "already queued from afar" flag can't be cleared
+/// then; if the key were simply dropped, the flag would stay set and every later wake from
+/// another thread would be ignored: the task would hang. The key waits for the next turn.
+///
+/// Guards: no lost wake-up when a task is woken from another thread during its own poll and
+/// then yields.
+#[test]
+fn a_task_woken_from_afar_during_its_own_poll_still_gets_later_remote_wakes() {
+    within(WATCHDOG, || {
+        let answer = miniloop::run(async {
+            miniloop::spawn(async {
+                let waker =
+                    std::future::poll_fn(|cx| std::task::Poll::Ready(cx.waker().clone())).await;
+                std::thread::spawn(move || waker.wake()).join().unwrap();
+                miniloop::yield_now().await;
+                let (sender, receiver) = futures::channel::oneshot::channel();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(20));
+                    sender.send("woken from afar again").unwrap();
+                });
+                receiver.await.unwrap()
+            })
+            .await
+            .unwrap()
+        });
+        assert_eq!(answer, "woken from afar again");
+    });
 }

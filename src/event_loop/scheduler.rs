@@ -160,6 +160,14 @@ impl Scheduler {
         }
     }
 
+    /// Whether the task under `key` is out of its slot because it is being polled now.
+    pub(crate) fn is_polling(&self, key: TaskKey) -> bool {
+        let slot = self.slots.get(key.index as usize);
+        slot.is_some_and(|slot| {
+            slot.generation == key.generation && matches!(slot.state, SlotState::Polling)
+        })
+    }
+
     /// Moves the task under `key` out of the table for polling.
     #[inline]
     pub(crate) fn take_for_poll(&mut self, key: TaskKey) -> Taken {

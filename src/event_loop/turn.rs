@@ -3,14 +3,19 @@
 //! `Core::run_until_complete` repeats the turn until the main future is done (chapter:
 //! `docs/event-loop.md`, "Step by step: one turn"):
 //!
-//! 1. poll the `run_until_complete` future if it was woken;
-//! 2. poll each task that was in the run queue when the turn began (`run_ready_tasks`; a task
+//! 1. move wakes and spawns from other threads into the run queue (`collect_remote_wakes`),
+//!    so that a task woken from afar while the loop waited runs in this turn;
+//! 2. poll the `run_until_complete` future if it was woken;
+//! 3. poll each task that was in the run queue when step 3 began (`run_ready_tasks`; a task
 //!    woken during the turn waits for the next one, so a task that keeps waking itself
 //!    cannot starve others);
-//! 3. move wakes from other threads into the run queue (`collect_remote_wakes`);
 //! 4. fire the timers whose deadline has passed (`fire_due_timers`);
 //! 5. if nothing is runnable, block once (`wait_for_work`): until the earliest deadline, an
 //!    I/O event or a remote wake.
+//!
+//! `yield_now` also does step 1 before it queues its own task (`take_in_remote_work`): a task
+//! woken from another thread before the yield is then ahead of the yielder in the queue, as
+//! `yield_now` promises ("every other ready task runs first").
 //!
 //! The loop's state (`Core`) and its public face (`EventLoop`, `run`, `spawn`) are in
 //! `event_loop.rs`; this file is what a debugger steps through.
@@ -38,6 +43,11 @@ impl Core {
         self.scheduler.borrow_mut().is_main_woken = true;
         loop {
             self.turn_clock.set(None);
+            // Step 1 costs one load on a turn that has nothing from afar (most turns of a
+            // busy loop); the check sits here, inlined, and the work in a call.
+            if self.shared.has_remote_wakes() {
+                self.collect_remote_wakes();
+            }
             let is_main_woken = std::mem::take(&mut self.scheduler.borrow_mut().is_main_woken);
             if is_main_woken {
                 if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
@@ -45,11 +55,7 @@ impl Core {
                 }
             }
             self.run_ready_tasks();
-            // Steps 3 to 5 cost one check each on a turn that has nothing for them, which is
-            // most turns of a busy loop (the checks sit here, inlined, not inside the calls).
-            if self.shared.has_remote_wakes() {
-                self.collect_remote_wakes();
-            }
+            // Steps 4 and 5 cost one check each on a turn that has nothing for them.
             if !self.timers.borrow().is_empty() {
                 self.fire_due_timers();
             }
@@ -136,6 +142,14 @@ impl Core {
         task.fail(error);
     }
 
+    /// Step 1 of a turn, for `yield_now`: moves what other threads woke or spawned into the
+    /// run queue now, ahead of the yielding task.
+    pub(crate) fn take_in_remote_work(&self) {
+        if self.shared.has_remote_wakes() {
+            self.collect_remote_wakes();
+        }
+    }
+
     /// Moves keys woken from other threads into the run queue.
     fn collect_remote_wakes(&self) {
         let mut batch = self.remote_batch.borrow_mut();
@@ -144,7 +158,17 @@ impl Core {
         }
         self.take_in_remote_spawns();
         let mut scheduler = self.scheduler.borrow_mut();
+        let mut is_any_deferred = false;
         for key in batch.drain(..) {
+            // A task that is being polled right now (`yield_now` takes wakes in during a
+            // poll) is out of its slot, so its remote flag can't be cleared here: leave its
+            // key for the next turn's step 1, which finds it parked. Its poll ends first, and
+            // it is polled again after, as a wake during a poll promises.
+            if scheduler.is_polling(key) {
+                self.shared.requeue_remote_wake(key);
+                is_any_deferred = true;
+                continue;
+            }
             // Clear the flag before the coming poll: a wake after this point queues again.
             let header = if key == TaskKey::MAIN {
                 Some(&self.main_waker.header)
@@ -161,6 +185,10 @@ impl Core {
                 }
             }
             scheduler.schedule(key);
+        }
+        drop(scheduler);
+        if is_any_deferred {
+            self.shared.raise_remote_flag();
         }
     }
 
