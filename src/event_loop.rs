@@ -261,9 +261,11 @@ impl EventLoop {
         self.core.run_until_complete(future)
     }
 
-    /// How many tasks have been spawned and have not finished.
+    /// How many tasks have been spawned and have not finished, counted from the moment
+    /// `spawn` returns: a task spawned through a [`Handle`] counts while it waits for the
+    /// loop's next turn to take it in.
     pub fn live_tasks(&self) -> usize {
-        self.core.scheduler.borrow().live_tasks()
+        self.core.scheduler.borrow().live_tasks() + self.core.shared.queued_spawns()
     }
 
     /// Sockets registered with this loop's reactor (to check that closed sockets leave it).

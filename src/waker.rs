@@ -162,6 +162,11 @@ impl Shared {
         Ok(())
     }
 
+    /// How many tasks spawned through a `Handle` wait for the loop to take them in.
+    pub(crate) fn queued_spawns(&self) -> usize {
+        self.lock_remote_spawns().as_ref().map_or(0, Vec::len)
+    }
+
     /// Closes the queue of spawned tasks (the loop is shutting down) and returns what was in
     /// it, for the loop to cancel.
     pub(crate) fn close_remote_spawns(&self) -> Vec<TaskRef> {

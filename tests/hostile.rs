@@ -130,3 +130,20 @@ fn a_task_woken_from_afar_during_its_own_poll_still_gets_later_remote_wakes() {
         assert_eq!(answer, "woken from afar again");
     });
 }
+
+/// `live_tasks` counts a task from the moment `spawn` returns, also when it was spawned
+/// through a `Handle` from another thread and the loop has not had a turn to take it in.
+///
+/// Guards: `live_tasks` never under-reports (a program waiting for it to reach 0 would stop
+/// early).
+#[test]
+fn live_tasks_counts_a_task_spawned_through_a_handle_before_the_loop_takes_it_in() {
+    let event_loop = EventLoop::new();
+    let handle = event_loop.handle();
+    let join = std::thread::spawn(move || handle.spawn(async { 5 }))
+        .join()
+        .unwrap();
+    assert_eq!(event_loop.live_tasks(), 1, "counted as soon as `spawn` returned");
+    assert_eq!(event_loop.run_until_complete(join).unwrap(), 5);
+    assert_eq!(event_loop.live_tasks(), 0);
+}
