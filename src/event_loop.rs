@@ -298,6 +298,9 @@ impl Drop for EventLoop {
         let _current = CurrentGuard::swap_in(Some(Rc::clone(&self.core)));
         self.core.shut_down();
         unregister_loop(self.core.id);
+        // A `Handle` may outlive the loop and keep `shared` alive: it must not keep the
+        // poller's eventfd open too.
+        self.core.shared.close_io_waker();
     }
 }
 

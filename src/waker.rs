@@ -24,7 +24,7 @@
 //! it answers "is the loop still there?" for free.
 
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Thread;
 
 use crate::event_loop::with_current_core;
@@ -103,8 +103,11 @@ pub(crate) struct Shared {
     /// It is unparked by a remote wake while the loop has no reactor.
     loop_thread: Thread,
     /// Once the loop has a reactor it blocks in the OS poller, not in `park`; this interrupts
-    /// that wait. Set once, on the loop's thread, before the loop first blocks in the poller.
-    io_waker: OnceLock<mio::Waker>,
+    /// that wait. Set once, on the loop's thread, before the loop first blocks in the poller;
+    /// taken out (closing its eventfd) when the loop is dropped, since a `Handle` or a waker
+    /// may keep this `Shared` alive for long after. A `Mutex` rather than a `OnceLock` for
+    /// that take: it is locked only on the remote path, which writes an eventfd anyway.
+    io_waker: Mutex<Option<mio::Waker>>,
 }
 
 impl Shared {
@@ -116,15 +119,30 @@ impl Shared {
             keeps_origins,
             has_remote_wakes: AtomicBool::new(false),
             loop_thread: std::thread::current(),
-            io_waker: OnceLock::new(),
+            io_waker: Mutex::new(None),
         }
     }
 
     /// Hands over the reactor's waker; from now on remote wakes interrupt the poller.
     pub(crate) fn set_io_waker(&self, waker: mio::Waker) {
-        let _ = self.io_waker.set(waker);
+        *self.lock_io_waker() = Some(waker);
         // Pairs with the fence in `notify_loop`; see there.
         fence(Ordering::SeqCst);
+    }
+
+    fn lock_io_waker(&self) -> MutexGuard<'_, Option<mio::Waker>> {
+        // Only a store, a take and a `wake` (a write to an eventfd) happen under this lock.
+        self.io_waker
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Closes the poller's wake descriptor: the loop is gone. A remote wake that comes later
+    /// finds no loop in the address book, or, if it found `Shared` just before, `unpark`s a
+    /// thread that no longer waits for it, which is harmless.
+    pub(crate) fn close_io_waker(&self) {
+        let io_waker = self.lock_io_waker().take();
+        drop(io_waker); // outside the lock
     }
 
     pub(crate) fn lock_remote_queue(&self) -> MutexGuard<'_, Vec<TaskKey>> {
@@ -226,7 +244,7 @@ impl Shared {
         // costs a few nanoseconds on a path that takes a lock and makes a system call anyway.
         // The loom model `tests/loom_io_waker.rs` checks this, and fails without the fences.
         fence(Ordering::SeqCst);
-        match self.io_waker.get() {
+        match &*self.lock_io_waker() {
             // If the eventfd cannot be written, the loop wakes at its next event or deadline.
             Some(io_waker) => drop(io_waker.wake()),
             None => self.loop_thread.unpark(),

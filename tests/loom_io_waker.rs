@@ -26,7 +26,7 @@ use loom::thread;
 #[derive(Default)]
 struct Shared {
     has_remote_wakes: AtomicBool,
-    /// `io_waker.get().is_some()`.
+    /// `io_waker` holds a waker (`lock_io_waker().is_some()`).
     has_io_waker: AtomicBool,
     /// The eventfd's count: what wakes a loop blocked in the poller.
     eventfd: AtomicUsize,
