@@ -346,6 +346,17 @@ impl Observer {
         }
     }
 
+    /// After a poll of the `run_until_complete` future: only the slow-poll check (the trace
+    /// and the timeline show tasks, and the main future is not one).
+    pub(crate) fn main_polled(&self, header: &Header, started: Instant) {
+        if let Some(threshold) = self.config.slow_poll {
+            let took = started.elapsed();
+            if took >= threshold {
+                warn_slow_poll(header, took, threshold);
+            }
+        }
+    }
+
     pub(crate) fn woke(&self, header: &Header, from: WakeOrigin) {
         if !self.is_tracing() {
             return;
@@ -411,10 +422,14 @@ fn warn_slow_poll(header: &Header, took: Duration, threshold: Duration) {
         .spawned_at()
         .map(|location| format!(" (spawned at {location})"))
         .unwrap_or_default();
-    eprintln!(
-        "miniloop: warning: {}{at} held the event loop for {took:.1?} in one poll (threshold \
-         {threshold:?}); every other task waited that long; a blocking call in async code \
-         does this: move it into `miniloop::spawn_blocking`, or make it async",
+    let who = if header.id == TaskId(0) {
+        "the main future (the one given to `run` or `run_until_complete`)".to_string()
+    } else {
         label(header)
+    };
+    eprintln!(
+        "miniloop: warning: {who}{at} held the event loop for {took:.1?} in one poll (threshold \
+         {threshold:?}); every other task waited that long; a blocking call in async code \
+         does this: move it into `miniloop::spawn_blocking`, or make it async"
     );
 }

@@ -284,6 +284,14 @@ fn slow_poll_child() {
     let threshold = match std::env::var(CHILD_SWITCH).as_deref() {
         Ok("on") => Some(Duration::from_millis(20)),
         Ok("off") => None,
+        Ok("main") => {
+            // The main future itself blocks for 50 ms, with the detector at 20 ms.
+            let event_loop = EventLoop::builder()
+                .slow_poll_threshold(Some(Duration::from_millis(20)))
+                .build();
+            event_loop.run_until_complete(async { std::thread::sleep(Duration::from_millis(50)) });
+            return;
+        }
         _ => return,
     };
     let event_loop = EventLoop::builder().slow_poll_threshold(threshold).build();
@@ -305,6 +313,16 @@ fn the_slow_poll_detector_names_the_task_and_where_it_was_spawned() {
     assert!(stderr.contains("held the event loop"), "{stderr}");
     assert!(stderr.contains("two_worlds.rs"), "{stderr}");
     assert!(stderr.contains("spawn_blocking"), "{stderr}");
+}
+
+/// A blocking call in the future given to `run_until_complete` is reported too, as the main
+/// future: beginners block there first. (It used to be missed: only tasks were timed.)
+/// Guards: the slow-poll detector sees every poll the loop makes.
+#[test]
+fn the_slow_poll_detector_reports_the_main_future() {
+    let stderr = stderr_of_child("main");
+    assert!(stderr.contains("the main future"), "{stderr}");
+    assert!(stderr.contains("held the event loop"), "{stderr}");
 }
 
 /// With the detector off, the same slow poll prints nothing.

@@ -50,7 +50,14 @@ impl Core {
             }
             let is_main_woken = std::mem::take(&mut self.scheduler.borrow_mut().is_main_woken);
             if is_main_woken {
-                if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                // The slow-poll detector watches the main future too: it is where a beginner
+                // blocks first. One branch when nothing is observed.
+                let started = self.observer.get().map(|_| Instant::now());
+                let poll = future.as_mut().poll(&mut cx);
+                if let (Some(observer), Some(started)) = (self.observer.get(), started) {
+                    observer.main_polled(&self.main_waker.header, started);
+                }
+                if let Poll::Ready(output) = poll {
                     return output;
                 }
             }
