@@ -404,12 +404,36 @@ impl Core {
         }
     }
 
-    /// Forgets a dropped `Sleep`'s timer; returns its waker for the caller to drop.
-    pub(crate) fn cancel_timer(&self, registration: Registration) -> Option<std::task::Waker> {
+    /// Forgets a dropped (or moved) `Sleep`'s timer, if this loop holds it and can reach it
+    /// now: `Ok` with the waker it held, for the caller to drop. `Err` when the timer is
+    /// another loop's (or the queue is busy): the caller sends it to its home loop instead.
+    pub(crate) fn cancel_timer(
+        &self,
+        registration: Registration,
+    ) -> Result<Option<std::task::Waker>, Registration> {
         if registration.home != self.id {
-            return None;
+            return Err(registration);
         }
-        self.timers.try_borrow_mut().ok()?.cancel(registration.key)
+        match self.timers.try_borrow_mut() {
+            Ok(mut timers) => Ok(timers.cancel(registration.key)),
+            Err(_) => Err(registration),
+        }
+    }
+
+    /// Cancels the timers that were dropped or moved away from this loop while it could not
+    /// be reached (step 1 of a turn, with the remote wakes).
+    fn take_in_timer_cancels(&self) {
+        let mut keys = self.shared.take_timer_cancels();
+        if keys.is_empty() {
+            return;
+        }
+        let stale_wakers: Vec<_> = {
+            let mut timers = self.timers.borrow_mut();
+            keys.drain(..)
+                .filter_map(|key| timers.cancel(key))
+                .collect()
+        };
+        drop(stale_wakers); // outside the borrow: dropping a waker may run code
     }
 
     /// Calls `f` with the loop's reactor, opening it on first use.

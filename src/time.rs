@@ -31,7 +31,7 @@ use pin_project_lite::pin_project;
 
 use crate::event_loop::{with_current_core, Core};
 use crate::sync_first::{is_suspend_allowed, note_suspend};
-use crate::waker::LoopId;
+use crate::waker::{cancel_timer_at, LoopId};
 pub(crate) use timer_queue::{TimerKey, TimerQueue, TimerState};
 
 /// The message for a timer used where no loop runs (kept in one place, tested).
@@ -109,10 +109,7 @@ impl Sleep {
 
     fn deregister(&mut self) {
         if let Some(registration) = self.registration.take() {
-            // Outside the loop that holds it, the entry cannot be reached; that loop frees it
-            // when it shuts down.
-            let stale_waker = with_current_core(|core| core.cancel_timer(registration)).flatten();
-            drop(stale_waker);
+            cancel_registration(registration);
         }
     }
 }
@@ -139,6 +136,17 @@ impl Future for Sleep {
     }
 }
 
+/// Removes a timer from the queue of the loop that holds it: at once if that loop is the one
+/// running here, else at that loop's next turn (`waker::cancel_timer_at`).
+fn cancel_registration(registration: Registration) {
+    let cancelled = with_current_core(|core| core.cancel_timer(registration));
+    match cancelled {
+        Some(Ok(stale_waker)) => drop(stale_waker),
+        Some(Err(registration)) => cancel_timer_at(registration.home, registration.key),
+        None => cancel_timer_at(registration.home, registration.key),
+    }
+}
+
 /// Checks a sleep against the timer queue of the loop polling it.
 fn poll_sleep(core: &Core, sleep: &mut Sleep, waker: &Waker) -> Poll<()> {
     match sleep.registration {
@@ -156,8 +164,12 @@ fn poll_sleep(core: &Core, sleep: &mut Sleep, waker: &Waker) -> Poll<()> {
             }
         }
         // First poll (or the sleep moved to another loop): file it, unless it is already due
-        // (by the turn's clock, which is never ahead of the real one).
+        // (by the turn's clock, which is never ahead of the real one). A registration with
+        // another loop is cancelled there first, so the entry does not stay behind.
         _ => {
+            if let Some(elsewhere) = sleep.registration.take() {
+                cancel_registration(elsewhere);
+            }
             if sleep.deadline <= core.turn_now() {
                 return Poll::Ready(());
             }

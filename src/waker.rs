@@ -29,6 +29,7 @@ use std::thread::Thread;
 
 use crate::event_loop::with_current_core;
 use crate::task::{Header, TaskRef};
+use crate::time::TimerKey;
 
 /// A loop's number, unique for the life of the process (never reused).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +93,9 @@ pub(crate) struct Shared {
     /// Tasks spawned through a `Handle`, waiting for the loop to take them in. `None` once the
     /// loop has shut down: a spawn that finds it so cancels its task at once.
     remote_spawns: Mutex<Option<Vec<TaskRef>>>,
+    /// Timers of this loop whose `Sleep` was dropped, or polled by another loop, where this
+    /// loop could not be reached; the loop cancels them at its next turn.
+    cancelled_timers: Mutex<Vec<TimerKey>>,
     /// The numbers of tasks spawned through a `Handle` (`TaskId::remote`).
     next_remote_id: AtomicU64,
     /// Whether the loop keeps every task's name and spawn location (it traces).
@@ -115,6 +119,7 @@ impl Shared {
         Shared {
             remote_queue: Mutex::new(Vec::new()),
             remote_spawns: Mutex::new(Some(Vec::new())),
+            cancelled_timers: Mutex::new(Vec::new()),
             next_remote_id: AtomicU64::new(1),
             keeps_origins,
             has_remote_wakes: AtomicBool::new(false),
@@ -224,6 +229,25 @@ impl Shared {
         self.has_remote_wakes.store(true, Ordering::Release);
     }
 
+    /// Files a timer of this loop to be cancelled at its next turn (see `cancel_timer_at`).
+    fn push_timer_cancel(&self, key: TimerKey) {
+        self.cancelled_timers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(key);
+        self.notify_loop();
+    }
+
+    /// The timers to cancel (the loop calls it in step 1 of a turn).
+    pub(crate) fn take_timer_cancels(&self) -> Vec<TimerKey> {
+        std::mem::take(
+            &mut *self
+                .cancelled_timers
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
     fn push_remote(&self, key: TaskKey) {
         self.lock_remote_queue().push(key);
         self.notify_loop();
@@ -283,6 +307,16 @@ fn find_loop(id: LoopId) -> Option<Arc<Shared>> {
         .iter()
         .find(|(listed, _)| *listed == id)
         .map(|(_, shared)| Arc::clone(shared))
+}
+
+/// Sends a timer's cancellation to its loop, which is not the one running here (or none
+/// is): the loop frees the entry, and drops the waker it held, at its next turn. Without this
+/// a `Sleep` polled by two loops in turn, or dropped outside its loop, left its entry (and a
+/// waker clone) in the first loop until that loop was dropped.
+pub(crate) fn cancel_timer_at(home: LoopId, key: TimerKey) {
+    if let Some(shared) = find_loop(home) {
+        shared.push_timer_cancel(key);
+    }
 }
 
 /// Puts the task that `header` describes back on its loop's run queue.

@@ -193,3 +193,33 @@ fn a_handle_that_outlives_its_loop_keeps_no_descriptor_open() {
     let outcome = miniloop::run(late);
     assert!(outcome.unwrap_err().is_cancelled());
 }
+
+/// A `Sleep` polled by two loops in turn (on one thread, each loop run in turn) used to be
+/// filed again by each loop without leaving the other: 200 round trips left 400 entries,
+/// each holding a waker, until the loops were dropped. Now a loop that polls a `Sleep` filed
+/// elsewhere cancels it there first, and a `Sleep` dropped outside its loop is cancelled at
+/// that loop's next turn.
+///
+/// Guards: a timer entry never outlives its `Sleep` by more than a turn of its loop.
+#[test]
+fn a_sleep_polled_by_two_loops_in_turn_leaves_no_entries_behind() {
+    let first = EventLoop::new();
+    let second = EventLoop::new();
+    let mut sleeping = Box::pin(sleep(Duration::from_secs(3600)));
+    for _ in 0..200 {
+        for event_loop in [&first, &second] {
+            event_loop.run_until_complete(async {
+                assert!(futures::poll!(sleeping.as_mut()).is_pending());
+            });
+        }
+    }
+    drop(sleeping); // outside both loops
+    for event_loop in [&first, &second] {
+        event_loop.run_until_complete(async {}); // a turn, to take in the cancellations
+        assert!(
+            event_loop.timer_heap_len() < 64,
+            "{} timer entries left behind",
+            event_loop.timer_heap_len()
+        );
+    }
+}

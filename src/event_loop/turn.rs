@@ -164,6 +164,7 @@ impl Core {
             return;
         }
         self.take_in_remote_spawns();
+        self.take_in_timer_cancels();
         let mut scheduler = self.scheduler.borrow_mut();
         let mut is_any_deferred = false;
         for key in batch.drain(..) {
