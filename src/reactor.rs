@@ -77,12 +77,30 @@ impl Direction {
 }
 
 /// One registered socket: who waits to read, who waits to write.
+///
+/// Several tasks may wait on one socket in the same direction: `TcpListener::accept` takes
+/// `&self`, so two tasks sharing an `Arc<TcpListener>` (or two `accept` futures in one
+/// `join_all`) wait for the same readiness. Each waker is kept (one per task: a waker that
+/// `will_wake` like a filed one replaces nothing), and readiness wakes them all, as tokio
+/// does: each tries again, one gets the connection, the others find "would block" and file
+/// again. Keeping only the latest waker, as this slot once did, lost the first task's wake
+/// for good (`several_tasks_accepting_on_one_listener_are_all_served` in
+/// `tests/hostile.rs`). The waker of a future that is dropped while it waits stays until the
+/// socket's next event or until it closes, and costs one spurious poll then.
 #[derive(Debug, Default)]
 struct IoSlot {
     generation: u32,
     is_registered: bool,
-    reader: Option<Waker>,
-    writer: Option<Waker>,
+    readers: Vec<Waker>,
+    writers: Vec<Waker>,
+}
+
+impl IoSlot {
+    /// Moves every filed waker, both directions, into `woken`.
+    fn take_all(&mut self, woken: &mut Vec<Waker>) {
+        woken.append(&mut self.readers);
+        woken.append(&mut self.writers);
+    }
 }
 
 /// Keys of sockets dropped where their loop could not be reached; shared with every socket
@@ -162,10 +180,8 @@ impl Reactor {
         };
         slot.is_registered = false;
         slot.generation = slot.generation.wrapping_add(1);
-        let wakers = [slot.reader.take(), slot.writer.take()]
-            .into_iter()
-            .flatten()
-            .collect();
+        let mut wakers = Vec::new();
+        slot.take_all(&mut wakers);
         // The socket is about to be closed, which also removes it from epoll; an error here
         // changes nothing for the caller.
         let _ = self.poll.registry().deregister(source);
@@ -190,8 +206,7 @@ impl Reactor {
             };
             slot.is_registered = false;
             slot.generation = slot.generation.wrapping_add(1);
-            woken.extend(slot.reader.take());
-            woken.extend(slot.writer.take());
+            slot.take_all(woken);
             self.free.push(key.index);
         }
     }
@@ -202,12 +217,11 @@ impl Reactor {
             return;
         };
         let filed = match direction {
-            Direction::Read => &mut slot.reader,
-            Direction::Write => &mut slot.writer,
+            Direction::Read => &mut slot.readers,
+            Direction::Write => &mut slot.writers,
         };
-        match filed {
-            Some(stored) if stored.will_wake(waker) => {}
-            _ => *filed = Some(waker.clone()),
+        if !filed.iter().any(|stored| stored.will_wake(waker)) {
+            filed.push(waker.clone());
         }
     }
 
@@ -241,10 +255,10 @@ impl Reactor {
             // Errors and hang-ups wake both sides: the next attempt reports what happened.
             let is_closed = event.is_error() || event.is_read_closed() || event.is_write_closed();
             if event.is_readable() || is_closed {
-                woken.extend(slot.reader.take());
+                woken.append(&mut slot.readers); // keeps the slot's capacity for next time
             }
             if event.is_writable() || is_closed {
-                woken.extend(slot.writer.take());
+                woken.append(&mut slot.writers);
             }
         }
         Ok(())
@@ -259,11 +273,11 @@ impl Reactor {
 
     /// Takes every filed waker (the loop is shutting down).
     pub(crate) fn take_all_wakers(&mut self) -> Vec<Waker> {
-        self.slots
-            .iter_mut()
-            .flat_map(|slot| [slot.reader.take(), slot.writer.take()])
-            .flatten()
-            .collect()
+        let mut wakers = Vec::new();
+        for slot in &mut self.slots {
+            slot.take_all(&mut wakers);
+        }
+        wakers
     }
 
     fn is_live(&self, key: IoKey) -> bool {

@@ -7,6 +7,7 @@ mod common;
 
 use std::cell::RefCell;
 use std::future::pending;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{within, Count, DropCounter, WATCHDOG};
@@ -222,4 +223,52 @@ fn a_sleep_polled_by_two_loops_in_turn_leaves_no_entries_behind() {
             event_loop.timer_heap_len()
         );
     }
+}
+
+/// Two tasks accept on one shared listener, and two clients connect: both tasks get a
+/// connection. A socket used to keep one waker per direction, so the second task to wait
+/// replaced the first, whose wake was lost although a connection waited in the backlog. The
+/// same with two `accept` futures joined in one task.
+///
+/// Guards: every task waiting on a socket is woken when it is ready (no lost wake-up).
+#[test]
+#[cfg_attr(miri, ignore = "real TCP sockets: Miri has no TCP shims")]
+fn several_tasks_accepting_on_one_listener_are_all_served() {
+    within(WATCHDOG, || {
+        miniloop::run(async {
+            let listener = Arc::new(
+                miniloop::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .unwrap(),
+            );
+            let address = listener.local_addr().unwrap();
+            let acceptors: Vec<_> = (0..2)
+                .map(|_| {
+                    let listener = Arc::clone(&listener);
+                    miniloop::spawn(async move { listener.accept().await.map(|_| ()) })
+                })
+                .collect();
+            miniloop::yield_now().await; // both acceptors wait now
+            let clients = std::thread::spawn(move || {
+                let first = std::net::TcpStream::connect(address).unwrap();
+                let second = std::net::TcpStream::connect(address).unwrap();
+                (first, second)
+            });
+            for acceptor in acceptors {
+                acceptor.await.unwrap().unwrap();
+            }
+            let _clients = clients.join().unwrap();
+
+            // Two `accept` futures joined inside one task.
+            let clients = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                let first = std::net::TcpStream::connect(address).unwrap();
+                let second = std::net::TcpStream::connect(address).unwrap();
+                (first, second)
+            });
+            let accepted = miniloop::join_all([listener.accept(), listener.accept()]).await;
+            assert!(accepted.iter().all(Result::is_ok));
+            let _clients = clients.join().unwrap();
+        });
+    });
 }
