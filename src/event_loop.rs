@@ -276,6 +276,16 @@ impl EventLoop {
             .unwrap_or(0)
     }
 
+    /// The sizes of the loop's tables, to check that a spike of tasks or timers is given
+    /// back once the loop is idle: `[task slots, task slot capacity, timer slots, timer slot
+    /// capacity, timer heap capacity, timer lane capacity]`.
+    #[doc(hidden)]
+    pub fn table_sizes(&self) -> [usize; 6] {
+        let (slots, capacity) = self.core.scheduler.borrow().table_size();
+        let [timer_slots, timer_capacity, heap, lane] = self.core.timers.borrow().table_size();
+        [slots, capacity, timer_slots, timer_capacity, heap, lane]
+    }
+
     /// Entries in the timer heap, cancelled ones included (to check that cancelled timers
     /// do not accumulate).
     #[doc(hidden)]

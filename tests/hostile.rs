@@ -272,3 +272,51 @@ fn several_tasks_accepting_on_one_listener_are_all_served() {
         });
     });
 }
+
+/// The task table gives back a spike's slots on an idle turn by cutting them off its end
+/// (`tests/spike_memory.rs` measures the memory). A slot that comes back at a cut index must
+/// not take up an old generation: a waker kept from the task that once had that slot would
+/// then wake (and poll) the new task. Here the first of 2 000 finished tasks keeps its
+/// waker; after the cut, a new task takes slot 0 again, and the old waker is woken.
+///
+/// Guards: a late wake never reaches the task that reuses a finished task's slot, also
+/// across a shrink of the table.
+#[test]
+fn a_slot_cut_from_the_task_table_comes_back_with_a_fresh_generation() {
+    within(WATCHDOG, || {
+        let polls = Count::default();
+        let polls_in_loop = polls.clone();
+        miniloop::run(async move {
+            let kept = Arc::new(std::sync::Mutex::new(None));
+            let handles: Vec<_> = (0..2_000)
+                .map(|index| {
+                    let kept = Arc::clone(&kept);
+                    miniloop::spawn(std::future::poll_fn(move |cx| {
+                        if index == 0 {
+                            *kept.lock().unwrap() = Some(cx.waker().clone());
+                        }
+                        std::task::Poll::Ready(())
+                    }))
+                })
+                .collect();
+            for handle in handles {
+                handle.await.unwrap();
+            }
+            sleep(Duration::from_millis(2)).await; // an idle turn: the table is cut
+            let newcomer =
+                miniloop::spawn(common::PollCounter::new(&polls_in_loop, pending::<()>()));
+            miniloop::yield_now().await;
+            assert_eq!(polls_in_loop.get(), 1, "the new task's first poll");
+            let old_waker = kept.lock().unwrap().take().unwrap();
+            old_waker.wake();
+            miniloop::yield_now().await;
+            miniloop::yield_now().await;
+            newcomer.abort();
+        });
+        assert_eq!(
+            polls.get(),
+            1,
+            "the old waker woke the task that took its slot"
+        );
+    });
+}

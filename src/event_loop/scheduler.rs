@@ -60,6 +60,26 @@ pub(crate) struct Scheduler {
     pub(crate) is_main_woken: bool,
     next_task_id: u64,
     live_tasks: usize,
+    /// The generation a slot starts with when `reserve_slot` creates it. Slots cut off the
+    /// table's end by `shrink_when_idle` may come back at the same index; starting them past
+    /// every generation they had keeps old keys stale.
+    fresh_generation: u32,
+    /// `next_task_id` when `shrink_when_idle` last looked at the table (see there).
+    task_id_at_last_shrink: u64,
+    /// The slot in use that stopped the last cut of the table (see `shrink_when_idle`).
+    shrink_blocked_at: Option<usize>,
+}
+
+/// Buffers are never shrunk below this many entries: the bursts of an ordinary program are
+/// kept for reuse, and only a real spike is given back.
+pub(crate) const KEEP_ENTRIES: usize = 1024;
+
+/// Gives back the unused capacity of `buffer` when it is under a quarter full and larger
+/// than `KEEP_ENTRIES`, keeping room for twice what it holds. Called on idle turns only.
+pub(crate) fn shrink_buffer<T>(buffer: &mut Vec<T>) {
+    if buffer.capacity() > KEEP_ENTRIES && buffer.len() * 4 < buffer.capacity() {
+        buffer.shrink_to((buffer.len() * 2).max(KEEP_ENTRIES));
+    }
 }
 
 impl Scheduler {
@@ -71,6 +91,9 @@ impl Scheduler {
             is_main_woken: false,
             next_task_id: 1,
             live_tasks: 0,
+            fresh_generation: 0,
+            task_id_at_last_shrink: 1,
+            shrink_blocked_at: None,
         }
     }
 
@@ -99,7 +122,7 @@ impl Scheduler {
                     .filter(|index| *index < TaskKey::UNASSIGNED.index)
                     .expect("more than 4 billion live tasks in one loop");
                 self.slots.push(Slot {
-                    generation: 0,
+                    generation: self.fresh_generation,
                     is_scheduled: false,
                     state: SlotState::Vacant,
                 });
@@ -203,8 +226,66 @@ impl Scheduler {
         slot.state = SlotState::Vacant;
         slot.is_scheduled = false;
         slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(key.index);
+        // The slot that stopped the last cut of the table stays off the free list, so that
+        // the next idle turn can cut there (`shrink_when_idle`); anything else is reused.
+        if self.shrink_blocked_at != Some(key.index as usize) {
+            self.free.push(key.index);
+        }
         self.live_tasks -= 1;
+    }
+
+    /// Gives back memory after a spike of tasks, on a turn where the loop is about to wait
+    /// (never on the busy path). The run queue's spare capacity goes, and the vacant slots at
+    /// the end of the table are cut off. Slots in the middle stay: a live task's key is its
+    /// index. A task still running near the end stops the cut, so a rebuild also sorts the
+    /// free list to hand out the lowest slot first: new tasks then stay low, and once the
+    /// blocking task is gone the next idle turn cuts again.
+    ///
+    /// Cost: O(1) when there is nothing to give back. A rebuild costs O(table) and is tried
+    /// when the table is under a quarter full and either a quarter of its length in tasks
+    /// were spawned since the last try (O(1) amortised per spawn) or the task that stopped
+    /// the last cut has finished (at most once per task).
+    pub(crate) fn shrink_when_idle(&mut self) {
+        shrink_buffer(&mut self.run_queue);
+        let len = self.slots.len();
+        let is_mostly_vacant = len > KEEP_ENTRIES && self.live_tasks * 4 < len;
+        if !is_mostly_vacant {
+            return;
+        }
+        let is_unblocked = self.shrink_blocked_at.is_some_and(|index| {
+            matches!(self.slots.get(index), Some(slot) if matches!(slot.state, SlotState::Vacant))
+        });
+        let spawned_since = self.next_task_id - self.task_id_at_last_shrink;
+        if !is_unblocked && spawned_since < (len / 4) as u64 {
+            return;
+        }
+        self.task_id_at_last_shrink = self.next_task_id;
+        let kept = self
+            .slots
+            .iter()
+            .rposition(|slot| !matches!(slot.state, SlotState::Vacant))
+            .map_or(0, |last| last + 1);
+        self.shrink_blocked_at = kept.checked_sub(1);
+        for slot in &self.slots[kept..] {
+            let next = slot.generation.wrapping_add(1);
+            self.fresh_generation = self.fresh_generation.max(next);
+        }
+        self.slots.truncate(kept);
+        // Highest first, so that `pop` hands out the lowest slot.
+        self.free.clear();
+        let vacant = self.slots.iter().enumerate().rev();
+        self.free.extend(
+            vacant
+                .filter(|(_, slot)| matches!(slot.state, SlotState::Vacant))
+                .map(|(index, _)| index as u32),
+        );
+        self.slots.shrink_to(kept.max(KEEP_ENTRIES));
+        shrink_buffer(&mut self.free);
+    }
+
+    /// The task table's length and capacity, in slots (for the memory tests).
+    pub(crate) fn table_size(&self) -> (usize, usize) {
+        (self.slots.len(), self.slots.capacity())
     }
 
     /// Takes every parked task out of the table and frees the slots: the loop is shutting

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use futures_task::waker_ref;
 
-use super::scheduler::Taken;
+use super::scheduler::{shrink_buffer, Taken};
 use super::Core;
 use crate::reactor::Reactor;
 use crate::task::{Header, JoinError, Polled, TaskRef};
@@ -69,10 +69,26 @@ impl Core {
             // Busy and no sockets to look at: straight on to the next turn.
             let is_runnable = self.is_runnable();
             let has_reactor = self.reactor.borrow().is_some();
+            if !is_runnable {
+                self.shrink_when_idle();
+            }
             if !is_runnable || has_reactor {
                 self.wait_for_work(is_runnable, has_reactor);
             }
         }
+    }
+
+    /// Gives back what a spike of tasks or timers left allocated, on a turn where the loop
+    /// is about to wait anyway. Each check is O(1) unless there is a spike to give back
+    /// (`Scheduler::shrink_when_idle`, `TimerQueue::shrink_when_idle`).
+    #[cold]
+    fn shrink_when_idle(&self) {
+        self.scheduler.borrow_mut().shrink_when_idle();
+        self.timers.borrow_mut().shrink_when_idle();
+        shrink_buffer(&mut self.turn_batch.borrow_mut());
+        shrink_buffer(&mut self.remote_batch.borrow_mut());
+        shrink_buffer(&mut self.remote_spawn_batch.borrow_mut());
+        shrink_buffer(&mut self.due_wakers.borrow_mut());
     }
 
     /// Whether the next turn has something to poll: the main future or a queued task.

@@ -90,7 +90,15 @@ pub(crate) struct TimerQueue {
     slots: Vec<TimerSlot>,
     free: Vec<u32>,
     live: usize,
+    /// Timers filed since `shrink_when_idle` last rebuilt the queue (see there).
+    registered_since_shrink: usize,
+    /// The slot in use that stopped the last cut of the slot table (see `shrink_when_idle`).
+    shrink_blocked_at: Option<usize>,
 }
+
+/// Buffers of the queue are never shrunk below this many entries (the bursts of an ordinary
+/// program stay allocated for reuse; only a real spike is given back).
+const KEEP_ENTRIES: usize = 1024;
 
 impl Default for TimerQueue {
     fn default() -> Self {
@@ -101,6 +109,8 @@ impl Default for TimerQueue {
             slots: Vec::new(),
             free: Vec::new(),
             live: 0,
+            registered_since_shrink: 0,
+            shrink_blocked_at: None,
         }
     }
 }
@@ -133,6 +143,7 @@ impl TimerQueue {
             _ => self.lane.push_back(entry),
         }
         self.live += 1;
+        self.registered_since_shrink += 1;
         TimerKey { slot, seq }
     }
 
@@ -166,7 +177,7 @@ impl TimerQueue {
                 return None;
             }
         };
-        self.free.push(key.slot);
+        self.free_slot(key.slot);
         self.live -= 1;
         self.compact_if_mostly_stale();
         waker
@@ -214,6 +225,79 @@ impl TimerQueue {
     /// Entries in the heap and the lane, stale ones included (for the memory tests).
     pub(crate) fn heap_len(&self) -> usize {
         self.heap.len() + self.lane.len()
+    }
+
+    /// Gives back memory after a spike of timers, on a turn where the loop is about to wait
+    /// (never on the busy path): when under a quarter of the slots hold a timer, drops the
+    /// stale entries of the heap and the lane, cuts the vacant slots off the end of the slot
+    /// table, and returns the spare capacity of every buffer. A slot in use keeps its index
+    /// (a `Sleep` holds it); a timer's `seq` is unique, so a slot that comes back at a cut
+    /// index never matches an old key.
+    ///
+    /// A timer still waiting near the end of the table (often the very timer the idle loop
+    /// waits for, given the slot most recently freed) stops the cut. So a rebuild also sorts
+    /// the free list to hand out the lowest slot first: new timers then stay low, and once
+    /// the blocking timer is gone the next idle turn cuts again.
+    ///
+    /// Cost: O(1) when there is nothing to give back. A rebuild costs O(queue) and is tried
+    /// after at least a quarter of the table's length in new timers (O(1) amortised), or
+    /// when the timer that stopped the last cut has left its slot (at most once per timer).
+    pub(crate) fn shrink_when_idle(&mut self) {
+        let len = self.slots.len();
+        let is_mostly_vacant = len > KEEP_ENTRIES && self.live * 4 < len;
+        if !is_mostly_vacant {
+            return;
+        }
+        let is_unblocked = self
+            .shrink_blocked_at
+            .is_some_and(|index| matches!(self.slots.get(index), Some(TimerSlot::Vacant)));
+        if !is_unblocked && self.registered_since_shrink < len / 4 {
+            return;
+        }
+        self.registered_since_shrink = 0;
+        self.drop_stale_entries();
+        let kept = self
+            .slots
+            .iter()
+            .rposition(|slot| !matches!(slot, TimerSlot::Vacant))
+            .map_or(0, |last| last + 1);
+        self.shrink_blocked_at = kept.checked_sub(1);
+        self.slots.truncate(kept);
+        // Highest first, so that `pop` hands out the lowest slot.
+        self.free.clear();
+        let vacant = self.slots.iter().enumerate().rev();
+        self.free.extend(
+            vacant
+                .filter(|(_, slot)| matches!(slot, TimerSlot::Vacant))
+                .map(|(index, _)| index as u32),
+        );
+        let keep = |len: usize| (len * 2).max(KEEP_ENTRIES);
+        self.slots.shrink_to(keep(self.slots.len()));
+        self.free.shrink_to(keep(self.free.len()));
+        self.heap.shrink_to(keep(self.heap.len()));
+        self.lane.shrink_to(keep(self.lane.len()));
+    }
+
+    /// Timer slots and their capacity, and the capacity of the heap and the lane (for the
+    /// memory tests).
+    pub(crate) fn table_size(&self) -> [usize; 4] {
+        [
+            self.slots.len(),
+            self.slots.capacity(),
+            self.heap.capacity(),
+            self.lane.capacity(),
+        ]
+    }
+
+    /// Puts a vacant slot on the free list, except the one that stopped the last cut of the
+    /// table (`shrink_when_idle`): that one is kept off it, so that the next idle turn can cut
+    /// the table there, instead of a new timer taking it again at once (the free list hands
+    /// out the slot freed last, and an idle loop's own timer would ping-pong in it forever).
+    #[inline]
+    fn free_slot(&mut self, slot: u32) {
+        if self.shrink_blocked_at != Some(slot as usize) {
+            self.free.push(slot);
+        }
     }
 
     /// Drops every registration (the loop is shutting down) and returns the wakers.
@@ -264,7 +348,7 @@ impl TimerQueue {
 
     fn release(&mut self, slot: u32) {
         self.slots[slot as usize] = TimerSlot::Vacant;
-        self.free.push(slot);
+        self.free_slot(slot);
         self.live -= 1;
     }
 
@@ -276,6 +360,11 @@ impl TimerQueue {
         if entries < MIN_COMPACT_LEN || entries < 4 * self.live {
             return;
         }
+        self.drop_stale_entries();
+    }
+
+    /// Keeps only the entries of the heap and the lane whose timer is still filed.
+    fn drop_stale_entries(&mut self) {
         let slots = &self.slots;
         let is_live = |entry: &Entry| matches!(slots[entry.slot as usize], TimerSlot::Waiting { seq, .. } | TimerSlot::Fired { seq } if seq == entry.seq);
         self.heap.retain(|Reverse(entry)| is_live(entry));
