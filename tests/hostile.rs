@@ -320,3 +320,39 @@ fn a_slot_cut_from_the_task_table_comes_back_with_a_fresh_generation() {
         );
     });
 }
+
+/// Records the timeline of `tasks` tasks that each yield once; returns how long it took.
+fn record_timeline_of(tasks: usize) -> Duration {
+    let event_loop = EventLoop::builder().record_timeline(true).build();
+    let started = std::time::Instant::now();
+    event_loop.run_until_complete(async move {
+        let handles: Vec<_> = (0..tasks)
+            .map(|_| miniloop::spawn(miniloop::yield_now()))
+            .collect();
+        for handle in handles {
+            handle.await.unwrap();
+        }
+    });
+    let took = started.elapsed();
+    assert_eq!(event_loop.timeline().rows().len(), tasks);
+    took
+}
+
+/// Recording a timeline costs the same per task however many tasks there are. Each poll
+/// looked its task's row up in a list, so recording was quadratic: 60 000 tasks took 1.09 s
+/// instead of 19 ms. Ten times the tasks must take about ten times as long, not a hundred
+/// (the bound is generous: 40x).
+///
+/// Guards: observing the loop never makes it asymptotically slower.
+#[test]
+#[cfg_attr(miri, ignore = "tens of thousands of tasks: far too slow under miri")]
+fn recording_a_timeline_is_linear_in_the_number_of_tasks() {
+    record_timeline_of(1_000); // warm up the allocator
+    let small = record_timeline_of(4_000);
+    let large = record_timeline_of(40_000);
+    let ratio = large.as_secs_f64() / small.as_secs_f64();
+    assert!(
+        ratio < 40.0,
+        "10x the tasks took {ratio:.0}x as long to record ({small:?} then {large:?})"
+    );
+}
