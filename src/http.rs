@@ -112,7 +112,8 @@ impl fmt::Debug for Response {
 /// # Errors
 /// An `io::Error` whose message starts with ``cannot fetch `URL`:``, for:
 /// - a URL that is not `http://` (`https://` gets an explanation about TLS), or is malformed:
-///   no scheme, no host, a bad port (kind `InvalidInput` or `Unsupported`);
+///   no scheme, no host, a bad port (`+8080` included), an IPv6 address without its brackets
+///   or with anything but `:port` after them (kind `InvalidInput` or `Unsupported`);
 /// - a failed connection, e.g. refused (the message names the address and how to start the
 ///   slow-sites server);
 /// - a response that is not HTTP, has headers over [`MAX_HEAD_BYTES`] (kind `InvalidData`),

@@ -211,6 +211,31 @@ fn malformed_urls_say_what_is_wrong_and_show_a_valid_example() {
     }
 }
 
+/// Guards "a malformed URL is an error, never a request to another address": each of these
+/// used to connect somewhere (`[::1]:80`, port 8080 for `+8080`, host `::1` port 8080 split
+/// at the last colon) instead of saying what is wrong.
+#[test]
+fn urls_with_junk_around_the_address_are_refused_before_connecting() {
+    let cases = [
+        ("http://[::1]x:8080/", "only `:port` may follow the `]`"),
+        ("http://[::1]]:8080/", "only `:port` may follow the `]`"),
+        (
+            "http://127.0.0.1:+8080/",
+            "the port `+8080` is not a number",
+        ),
+        ("http://::1:8080/", "an IPv6 address goes in brackets"),
+    ];
+    for (url, expected) in cases {
+        let (kind, message) = error_text(fetch(url));
+        assert_eq!(kind, io::ErrorKind::InvalidInput, "{url}: {message}");
+        assert!(
+            message.starts_with(&format!("cannot fetch `{url}`: ")),
+            "{message}"
+        );
+        assert!(message.contains(expected), "{url}: {message}");
+    }
+}
+
 // ---- faults ----
 
 /// Proves that a server closing in the middle of the headers, or of a chunked body, gives an
