@@ -122,6 +122,32 @@ fn close_delimited_bodies_end_at_the_close() {
     assert_eq!(response.body, b"until the end");
 }
 
+/// Guards "the body ends where the server says, with any chunked framing removed" against
+/// empty list elements (RFC 9110 section 5.6.1: a recipient ignores them): `chunked,` and a
+/// second, empty `Transfer-Encoding` line used to hand back the chunk sizes inside the body,
+/// and an empty `Transfer-Encoding` used to override `Content-Length` (so the body ran on to
+/// the close).
+#[test]
+#[cfg_attr(miri, ignore = "real TCP sockets: Miri has no TCP shims")]
+fn empty_transfer_encoding_elements_do_not_change_the_framing() {
+    let chunked_body = "5\r\nhello\r\n0\r\n\r\n";
+    for encoding in [
+        "Transfer-Encoding: chunked,\r\n",
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding:\r\n",
+    ] {
+        let response = fetch_from(send_and_close(format!(
+            "HTTP/1.1 200 OK\r\n{encoding}\r\n{chunked_body}"
+        )))
+        .unwrap();
+        assert_eq!(response.text(), "hello", "{encoding:?}");
+    }
+    let response = fetch_from(send_and_close(
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding:\r\n\r\nhello, and more",
+    ))
+    .unwrap();
+    assert_eq!(response.text(), "hello");
+}
+
 /// Proves that interim `100 Continue` answers are skipped, and 204 has no body.
 #[test]
 #[cfg_attr(miri, ignore = "real TCP sockets: Miri has no TCP shims")]

@@ -115,14 +115,20 @@ pub(super) fn body_framing(status: u16, headers: &[(String, String)]) -> Result<
             .flat_map(|(_, value)| value.split(','))
             .map(str::trim)
     };
-    // With several codings, chunked must come last; anything else ends at the close.
-    if let Some(last) = values("transfer-encoding").next_back() {
+    // With several codings, chunked must come last; anything else ends at the close. Empty
+    // elements (`chunked,`, an empty `Transfer-Encoding:` line) are no coding at all: RFC 9110
+    // section 5.6.1 says to ignore them. Counted as one, an empty last element would hide the
+    // `chunked` before it, and an empty header would override `Content-Length`.
+    let mut codings = values("transfer-encoding").filter(|coding| !coding.is_empty());
+    if let Some(last) = codings.next_back() {
         let framing = match last.eq_ignore_ascii_case("chunked") {
             true => Framing::Chunked,
             false => Framing::UntilClose,
         };
         return Ok(framing);
     }
+    // `Content-Length` is a number, not a list (RFC 9110 section 8.6; `4, 4` is tolerated as
+    // one value repeated), so an empty element there stays an error rather than being skipped.
     let mut length = None;
     for text in values("content-length") {
         let parsed = match text.parse::<u64>() {
@@ -255,6 +261,43 @@ mod tests {
         )
         .unwrap_err()
         .contains("two different lengths"));
+    }
+
+    /// Guards "the body ends where the server says" against empty list elements, which RFC
+    /// 9110 section 5.6.1 says to ignore: `chunked,` or an extra empty `Transfer-Encoding`
+    /// line used to make the last coding `""`, so the chunk framing leaked into the body, and
+    /// an empty `Transfer-Encoding` overrode `Content-Length`.
+    #[test]
+    fn empty_transfer_encoding_elements_are_ignored() {
+        let framing = |headers: &[(String, String)]| body_framing(200, headers);
+        for value in [
+            "chunked,",
+            "chunked, ",
+            ",chunked",
+            "gzip,,chunked",
+            " , chunked ,,",
+        ] {
+            assert_eq!(
+                framing(&[header("Transfer-Encoding", value)]),
+                Ok(Framing::Chunked),
+                "{value:?}"
+            );
+        }
+        assert_eq!(
+            framing(&[
+                header("Transfer-Encoding", "chunked"),
+                header("Transfer-Encoding", "")
+            ]),
+            Ok(Framing::Chunked)
+        );
+        assert_eq!(
+            framing(&[
+                header("Content-Length", "5"),
+                header("Transfer-Encoding", ""),
+                header("transfer-encoding", " , "),
+            ]),
+            Ok(Framing::Length(5))
+        );
     }
 
     #[test]
