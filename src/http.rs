@@ -19,7 +19,8 @@
 //! - Nothing the server claims sizes an allocation: the headers are capped at 64 KiB
 //!   ([`MAX_HEAD_BYTES`]), and bodies grow as bytes arrive, not as `Content-Length` promises.
 //! - Errors are `std::io::Error`s that start with ``cannot fetch `URL`:`` and say what went
-//!   wrong and how to fix it. Malformed responses are errors, never panics.
+//!   wrong and how to fix it. Malformed responses are errors, never panics, and never passed
+//!   on: a header value with a CR or a NUL in it (RFC 9110, section 5.5) is refused.
 //! - Host names are resolved on the blocking pool (by `TcpStream::connect`), never on the
 //!   loop's thread.
 //!
@@ -116,7 +117,9 @@ impl fmt::Debug for Response {
 ///   or with anything but `:port` after them (kind `InvalidInput` or `Unsupported`);
 /// - a failed connection, e.g. refused (the message names the address and how to start the
 ///   slow-sites server);
-/// - a response that is not HTTP, has headers over [`MAX_HEAD_BYTES`] (kind `InvalidData`),
+/// - a response that is not HTTP, has headers over [`MAX_HEAD_BYTES`], or a header value
+///   with a CR or a NUL in it (RFC 9110 forbids them; the error names the header) (kind
+///   `InvalidData`),
 ///   or ends early, like a body shorter than its `Content-Length` (kind `UnexpectedEof`).
 ///
 /// # Panics

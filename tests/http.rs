@@ -364,6 +364,27 @@ fn malformed_status_lines_and_headers_are_errors() {
     }
 }
 
+/// Guards "malformed responses are errors, never passed on" for RFC 9110 section 5.5: a
+/// header value with a bare CR or a NUL used to reach `Response::headers` verbatim, where a
+/// program that copies it on (into a log line, another request) could be tricked by it.
+#[test]
+#[cfg_attr(miri, ignore = "real TCP sockets: Miri has no TCP shims")]
+fn header_values_with_a_bare_cr_or_a_nul_are_refused() {
+    for (header, name) in [
+        ("X-Split: a\rSet-Cookie: evil=1", "X-Split"),
+        ("X-Nul: a\0b", "X-Nul"),
+    ] {
+        let (kind, message) = error_text(fetch_from(send_and_close(format!(
+            "HTTP/1.1 200 OK\r\n{header}\r\nContent-Length: 2\r\n\r\nhi"
+        ))));
+        assert_eq!(kind, io::ErrorKind::InvalidData, "{message}");
+        assert!(
+            message.contains(&format!("the header `{name}`")),
+            "{message}"
+        );
+    }
+}
+
 /// Proves that headers running past 64 KiB are refused with a clear error.
 #[test]
 #[cfg_attr(miri, ignore = "real TCP sockets: Miri has no TCP shims")]

@@ -43,7 +43,15 @@ pub(super) fn find_head_end(bytes: &[u8]) -> Option<(usize, usize)> {
 pub(super) fn parse_head(text: &str) -> Result<Head, String> {
     let mut lines = text.lines();
     let status_line = lines.next().unwrap_or_default();
+    // Parsed first, so that a server that does not speak HTTP at all is told so.
     let (status, reason) = parse_status_line(status_line)?;
+    if let Some(what) = forbidden_character(status_line) {
+        return Err(format!(
+            "the status line `{}` has {what} in it; a status line is plain text ending in a \
+             line break (RFC 9112, section 4), so the response is refused; check the server",
+            quote(status_line)
+        ));
+    }
     let mut headers = Vec::new();
     for line in lines {
         if line.starts_with([' ', '\t']) {
@@ -67,6 +75,15 @@ pub(super) fn parse_head(text: &str) -> Result<Head, String> {
                 quote(line)
             ));
         }
+        // Checked before the trim, which would hide a CR at the end of the value.
+        if let Some(what) = forbidden_character(value) {
+            return Err(format!(
+                "the header `{}` has {what} in its value (`{}`); RFC 9110 (section 5.5) forbids \
+                 CR, LF and NUL in header values, so the response is refused; check the server",
+                quote(name),
+                quote(value.trim())
+            ));
+        }
         headers.push((name.to_owned(), value.trim().to_owned()));
     }
     Ok(Head {
@@ -74,6 +91,19 @@ pub(super) fn parse_head(text: &str) -> Result<Head, String> {
         reason: reason.to_owned(),
         headers,
     })
+}
+
+/// Names the first character that may not appear inside a line of a head: a CR that does not
+/// end the line (`str::lines` has taken the line's own `\r\n` or `\n` off already) or a NUL.
+/// A reader that took the CR for a line break would see a header the server did not send.
+fn forbidden_character(line: &str) -> Option<&'static str> {
+    if line.contains('\r') {
+        Some("a carriage return (CR) that does not end the line")
+    } else if line.contains('\0') {
+        Some("a NUL byte")
+    } else {
+        None
+    }
 }
 
 /// Parses `HTTP/1.x CODE REASON` into the code and the reason.
@@ -227,6 +257,36 @@ mod tests {
         assert!(error("HTTP/1.1 200 OK\r\n: value\r\n").contains("no valid name"));
         assert!(error("HTTP/1.1 200 OK\r\nA: b\r\n folded\r\n").contains("folding"));
         assert!(quote(&"x".repeat(100)).ends_with('…'));
+    }
+
+    /// Guards "malformed responses are errors" for RFC 9110 section 5.5: a CR, LF or NUL in
+    /// a field value is invalid and dangerous (a CR can split the value into a second header
+    /// for a reader that treats it as a line break). They used to be returned verbatim, and a
+    /// CR at the end of a value was trimmed away unseen.
+    #[test]
+    fn a_bare_cr_or_a_nul_in_a_header_value_is_refused_naming_the_header() {
+        let error = |text: &str| parse_head(text).unwrap_err();
+        for (head, name) in [
+            (
+                "HTTP/1.1 200 OK\r\nX-Split: a\rSet-Cookie: b\r\n",
+                "X-Split",
+            ),
+            ("HTTP/1.1 200 OK\r\nX-Trailing: a\r\r\n", "X-Trailing"),
+            ("HTTP/1.1 200 OK\nX-Bare:\ra\n", "X-Bare"),
+            ("HTTP/1.1 200 OK\r\nA: ok\r\nX-Nul: a\0b\r\n", "X-Nul"),
+        ] {
+            let message = error(head);
+            assert!(
+                message.contains(&format!("the header `{name}`")),
+                "{head:?}: {message}"
+            );
+            assert!(message.contains("RFC 9110"), "{head:?}: {message}");
+        }
+        assert!(error("HTTP/1.1 200 O\rK\r\n").contains("status line"));
+        assert!(error("HTTP/1.1 200 O\0K\r\n").contains("status line"));
+        // A tab inside a value is allowed.
+        let head = parse_head("HTTP/1.1 200 OK\r\nX-Tab: a\tb\r\n").unwrap();
+        assert_eq!(head.headers, [header("X-Tab", "a\tb")]);
     }
 
     #[test]
