@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::task::{Header, TaskId};
+use crate::waker::TaskKey;
 pub use timeline::{Timeline, TimelineRow};
 
 /// One thing the loop did, as the trace prints it. Tasks appear as `task#3` or
@@ -52,7 +53,8 @@ pub enum Event {
     Wake {
         /// The task (or `main`).
         task: String,
-        /// `the loop's thread` or `another thread`.
+        /// `the loop's thread`, `thread "name"` (another thread, with its name) or
+        /// `another thread` (one without a name).
         from: String,
     },
     /// Timers came due and woke their tasks.
@@ -285,7 +287,7 @@ impl Observer {
         }
     }
 
-    fn is_tracing(&self) -> bool {
+    pub(crate) fn is_tracing(&self) -> bool {
         self.config.trace_to_stderr || self.config.trace_log.is_some()
     }
 
@@ -402,7 +404,44 @@ impl Observer {
 #[derive(Debug)]
 pub(crate) enum WakeOrigin {
     LoopThread,
+    /// With the waking thread's name, if it has one (see [`RemoteWakers`]).
     OtherThread(Option<String>),
+}
+
+/// The names of the threads that woke a loop's tasks from afar, kept from the wake until the
+/// loop collects it: by then the waking thread may be gone, so the name is read at the wake.
+///
+/// Only a loop that traces has one (`Shared::remote_wakers` is `None` otherwise), so a loop
+/// that does not trace never looks a thread's name up. At most one name per task key is
+/// waiting at a time: a task is pushed to the remote queue once until the loop collects it,
+/// and the loop takes the name before it lets the task be pushed again.
+#[derive(Debug, Default)]
+pub(crate) struct RemoteWakers {
+    names: Mutex<Vec<(TaskKey, String)>>,
+}
+
+impl RemoteWakers {
+    /// Notes the calling thread as the waker of `key`, if the thread has a name. Called before
+    /// the key is pushed, so the loop finds the name when it collects the key.
+    pub(crate) fn note(&self, key: TaskKey) {
+        if let Some(name) = std::thread::current().name() {
+            self.lock().push((key, name.to_owned()));
+        }
+    }
+
+    /// The name of the thread that woke `key`, if it had one; forgotten once taken.
+    pub(crate) fn take(&self, key: TaskKey) -> Option<String> {
+        let mut names = self.lock();
+        let position = names.iter().position(|(noted, _)| *noted == key)?;
+        Some(names.swap_remove(position).1)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(TaskKey, String)>> {
+        // Nothing that can panic runs under this lock; recover the data if something did.
+        self.names
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// The slow-poll warning: which task, where it came from, how long, and what to do.

@@ -71,6 +71,37 @@ fn a_wake_from_another_thread_is_traced_as_such() {
     );
 }
 
+/// Guards the trace's rule "a wake from another thread is traced ... with the name of the
+/// thread that woke" (`src/trace.rs`): a named thread's wake used to read "from another
+/// thread" like an unnamed one's.
+#[test]
+fn a_wake_from_a_named_thread_is_traced_with_its_name() {
+    let log = TraceLog::new();
+    let event_loop = EventLoop::builder().trace_into(log.clone()).build();
+    event_loop.run_until_complete(async {
+        let (sender, receiver) = futures::channel::oneshot::channel::<u8>();
+        let waiter = miniloop::spawn(async move { receiver.await.expect("the thread sends") });
+        let thread = std::thread::Builder::new()
+            .name("notifier".into())
+            .spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                sender.send(1).expect("the waiter is alive");
+            })
+            .expect("the thread starts");
+        assert_eq!(waiter.await.expect("no panic"), 1);
+        thread.join().expect("the thread does not panic");
+    });
+    let events = events(&log);
+    assert!(
+        events.contains(&"wake task#1 from thread \"notifier\"".to_string()),
+        "expected the remote wake to name its thread, got {events:#?}"
+    );
+    assert!(
+        !events.iter().any(|event| event.contains("another thread")),
+        "{events:#?}"
+    );
+}
+
 /// Panics and aborts end tasks with the matching word.
 #[test]
 fn panicked_and_cancelled_tasks_say_so() {

@@ -145,6 +145,10 @@ impl Core {
         self.take_in_remote_spawns();
         let mut scheduler = self.scheduler.borrow_mut();
         for key in batch.drain(..) {
+            // Who woke, for the trace (`None` unless the loop traces). Taken for every key, a
+            // finished task's too, so that no name is left behind, and before the flag below
+            // is cleared: a later wake of the same task notes its name only after that.
+            let woken_by = self.shared.remote_wakers.as_ref().and_then(|w| w.take(key));
             // Clear the flag before the coming poll: a wake after this point queues again.
             let header = if key == TaskKey::MAIN {
                 Some(&self.main_waker.header)
@@ -157,7 +161,7 @@ impl Core {
                 // us (found by the loom model in `tests/loom_wake.rs`).
                 header.is_remote_queued.swap(false, Ordering::AcqRel);
                 if let Some(observer) = self.observer.get() {
-                    observer.woke(header, WakeOrigin::OtherThread(None));
+                    observer.woke(header, WakeOrigin::OtherThread(woken_by));
                 }
             }
             scheduler.schedule(key);
