@@ -5,7 +5,9 @@
 //!
 //! - **Trace** (`MINILOOP_TRACE=1`, or [`Builder::trace`](crate::event_loop::Builder::trace)):
 //!   one line on stderr per event: spawn, poll (and how long it took), wake (from which
-//!   thread), timers fired, sockets ready, task finished, idle wait.
+//!   thread), timers fired, sockets ready, task finished, idle wait. `1`, `true`, `on` and
+//!   `yes` switch it on; `0`, `false`, `off`, `no` and empty leave it off; any other value
+//!   gets a one-line warning and leaves it off.
 //! - **Slow-poll detector** (`MINILOOP_SLOW_POLL_MS=50`, or
 //!   [`Builder::slow_poll_threshold`](crate::event_loop::Builder::slow_poll_threshold)): a
 //!   warning when one poll holds the loop longer than the threshold, naming the task and where
@@ -155,8 +157,7 @@ impl ObserveConfig {
         static FROM_ENV: OnceLock<ObserveConfig> = OnceLock::new();
         FROM_ENV
             .get_or_init(|| ObserveConfig {
-                trace_to_stderr: std::env::var_os("MINILOOP_TRACE")
-                    .is_some_and(|value| value != "0" && !value.is_empty()),
+                trace_to_stderr: trace_from_env(),
                 slow_poll: slow_poll_from_env(),
                 ..ObserveConfig::default()
             })
@@ -185,6 +186,35 @@ impl ObserveConfig {
             timeline,
             held_during_polls: RefCell::new(Vec::new()),
         }))
+    }
+}
+
+/// `MINILOOP_TRACE`: `1`, `true`, `on` or `yes` switch the trace on; unset, empty, `0`,
+/// `false`, `off` or `no` leave it off (in any case, spaces around ignored).
+///
+/// Anything else is a one-line warning on stderr, and the trace stays off. Not a panic:
+/// `EventLoop::new` and `miniloop::run` read the variable and cannot fail, so a panic there is
+/// one the user cannot catch, for a typo in a debugging switch. Not an error from the builder
+/// either, for the same reason: `new` and `run` have no way to return one. Off, like the other
+/// variables' bad values (`MINILOOP_SLOW_POLL_MS`, `MINILOOP_BLOCKING_THREADS`): a program
+/// runs as if the variable were unset, and the warning says why. Once per process, because
+/// `ObserveConfig::from_env` reads the environment once.
+fn trace_from_env() -> bool {
+    let Some(raw) = std::env::var_os("MINILOOP_TRACE") else {
+        return false;
+    };
+    let word = raw.to_string_lossy().trim().to_ascii_lowercase();
+    match word.as_str() {
+        "1" | "true" | "on" | "yes" => true,
+        "" | "0" | "false" | "off" | "no" => false,
+        _ => {
+            eprintln!(
+                "miniloop: ignoring MINILOOP_TRACE={raw:?}, the trace stays off; use \
+                 MINILOOP_TRACE=1 (or true, on, yes) to switch it on, or 0 (false, off, no) \
+                 to leave it off"
+            );
+            false
+        }
     }
 }
 
