@@ -399,6 +399,63 @@ fn headers_over_64_kib_are_refused() {
     assert!(message.contains("run over 64 KiB"), "{message}");
 }
 
+/// A script that sends `head`, then `body_len` bytes of `x` in 64 KiB writes, then closes;
+/// it stops early, without failing, if the client hangs up first.
+fn send_body_and_close(head: &'static str, body_len: usize) -> Script {
+    Box::new(move |stream| {
+        if stream.write_all(head.as_bytes()).is_err() {
+            return;
+        }
+        let block = vec![b'x'; 64 * 1024];
+        let mut left = body_len;
+        while left > 0 {
+            let step = left.min(block.len());
+            if stream.write_all(&block[..step]).is_err() {
+                return;
+            }
+            left -= step;
+        }
+    })
+}
+
+/// Guards "nothing the server sends sizes our memory beyond a stated cap": a body framed by
+/// the end of the connection used to grow for as long as the server kept sending. One byte
+/// over `MAX_BODY_BYTES` is an error that names the cap; exactly the cap is still a body.
+#[test]
+#[cfg_attr(miri, ignore = "real TCP sockets: Miri has no TCP shims")]
+fn a_close_delimited_body_over_the_cap_is_refused() {
+    let head = "HTTP/1.0 200 OK\r\n\r\n";
+    let (kind, message) = error_text(fetch_from(send_body_and_close(
+        head,
+        http::MAX_BODY_BYTES + 1,
+    )));
+    assert_eq!(kind, io::ErrorKind::InvalidData, "{message}");
+    assert!(message.contains("over 16 MiB"), "{message}");
+    assert!(message.contains("MAX_BODY_BYTES"), "{message}");
+    let response = fetch_from(send_body_and_close(head, http::MAX_BODY_BYTES)).unwrap();
+    assert_eq!(response.body.len(), http::MAX_BODY_BYTES);
+}
+
+/// The same cap for the other two framings, refused before the bytes arrive: a
+/// `Content-Length` over it, and a chunk whose size would take the body over it. The server
+/// holds the connection open, so a client that tried to read those bytes would hang.
+#[test]
+#[cfg_attr(miri, ignore = "real TCP sockets: Miri has no TCP shims")]
+fn sized_and_chunked_bodies_over_the_cap_are_refused_up_front() {
+    let over = http::MAX_BODY_BYTES + 1;
+    for response in [
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {over}\r\n\r\nstart"),
+        format!(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n{:x}\r\n",
+            over - 5
+        ),
+    ] {
+        let (kind, message) = error_text(fetch_from(send_and_hold(response.clone())));
+        assert_eq!(kind, io::ErrorKind::InvalidData, "{response}: {message}");
+        assert!(message.contains("over 16 MiB"), "{response}: {message}");
+    }
+}
+
 /// Proves that one failing request does not stop the others running next to it.
 #[test]
 #[cfg_attr(miri, ignore = "real TCP sockets: Miri has no TCP shims")]

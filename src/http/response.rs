@@ -6,7 +6,7 @@ use std::io;
 use super::parse::{
     body_framing, find_head_end, parse_chunk_size, parse_head, quote, Framing, Head,
 };
-use super::{fetch_error, Response, MAX_HEAD_BYTES};
+use super::{fetch_error, Response, MAX_BODY_BYTES, MAX_HEAD_BYTES};
 use crate::net::TcpStream;
 
 /// How many bytes one read asks the socket for.
@@ -105,6 +105,11 @@ impl<'url> ResponseReader<'url> {
 
     /// Reads a body of exactly `length` bytes.
     async fn read_sized_body(&mut self, length: u64) -> io::Result<Vec<u8>> {
+        if length > MAX_BODY_BYTES as u64 {
+            return Err(self.body_too_large(format!(
+                "the server announces a body of {length} bytes (`Content-Length: {length}`)"
+            )));
+        }
         let mut body = Vec::new();
         let received = self.take_into(length, &mut body).await?;
         if received < length {
@@ -133,6 +138,12 @@ impl<'url> ResponseReader<'url> {
                 .map_err(|detail| self.error(io::ErrorKind::InvalidData, detail))?;
             if size == 0 {
                 break;
+            }
+            if body.len() as u64 + size > MAX_BODY_BYTES as u64 {
+                return Err(self.body_too_large(format!(
+                    "a chunk of {size} bytes takes the chunked body, {} bytes so far, past the cap",
+                    body.len()
+                )));
             }
             let received = self.take_into(size, &mut body).await?;
             if received < size {
@@ -173,10 +184,17 @@ impl<'url> ResponseReader<'url> {
         Ok(body)
     }
 
-    /// Reads until the server closes the connection.
+    /// Reads until the server closes the connection, or one byte past the cap.
     async fn read_until_close(&mut self) -> io::Result<Vec<u8>> {
         let mut body = Vec::new();
-        self.take_into(u64::MAX, &mut body).await?;
+        let cap = MAX_BODY_BYTES as u64;
+        if self.take_into(cap + 1, &mut body).await? > cap {
+            return Err(self.body_too_large(
+                "the body, which runs until the server closes the connection (no \
+                 `Content-Length`, not chunked), goes on past the cap"
+                    .to_owned(),
+            ));
+        }
         Ok(body)
     }
 
@@ -252,6 +270,18 @@ impl<'url> ResponseReader<'url> {
                  this is not a well-formed HTTP response (or an unusually large one); check \
                  that the URL points at an HTTP server",
                 MAX_HEAD_BYTES / 1024
+            ),
+        )
+    }
+
+    fn body_too_large(&self, what: String) -> io::Error {
+        self.error(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{what}: the body may not run over {} MiB (`miniloop::http::MAX_BODY_BYTES`), \
+                 the most `get` keeps in memory; ask for a smaller resource, or fetch large \
+                 files with a client that streams them to disk",
+                MAX_BODY_BYTES / (1024 * 1024)
             ),
         )
     }
