@@ -23,7 +23,7 @@
 //!   wrong and how to fix it. Malformed responses are errors, never panics, and never passed
 //!   on: a header value with a CR or a NUL in it (RFC 9110, section 5.5) is refused.
 //! - Host names are resolved on the blocking pool (by `TcpStream::connect`), never on the
-//!   loop's thread.
+//!   loop's thread; numeric addresses and `localhost` need no lookup.
 //!
 //! # Why not hyper or reqwest
 //! They are the right choice for a real program, and they bring TLS, pools and HTTP/2 with
