@@ -36,7 +36,7 @@ use crate::reactor::Reactor;
 use crate::sync_first::SuspendScope;
 use crate::task::{new_task, Header, JoinHandle, Origin, TaskId, TaskRef};
 use crate::time::{Registration, TimerQueue};
-use crate::trace::{ObserveConfig, ObserverSlot, Timeline, WakeOrigin};
+use crate::trace::{ObserveConfig, Observer, ObserverSlot, Timeline, WakeOrigin};
 use crate::waker::{register_loop, unregister_loop, wake_task, LoopId, Shared, TaskKey};
 pub use builder::Builder;
 pub use handle::Handle;
@@ -168,7 +168,8 @@ impl EventLoop {
     fn with_config(config: ObserveConfig) -> Self {
         let id = LoopId::next();
         let observer = ObserverSlot::new(config);
-        let shared = Arc::new(Shared::new(observer.get().is_some()));
+        let traces = observer.get().is_some_and(Observer::is_tracing);
+        let shared = Arc::new(Shared::new(observer.get().is_some(), traces));
         register_loop(id, Arc::clone(&shared));
         let main_origin = Origin {
             name: Some("main".into()),

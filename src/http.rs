@@ -17,11 +17,13 @@
 //!   closing the connection when neither is given. A connection that closes early is an error,
 //!   never a silently short body.
 //! - Nothing the server claims sizes an allocation: the headers are capped at 64 KiB
-//!   ([`MAX_HEAD_BYTES`]), and bodies grow as bytes arrive, not as `Content-Length` promises.
+//!   ([`MAX_HEAD_BYTES`]) and the body at 16 MiB ([`MAX_BODY_BYTES`]), however it is framed;
+//!   bodies grow as bytes arrive, not as `Content-Length` promises.
 //! - Errors are `std::io::Error`s that start with ``cannot fetch `URL`:`` and say what went
-//!   wrong and how to fix it. Malformed responses are errors, never panics.
+//!   wrong and how to fix it. Malformed responses are errors, never panics, and never passed
+//!   on: a header value with a CR or a NUL in it (RFC 9110, section 5.5) is refused.
 //! - Host names are resolved on the blocking pool (by `TcpStream::connect`), never on the
-//!   loop's thread.
+//!   loop's thread; numeric addresses and `localhost` need no lookup.
 //!
 //! # Why not hyper or reqwest
 //! They are the right choice for a real program, and they bring TLS, pools and HTTP/2 with
@@ -45,6 +47,12 @@ use url::Url;
 /// The most bytes a response's status line and headers may take (64 KiB). A server that sends
 /// more without the empty line that ends them gets an error instead of our memory.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// The most bytes a response's body may take (16 MiB), whatever frames it: `get` keeps the
+/// whole body in memory, so a server that sends more (or announces more in `Content-Length`
+/// or a chunk size) gets an error instead of our memory. Large downloads want a client that
+/// streams the body to a file, which this one does not do.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// A complete HTTP response: status, headers and the whole body.
 ///
@@ -112,11 +120,14 @@ impl fmt::Debug for Response {
 /// # Errors
 /// An `io::Error` whose message starts with ``cannot fetch `URL`:``, for:
 /// - a URL that is not `http://` (`https://` gets an explanation about TLS), or is malformed:
-///   no scheme, no host, a bad port (kind `InvalidInput` or `Unsupported`);
+///   no scheme, no host, a bad port (`+8080` included), an IPv6 address without its brackets
+///   or with anything but `:port` after them (kind `InvalidInput` or `Unsupported`);
 /// - a failed connection, e.g. refused (the message names the address and how to start the
 ///   slow-sites server);
-/// - a response that is not HTTP, has headers over [`MAX_HEAD_BYTES`] (kind `InvalidData`),
-///   or ends early, like a body shorter than its `Content-Length` (kind `UnexpectedEof`).
+/// - a response that is not HTTP, has headers over [`MAX_HEAD_BYTES`], a body over
+///   [`MAX_BODY_BYTES`] (sent or announced), or a header value with a CR or a NUL in it
+///   (RFC 9110 forbids them; the error names the header) (kind `InvalidData`), or ends
+///   early, like a body shorter than its `Content-Length` (kind `UnexpectedEof`).
 ///
 /// # Panics
 /// If called outside an event loop (the socket needs the loop's reactor).

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run              all lessons, in order
-//! cargo run -- 07        one lesson
+//! cargo run -- 07        one lesson (by number, or by its example's exact name:
+//!                         `cargo run -- 07_delegation`)
 //! cargo run -- --list    the list, with each lesson's chapter
 //! ```
 //!
@@ -185,7 +186,7 @@ enum Request {
     Help,
 }
 
-const USAGE: &str = "usage: cargo run [-- NN | --list | --help]";
+const USAGE: &str = "usage: cargo run [-- NN | -- NN_example_name | --list | --help]";
 
 /// Reads the arguments (without the program name).
 fn parse_args(args: &[String]) -> Result<Request, String> {
@@ -201,15 +202,19 @@ fn parse_args(args: &[String]) -> Result<Request, String> {
     }
 }
 
-/// The index of the lesson called `wanted` ("7", "07" or "07_delegation").
+/// The index of the lesson called `wanted`: its number ("7", "07") or the exact name of one
+/// of its examples ("07_delegation"). Anything else is refused, even if it starts like a
+/// lesson ("7_anything"): running a lesson the reader did not ask for would hide the typo.
 fn find_lesson(wanted: &str) -> Result<usize, String> {
-    let number: String = wanted.chars().take_while(char::is_ascii_digit).collect();
+    let is_number = !wanted.is_empty() && wanted.bytes().all(|byte| byte.is_ascii_digit());
     let found = LESSONS.iter().position(|lesson| {
-        number.parse::<u32>().ok() == lesson.number.parse::<u32>().ok() && !number.is_empty()
+        let same_number = is_number && wanted.parse::<u32>().ok() == lesson.number.parse().ok();
+        same_number || lesson.examples.contains(&wanted)
     });
     found.ok_or_else(|| {
         format!(
-            "there is no lesson {wanted:?}; pick one of these:\n{}",
+            "there is no lesson {wanted:?}; name one by its number (`cargo run -- 07`) or its \
+             example's name (`cargo run -- 07_delegation`); `cargo run -- --list` lists them:\n{}",
             list()
         )
     })
@@ -322,7 +327,7 @@ mod tests {
             .iter()
             .position(|lesson| lesson.number == "07")
             .unwrap();
-        for name in ["07", "7", "07_delegation"] {
+        for name in ["07", "7", "007", "07_delegation"] {
             assert_eq!(
                 parse_args(&args(&[name])),
                 Ok(Request::One(delegation)),
@@ -337,6 +342,28 @@ mod tests {
         assert!(error.contains("there is no lesson \"99\""), "{error}");
         assert!(error.contains("docs/07-delegation.md"), "{error}");
         assert!(parse_args(&args(&["--bogus"])).is_err());
+    }
+
+    /// Guards "an argument names one lesson exactly": only the leading digits used to be
+    /// read, so `7_anything` ran lesson 07.
+    #[test]
+    fn an_argument_that_only_starts_like_a_lesson_is_refused() {
+        for wanted in [
+            "7_anything",
+            "7x",
+            "07_delegatio",
+            "",
+            "+7",
+            "13_real_event_loop_",
+        ] {
+            let error = parse_args(&args(&[wanted])).unwrap_err();
+            assert!(error.contains("cargo run -- --list"), "{wanted:?}: {error}");
+        }
+        let lesson_13 = LESSONS.iter().position(|l| l.number == "13").unwrap();
+        assert_eq!(
+            parse_args(&args(&["13_real_event_loop_tokio"])),
+            Ok(Request::One(lesson_13))
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //! - Errors are `std::io::Error`s that say what was being done and to which address.
 //! - Host names are resolved on the blocking pool (`spawn_blocking`), never on the loop's
 //!   thread: `getaddrinfo` can take seconds, and the other tasks would wait that long.
+//!   Numeric addresses and `localhost` need no lookup and are answered in place, so a full
+//!   pool never holds them up.
 //!
 //! # Why no `AsyncRead`/`AsyncWrite` traits
 //! The `futures-io` traits would let ecosystem utilities drive these sockets, at the price of
@@ -23,7 +25,7 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -135,10 +137,14 @@ impl IoRegistration {
 }
 
 /// Resolves `address` ("127.0.0.1:8080", "localhost:80", "example.com:80") to socket addresses.
-/// Numeric addresses are parsed in place; names go to the blocking pool.
+/// Numeric addresses and `localhost` are answered in place; other names go to the blocking
+/// pool, and so wait there for a free thread when it is full.
 pub(crate) async fn resolve(address: &str) -> io::Result<Vec<SocketAddr>> {
     if let Ok(parsed) = address.parse::<SocketAddr>() {
         return Ok(vec![parsed]);
+    }
+    if let Some(loopback) = resolve_localhost(address) {
+        return Ok(loopback);
     }
     let owned = address.to_owned();
     let lookup = crate::spawn_blocking(move || owned.to_socket_addrs().map(Iterator::collect));
@@ -159,6 +165,25 @@ pub(crate) async fn resolve(address: &str) -> io::Result<Vec<SocketAddr>> {
             format!("resolving {address:?} failed: {error}; check the host name and port, e.g. \"127.0.0.1:8080\""),
         )),
     }
+}
+
+/// `localhost:PORT` (any case, with or without the root's `.`) without asking the system:
+/// RFC 6761 (section 6.3) reserves the name for the loopback addresses, so the answer is known,
+/// and a lookup on the blocking pool would wait behind whatever fills the pool. IPv4 first:
+/// the slow-sites server and most test servers listen on `127.0.0.1`, and a machine without
+/// IPv6 still gets an address that works. `None` for anything else, or a port that is not
+/// plain digits (the resolver then gives its own error).
+fn resolve_localhost(address: &str) -> Option<Vec<SocketAddr>> {
+    let (host, port) = address.rsplit_once(':')?;
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if !host.eq_ignore_ascii_case("localhost") || !port.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    let port = port.parse::<u16>().ok()?;
+    Some(vec![
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+    ])
 }
 
 /// Adds what we were doing, and to which address, to an I/O error.
@@ -263,6 +288,11 @@ pub struct TcpStream {
 impl TcpStream {
     /// Connects to `address` ("127.0.0.1:8080", "localhost:8080"), trying each address the
     /// name resolves to until one accepts.
+    ///
+    /// A numeric address is used as it is, and `localhost` is `127.0.0.1`, then `::1` (RFC
+    /// 6761), without a lookup. Any other name is looked up on the blocking pool
+    /// ([`spawn_blocking`](crate::spawn_blocking)), so while every pool thread is busy, the
+    /// connect waits for one to come free (see `MINILOOP_BLOCKING_THREADS`).
     pub async fn connect(address: &str) -> io::Result<TcpStream> {
         let mut last_error = None;
         for candidate in resolve(address).await? {
@@ -392,5 +422,33 @@ impl fmt::Debug for TcpStream {
             .field("local_addr", &self.io.local_addr().ok())
             .field("peer_addr", &self.io.peer_addr().ok())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn localhost_is_the_loopback_addresses_in_any_case_and_with_the_root_dot() {
+        let loopback = |port| {
+            Some(vec![
+                SocketAddr::from(([127, 0, 0, 1], port)),
+                SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+            ])
+        };
+        assert_eq!(resolve_localhost("localhost:8080"), loopback(8080));
+        assert_eq!(resolve_localhost("LocalHost.:80"), loopback(80));
+        for other in [
+            "localhost",
+            "localhost:",
+            "localhost:+80",
+            "localhost:70000",
+            "localhostx:80",
+            "my.localhost:80",
+            "example.com:80",
+        ] {
+            assert_eq!(resolve_localhost(other), None, "{other}");
+        }
     }
 }

@@ -5,7 +5,9 @@
 //!
 //! - **Trace** (`MINILOOP_TRACE=1`, or [`Builder::trace`](crate::event_loop::Builder::trace)):
 //!   one line on stderr per event: spawn, poll (and how long it took), wake (from which
-//!   thread), timers fired, sockets ready, task finished, idle wait.
+//!   thread), timers fired, sockets ready, task finished, idle wait. `1`, `true`, `on` and
+//!   `yes` switch it on; `0`, `false`, `off`, `no` and empty leave it off; any other value
+//!   gets a one-line warning and leaves it off.
 //! - **Slow-poll detector** (`MINILOOP_SLOW_POLL_MS=50`, or
 //!   [`Builder::slow_poll_threshold`](crate::event_loop::Builder::slow_poll_threshold)): a
 //!   warning when one poll holds the loop longer than the threshold, naming the task and where
@@ -26,6 +28,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::task::{Header, TaskId};
+use crate::waker::TaskKey;
 pub use timeline::{Timeline, TimelineRow};
 
 /// One thing the loop did, as the trace prints it. Tasks appear as `task#3` or
@@ -52,7 +55,8 @@ pub enum Event {
     Wake {
         /// The task (or `main`).
         task: String,
-        /// `the loop's thread` or `another thread`.
+        /// `the loop's thread`, `thread "name"` (another thread, with its name) or
+        /// `another thread` (one without a name).
         from: String,
     },
     /// Timers came due and woke their tasks.
@@ -153,8 +157,7 @@ impl ObserveConfig {
         static FROM_ENV: OnceLock<ObserveConfig> = OnceLock::new();
         FROM_ENV
             .get_or_init(|| ObserveConfig {
-                trace_to_stderr: std::env::var_os("MINILOOP_TRACE")
-                    .is_some_and(|value| value != "0" && !value.is_empty()),
+                trace_to_stderr: trace_from_env(),
                 slow_poll: slow_poll_from_env(),
                 ..ObserveConfig::default()
             })
@@ -183,6 +186,35 @@ impl ObserveConfig {
             timeline,
             held_during_polls: RefCell::new(Vec::new()),
         }))
+    }
+}
+
+/// `MINILOOP_TRACE`: `1`, `true`, `on` or `yes` switch the trace on; unset, empty, `0`,
+/// `false`, `off` or `no` leave it off (in any case, spaces around ignored).
+///
+/// Anything else is a one-line warning on stderr, and the trace stays off. Not a panic:
+/// `EventLoop::new` and `miniloop::run` read the variable and cannot fail, so a panic there is
+/// one the user cannot catch, for a typo in a debugging switch. Not an error from the builder
+/// either, for the same reason: `new` and `run` have no way to return one. Off, like the other
+/// variables' bad values (`MINILOOP_SLOW_POLL_MS`, `MINILOOP_BLOCKING_THREADS`): a program
+/// runs as if the variable were unset, and the warning says why. Once per process, because
+/// `ObserveConfig::from_env` reads the environment once.
+fn trace_from_env() -> bool {
+    let Some(raw) = std::env::var_os("MINILOOP_TRACE") else {
+        return false;
+    };
+    let word = raw.to_string_lossy().trim().to_ascii_lowercase();
+    match word.as_str() {
+        "1" | "true" | "on" | "yes" => true,
+        "" | "0" | "false" | "off" | "no" => false,
+        _ => {
+            eprintln!(
+                "miniloop: ignoring MINILOOP_TRACE={raw:?}, the trace stays off; use \
+                 MINILOOP_TRACE=1 (or true, on, yes) to switch it on, or 0 (false, off, no) \
+                 to leave it off"
+            );
+            false
+        }
     }
 }
 
@@ -285,7 +317,7 @@ impl Observer {
         }
     }
 
-    fn is_tracing(&self) -> bool {
+    pub(crate) fn is_tracing(&self) -> bool {
         self.config.trace_to_stderr || self.config.trace_log.is_some()
     }
 
@@ -413,7 +445,44 @@ impl Observer {
 #[derive(Debug)]
 pub(crate) enum WakeOrigin {
     LoopThread,
+    /// With the waking thread's name, if it has one (see [`RemoteWakers`]).
     OtherThread(Option<String>),
+}
+
+/// The names of the threads that woke a loop's tasks from afar, kept from the wake until the
+/// loop collects it: by then the waking thread may be gone, so the name is read at the wake.
+///
+/// Only a loop that traces has one (`Shared::remote_wakers` is `None` otherwise), so a loop
+/// that does not trace never looks a thread's name up. At most one name per task key is
+/// waiting at a time: a task is pushed to the remote queue once until the loop collects it,
+/// and the loop takes the name before it lets the task be pushed again.
+#[derive(Debug, Default)]
+pub(crate) struct RemoteWakers {
+    names: Mutex<Vec<(TaskKey, String)>>,
+}
+
+impl RemoteWakers {
+    /// Notes the calling thread as the waker of `key`, if the thread has a name. Called before
+    /// the key is pushed, so the loop finds the name when it collects the key.
+    pub(crate) fn note(&self, key: TaskKey) {
+        if let Some(name) = std::thread::current().name() {
+            self.lock().push((key, name.to_owned()));
+        }
+    }
+
+    /// The name of the thread that woke `key`, if it had one; forgotten once taken.
+    pub(crate) fn take(&self, key: TaskKey) -> Option<String> {
+        let mut names = self.lock();
+        let position = names.iter().position(|(noted, _)| *noted == key)?;
+        Some(names.swap_remove(position).1)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(TaskKey, String)>> {
+        // Nothing that can panic runs under this lock; recover the data if something did.
+        self.names
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// The slow-poll warning: which task, where it came from, how long, and what to do.

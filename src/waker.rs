@@ -30,6 +30,7 @@ use std::thread::Thread;
 use crate::event_loop::with_current_core;
 use crate::task::{Header, TaskRef};
 use crate::time::TimerKey;
+use crate::trace::RemoteWakers;
 
 /// A loop's number, unique for the life of the process (never reused).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,8 +99,10 @@ pub(crate) struct Shared {
     cancelled_timers: Mutex<Vec<TimerKey>>,
     /// The numbers of tasks spawned through a `Handle` (`TaskId::remote`).
     next_remote_id: AtomicU64,
-    /// Whether the loop keeps every task's name and spawn location (it traces).
+    /// Whether the loop keeps every task's name and spawn location (it observes).
     pub(crate) keeps_origins: bool,
+    /// Who woke each task from afar, for the trace; `None` unless the loop traces.
+    pub(crate) remote_wakers: Option<RemoteWakers>,
     /// Set after every push; the loop looks at this flag on each turn and takes the lock
     /// only when it is set, so a loop nobody wakes from afar never touches the `Mutex`.
     has_remote_wakes: AtomicBool,
@@ -115,13 +118,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(keeps_origins: bool) -> Self {
+    pub(crate) fn new(keeps_origins: bool, names_remote_wakers: bool) -> Self {
         Shared {
             remote_queue: Mutex::new(Vec::new()),
             remote_spawns: Mutex::new(Some(Vec::new())),
             cancelled_timers: Mutex::new(Vec::new()),
             next_remote_id: AtomicU64::new(1),
             keeps_origins,
+            remote_wakers: names_remote_wakers.then(RemoteWakers::default),
             has_remote_wakes: AtomicBool::new(false),
             loop_thread: std::thread::current(),
             io_waker: Mutex::new(None),
@@ -335,6 +339,9 @@ fn wake_remote(header: &Header) {
         return; // already on its way: the coming poll covers this wake too
     }
     if let Some(shared) = find_loop(header.home) {
+        if let Some(wakers) = &shared.remote_wakers {
+            wakers.note(header.key()); // the loop traces: it will say which thread woke
+        }
         shared.push_remote(header.key());
     }
 }

@@ -122,6 +122,32 @@ fn close_delimited_bodies_end_at_the_close() {
     assert_eq!(response.body, b"until the end");
 }
 
+/// Guards "the body ends where the server says, with any chunked framing removed" against
+/// empty list elements (RFC 9110 section 5.6.1: a recipient ignores them): `chunked,` and a
+/// second, empty `Transfer-Encoding` line used to hand back the chunk sizes inside the body,
+/// and an empty `Transfer-Encoding` used to override `Content-Length` (so the body ran on to
+/// the close).
+#[test]
+#[cfg_attr(miri, ignore = "real TCP sockets: Miri has no TCP shims")]
+fn empty_transfer_encoding_elements_do_not_change_the_framing() {
+    let chunked_body = "5\r\nhello\r\n0\r\n\r\n";
+    for encoding in [
+        "Transfer-Encoding: chunked,\r\n",
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding:\r\n",
+    ] {
+        let response = fetch_from(send_and_close(format!(
+            "HTTP/1.1 200 OK\r\n{encoding}\r\n{chunked_body}"
+        )))
+        .unwrap();
+        assert_eq!(response.text(), "hello", "{encoding:?}");
+    }
+    let response = fetch_from(send_and_close(
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding:\r\n\r\nhello, and more",
+    ))
+    .unwrap();
+    assert_eq!(response.text(), "hello");
+}
+
 /// Proves that interim `100 Continue` answers are skipped, and 204 has no body.
 #[test]
 #[cfg_attr(miri, ignore = "real TCP sockets: Miri has no TCP shims")]
@@ -208,6 +234,31 @@ fn malformed_urls_say_what_is_wrong_and_show_a_valid_example() {
             message.contains("http://127.0.0.1:8080/google"),
             "{url}: {message}"
         );
+    }
+}
+
+/// Guards "a malformed URL is an error, never a request to another address": each of these
+/// used to connect somewhere (`[::1]:80`, port 8080 for `+8080`, host `::1` port 8080 split
+/// at the last colon) instead of saying what is wrong.
+#[test]
+fn urls_with_junk_around_the_address_are_refused_before_connecting() {
+    let cases = [
+        ("http://[::1]x:8080/", "only `:port` may follow the `]`"),
+        ("http://[::1]]:8080/", "only `:port` may follow the `]`"),
+        (
+            "http://127.0.0.1:+8080/",
+            "the port `+8080` is not a number",
+        ),
+        ("http://::1:8080/", "an IPv6 address goes in brackets"),
+    ];
+    for (url, expected) in cases {
+        let (kind, message) = error_text(fetch(url));
+        assert_eq!(kind, io::ErrorKind::InvalidInput, "{url}: {message}");
+        assert!(
+            message.starts_with(&format!("cannot fetch `{url}`: ")),
+            "{message}"
+        );
+        assert!(message.contains(expected), "{url}: {message}");
     }
 }
 
@@ -313,6 +364,27 @@ fn malformed_status_lines_and_headers_are_errors() {
     }
 }
 
+/// Guards "malformed responses are errors, never passed on" for RFC 9110 section 5.5: a
+/// header value with a bare CR or a NUL used to reach `Response::headers` verbatim, where a
+/// program that copies it on (into a log line, another request) could be tricked by it.
+#[test]
+#[cfg_attr(miri, ignore = "real TCP sockets: Miri has no TCP shims")]
+fn header_values_with_a_bare_cr_or_a_nul_are_refused() {
+    for (header, name) in [
+        ("X-Split: a\rSet-Cookie: evil=1", "X-Split"),
+        ("X-Nul: a\0b", "X-Nul"),
+    ] {
+        let (kind, message) = error_text(fetch_from(send_and_close(format!(
+            "HTTP/1.1 200 OK\r\n{header}\r\nContent-Length: 2\r\n\r\nhi"
+        ))));
+        assert_eq!(kind, io::ErrorKind::InvalidData, "{message}");
+        assert!(
+            message.contains(&format!("the header `{name}`")),
+            "{message}"
+        );
+    }
+}
+
 /// Proves that headers running past 64 KiB are refused with a clear error.
 #[test]
 #[cfg_attr(miri, ignore = "real TCP sockets: Miri has no TCP shims")]
@@ -325,6 +397,63 @@ fn headers_over_64_kib_are_refused() {
     let (kind, message) = error_text(fetch_from(send_and_close(endless)));
     assert_eq!(kind, io::ErrorKind::InvalidData);
     assert!(message.contains("run over 64 KiB"), "{message}");
+}
+
+/// A script that sends `head`, then `body_len` bytes of `x` in 64 KiB writes, then closes;
+/// it stops early, without failing, if the client hangs up first.
+fn send_body_and_close(head: &'static str, body_len: usize) -> Script {
+    Box::new(move |stream| {
+        if stream.write_all(head.as_bytes()).is_err() {
+            return;
+        }
+        let block = vec![b'x'; 64 * 1024];
+        let mut left = body_len;
+        while left > 0 {
+            let step = left.min(block.len());
+            if stream.write_all(&block[..step]).is_err() {
+                return;
+            }
+            left -= step;
+        }
+    })
+}
+
+/// Guards "nothing the server sends sizes our memory beyond a stated cap": a body framed by
+/// the end of the connection used to grow for as long as the server kept sending. One byte
+/// over `MAX_BODY_BYTES` is an error that names the cap; exactly the cap is still a body.
+#[test]
+#[cfg_attr(miri, ignore = "real TCP sockets: Miri has no TCP shims")]
+fn a_close_delimited_body_over_the_cap_is_refused() {
+    let head = "HTTP/1.0 200 OK\r\n\r\n";
+    let (kind, message) = error_text(fetch_from(send_body_and_close(
+        head,
+        http::MAX_BODY_BYTES + 1,
+    )));
+    assert_eq!(kind, io::ErrorKind::InvalidData, "{message}");
+    assert!(message.contains("over 16 MiB"), "{message}");
+    assert!(message.contains("MAX_BODY_BYTES"), "{message}");
+    let response = fetch_from(send_body_and_close(head, http::MAX_BODY_BYTES)).unwrap();
+    assert_eq!(response.body.len(), http::MAX_BODY_BYTES);
+}
+
+/// The same cap for the other two framings, refused before the bytes arrive: a
+/// `Content-Length` over it, and a chunk whose size would take the body over it. The server
+/// holds the connection open, so a client that tried to read those bytes would hang.
+#[test]
+#[cfg_attr(miri, ignore = "real TCP sockets: Miri has no TCP shims")]
+fn sized_and_chunked_bodies_over_the_cap_are_refused_up_front() {
+    let over = http::MAX_BODY_BYTES + 1;
+    for response in [
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {over}\r\n\r\nstart"),
+        format!(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n{:x}\r\n",
+            over - 5
+        ),
+    ] {
+        let (kind, message) = error_text(fetch_from(send_and_hold(response.clone())));
+        assert_eq!(kind, io::ErrorKind::InvalidData, "{response}: {message}");
+        assert!(message.contains("over 16 MiB"), "{response}: {message}");
+    }
 }
 
 /// Proves that one failing request does not stop the others running next to it.

@@ -282,3 +282,65 @@ async fn echo_then_wait_for_close(listener: TcpListener, connections: usize) -> 
     let finished = miniloop::join_all(served).await;
     finished.into_iter().filter(Result::is_ok).count()
 }
+
+// ---- name resolution and the blocking pool (in a child process: the pool's size is read
+// once per process) ----
+
+/// The variable that makes `localhost_with_a_full_pool_child` do its work.
+const CHILD_SWITCH: &str = "MINILOOP_NET_TEST_CHILD";
+
+/// Not a test of its own: the body `localhost_resolves_without_the_blocking_pool` runs in a
+/// child process whose blocking pool has one thread. A job holds that thread until the
+/// connect is over; a connect that queued its name lookup behind the job would time out.
+#[test]
+fn localhost_with_a_full_pool_child() {
+    if std::env::var_os(CHILD_SWITCH).is_none() {
+        return;
+    }
+    miniloop::run(async {
+        let (listener, address) = listen().await;
+        let port = address.rsplit_once(':').unwrap().1.to_owned();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = miniloop::spawn_blocking(move || released.recv());
+        let server = miniloop::spawn(async move { listener.accept().await.map(drop) });
+        let connected = miniloop::timeout(
+            Duration::from_secs(2),
+            TcpStream::connect(&format!("localhost:{port}")),
+        )
+        .await;
+        release.send(()).expect("the holder is waiting");
+        holder.await.expect("the holder does not panic").unwrap();
+        let stream = connected
+            .expect("connect(\"localhost:PORT\") waited for the full blocking pool")
+            .expect("the listener accepts");
+        assert!(stream.peer_addr().unwrap().ip().is_loopback());
+        server.await.expect("no panic").expect("accepted");
+    });
+}
+
+/// Guards "a task waits only for what it asked for" for `connect("localhost:…")`: the name
+/// used to be looked up on the blocking pool, so a pool whose threads were all busy stalled
+/// every connect to `localhost` until one came free. It is the loopback address by definition
+/// (RFC 6761), so it is now resolved in place, like a numeric address.
+#[test]
+#[cfg_attr(miri, ignore = "starts a child process")]
+fn localhost_resolves_without_the_blocking_pool() {
+    let this_binary = std::env::current_exe().expect("the test binary knows its own path");
+    let output = std::process::Command::new(this_binary)
+        .args([
+            "localhost_with_a_full_pool_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_SWITCH, "1")
+        .env("MINILOOP_BLOCKING_THREADS", "1")
+        .env_remove("MINILOOP_TRACE")
+        .output()
+        .expect("the test binary runs as a child");
+    assert!(
+        output.status.success(),
+        "the child failed; stderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -48,3 +48,22 @@ fn too_many_arguments_get_the_usage() {
     let message = String::from_utf8(output.stderr).expect("UTF-8");
     assert!(message.contains("usage: cargo run"), "{message}");
 }
+
+/// Guards "an argument names one lesson exactly, or is refused": `7_anything` used to run
+/// lesson 07, because only the leading digits were read. Neither a lesson number nor a
+/// lesson's exact name gets exit code 2 and a message pointing at `--list`, and runs nothing.
+#[test]
+#[cfg_attr(miri, ignore = "starts a child process")]
+fn an_argument_that_only_starts_like_a_lesson_is_refused() {
+    for wanted in ["7_anything", "07_delegatio", "7x", "07_delegation.rs"] {
+        let output = tour(&[wanted]);
+        let message = String::from_utf8(output.stderr).expect("UTF-8");
+        assert_eq!(output.status.code(), Some(2), "{wanted}: {message}");
+        assert!(
+            message.contains(&format!("there is no lesson {wanted:?}")),
+            "{message}"
+        );
+        assert!(message.contains("cargo run -- --list"), "{message}");
+        assert!(output.stdout.is_empty(), "{wanted}: nothing runs");
+    }
+}

@@ -1,6 +1,7 @@
 //! The event trace: for a small fixed program, the loop reports the events it went through,
 //! in the order a reader expects (`docs/seeing-it-run.md`).
 
+use std::process::Command;
 use std::time::Duration;
 
 use miniloop::trace::TraceLog;
@@ -68,6 +69,37 @@ fn a_wake_from_another_thread_is_traced_as_such() {
     assert!(
         matches!((wake, last_poll), (Some(wake), Some(poll)) if wake < poll),
         "expected a remote wake before the final poll, got {events:#?}"
+    );
+}
+
+/// Guards the trace's rule "a wake from another thread is traced ... with the name of the
+/// thread that woke" (`src/trace.rs`): a named thread's wake used to read "from another
+/// thread" like an unnamed one's.
+#[test]
+fn a_wake_from_a_named_thread_is_traced_with_its_name() {
+    let log = TraceLog::new();
+    let event_loop = EventLoop::builder().trace_into(log.clone()).build();
+    event_loop.run_until_complete(async {
+        let (sender, receiver) = futures::channel::oneshot::channel::<u8>();
+        let waiter = miniloop::spawn(async move { receiver.await.expect("the thread sends") });
+        let thread = std::thread::Builder::new()
+            .name("notifier".into())
+            .spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                sender.send(1).expect("the waiter is alive");
+            })
+            .expect("the thread starts");
+        assert_eq!(waiter.await.expect("no panic"), 1);
+        thread.join().expect("the thread does not panic");
+    });
+    let events = events(&log);
+    assert!(
+        events.contains(&"wake task#1 from thread \"notifier\"".to_string()),
+        "expected the remote wake to name its thread, got {events:#?}"
+    );
+    assert!(
+        !events.iter().any(|event| event.contains("another thread")),
+        "{events:#?}"
     );
 }
 
@@ -150,4 +182,81 @@ fn the_timeline_shows_concurrent_sleeps_overlapping() {
     let text = timeline.render_text(30);
     assert_eq!(text.lines().count(), 3, "{text}");
     assert!(text.contains("sleep 30ms"), "{text}");
+}
+
+// ---- `MINILOOP_TRACE` (in a child process: the variable is read once per process) ----
+
+/// The variable that makes `env_switch_child` do its work (a no-op in a normal run).
+const CHILD_SWITCH: &str = "MINILOOP_TRACE_TEST_CHILD";
+
+/// Runs `env_switch_child` in a copy of this test binary with `MINILOOP_TRACE=value`, and
+/// returns its stderr.
+fn stderr_with_trace_set_to(value: &str) -> String {
+    let this_binary = std::env::current_exe().expect("the test binary knows its own path");
+    let output = Command::new(this_binary)
+        .args([
+            "env_switch_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_SWITCH, "1")
+        .env("MINILOOP_TRACE", value)
+        .env_remove("MINILOOP_SLOW_POLL_MS")
+        .output()
+        .expect("the test binary runs as a child");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "the child failed with MINILOOP_TRACE={value:?}; stderr:\n{stderr}"
+    );
+    stderr
+}
+
+/// Not a test of its own: the body `MINILOOP_TRACE` is tried on, in a child process. Two
+/// loops, one after the other, each spawning and awaiting one task.
+#[test]
+fn env_switch_child() {
+    if std::env::var_os(CHILD_SWITCH).is_none() {
+        return;
+    }
+    for _ in 0..2 {
+        miniloop::run(async { miniloop::spawn(async {}).await.expect("no panic") });
+    }
+}
+
+/// Guards "the trace is off unless switched on" (`src/trace.rs`): `MINILOOP_TRACE=false`
+/// (and `0`, `off`, `no`, empty) used to switch it *on*, since only `0` and empty counted as
+/// off. The usual words are understood in any case; anything else gets one warning that says
+/// what is wrong and how to fix it, printed once however many loops start, and the trace
+/// stays off.
+#[test]
+#[cfg_attr(miri, ignore = "starts a child process")]
+fn miniloop_trace_understands_true_and_false_words_and_warns_about_others() {
+    let traced = |stderr: &str| stderr.contains("[miniloop") && stderr.contains("spawn task#1");
+    for off in ["false", "0", "off", "no", "", "FALSE", " Off "] {
+        let stderr = stderr_with_trace_set_to(off);
+        assert!(!traced(&stderr), "MINILOOP_TRACE={off:?} traced:\n{stderr}");
+        assert!(!stderr.contains("MINILOOP_TRACE"), "{off:?}: {stderr}");
+    }
+    for on in ["1", "true", "on", "yes", "TRUE", " Yes "] {
+        let stderr = stderr_with_trace_set_to(on);
+        assert!(
+            traced(&stderr),
+            "MINILOOP_TRACE={on:?} did not trace:\n{stderr}"
+        );
+        assert!(!stderr.contains("MINILOOP_TRACE"), "{on:?}: {stderr}");
+    }
+    let stderr = stderr_with_trace_set_to("maybe");
+    assert!(!traced(&stderr), "{stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("MINILOOP_TRACE"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning for two loops:\n{stderr}");
+    assert!(warnings[0].contains("\"maybe\""), "{stderr}");
+    assert!(
+        warnings[0].contains("MINILOOP_TRACE=1"),
+        "says how to fix it: {stderr}"
+    );
 }

@@ -187,12 +187,17 @@ impl Core {
             // A task that is being polled right now (`yield_now` takes wakes in during a
             // poll) is out of its slot, so its remote flag can't be cleared here: leave its
             // key for the next turn's step 1, which finds it parked. Its poll ends first, and
-            // it is polled again after, as a wake during a poll promises.
+            // it is polled again after, as a wake during a poll promises. (Its waking
+            // thread's name stays filed for that turn too.)
             if scheduler.is_polling(key) {
                 self.shared.requeue_remote_wake(key);
                 is_any_deferred = true;
                 continue;
             }
+            // Who woke, for the trace (`None` unless the loop traces). Taken for every key, a
+            // finished task's too, so that no name is left behind, and before the flag below
+            // is cleared: a later wake of the same task notes its name only after that.
+            let woken_by = self.shared.remote_wakers.as_ref().and_then(|w| w.take(key));
             // Clear the flag before the coming poll: a wake after this point queues again.
             let header = if key == TaskKey::MAIN {
                 Some(&self.main_waker.header)
@@ -205,7 +210,7 @@ impl Core {
                 // us (found by the loom model in `tests/loom_wake.rs`).
                 header.is_remote_queued.swap(false, Ordering::AcqRel);
                 if let Some(observer) = self.observer.get() {
-                    observer.woke(header, WakeOrigin::OtherThread(None));
+                    observer.woke(header, WakeOrigin::OtherThread(woken_by));
                 }
             }
             scheduler.schedule(key);

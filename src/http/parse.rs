@@ -25,25 +25,56 @@ pub(super) enum Framing {
     UntilClose,
 }
 
-/// Finds the empty line that ends a head: returns the head's length (up to and including its
-/// last line break) and how many bytes the head and the empty line use together.
-pub(super) fn find_head_end(bytes: &[u8]) -> Option<(usize, usize)> {
-    let line_breaks = bytes.iter().enumerate().filter(|&(_, &byte)| byte == b'\n');
-    for (index, _) in line_breaks {
-        match &bytes[index + 1..] {
-            [b'\n', ..] => return Some((index + 1, index + 2)),
-            [b'\r', b'\n', ..] => return Some((index + 1, index + 3)),
-            _ => {}
+/// Finds the empty line that ends a head, looking at `bytes[from..]` only: `from` is where
+/// the search stopped last time, on a shorter prefix of the same bytes. A head that arrives
+/// in many small reads is then scanned once, not once per read. Returns the head's length (up
+/// to and including its last line break) and how many bytes the head and the empty line use
+/// together; or, while the head has not ended, where the next search should resume.
+pub(super) fn find_head_end(bytes: &[u8], from: usize) -> Result<(usize, usize), usize> {
+    let mut index = from.min(bytes.len());
+    while let Some(offset) = bytes[index..].iter().position(|&byte| byte == b'\n') {
+        let line_break = index + offset;
+        count_scanned(offset + 1);
+        match &bytes[line_break + 1..] {
+            [b'\n', ..] => return Ok((line_break + 1, line_break + 2)),
+            [b'\r', b'\n', ..] => return Ok((line_break + 1, line_break + 3)),
+            // Too few bytes after this line break to tell: look at it again next time.
+            [] | [b'\r'] => return Err(line_break),
+            _ => index = line_break + 1,
         }
     }
-    None
+    count_scanned(bytes.len() - index);
+    Err(bytes.len())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many bytes this thread has looked at while searching for the end of a head or of a
+    /// line: the work measure of the tests that bytes arriving in small pieces are searched
+    /// once, not once per piece (`response.rs`).
+    pub(super) static BYTES_SCANNED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Adds to `BYTES_SCANNED` in tests; nothing at all otherwise.
+#[inline]
+pub(super) fn count_scanned(_bytes: usize) {
+    #[cfg(test)]
+    BYTES_SCANNED.with(|scanned| scanned.set(scanned.get() + _bytes));
 }
 
 /// Parses `HTTP/1.1 200 OK` and the `Name: value` lines after it.
 pub(super) fn parse_head(text: &str) -> Result<Head, String> {
     let mut lines = text.lines();
     let status_line = lines.next().unwrap_or_default();
+    // Parsed first, so that a server that does not speak HTTP at all is told so.
     let (status, reason) = parse_status_line(status_line)?;
+    if let Some(what) = forbidden_character(status_line) {
+        return Err(format!(
+            "the status line `{}` has {what} in it; a status line is plain text ending in a \
+             line break (RFC 9112, section 4), so the response is refused; check the server",
+            quote(status_line)
+        ));
+    }
     let mut headers = Vec::new();
     for line in lines {
         if line.starts_with([' ', '\t']) {
@@ -67,6 +98,15 @@ pub(super) fn parse_head(text: &str) -> Result<Head, String> {
                 quote(line)
             ));
         }
+        // Checked before the trim, which would hide a CR at the end of the value.
+        if let Some(what) = forbidden_character(value) {
+            return Err(format!(
+                "the header `{}` has {what} in its value (`{}`); RFC 9110 (section 5.5) forbids \
+                 CR, LF and NUL in header values, so the response is refused; check the server",
+                quote(name),
+                quote(value.trim())
+            ));
+        }
         headers.push((name.to_owned(), value.trim().to_owned()));
     }
     Ok(Head {
@@ -74,6 +114,19 @@ pub(super) fn parse_head(text: &str) -> Result<Head, String> {
         reason: reason.to_owned(),
         headers,
     })
+}
+
+/// Names the first character that may not appear inside a line of a head: a CR that does not
+/// end the line (`str::lines` has taken the line's own `\r\n` or `\n` off already) or a NUL.
+/// A reader that took the CR for a line break would see a header the server did not send.
+fn forbidden_character(line: &str) -> Option<&'static str> {
+    if line.contains('\r') {
+        Some("a carriage return (CR) that does not end the line")
+    } else if line.contains('\0') {
+        Some("a NUL byte")
+    } else {
+        None
+    }
 }
 
 /// Parses `HTTP/1.x CODE REASON` into the code and the reason.
@@ -115,14 +168,20 @@ pub(super) fn body_framing(status: u16, headers: &[(String, String)]) -> Result<
             .flat_map(|(_, value)| value.split(','))
             .map(str::trim)
     };
-    // With several codings, chunked must come last; anything else ends at the close.
-    if let Some(last) = values("transfer-encoding").next_back() {
+    // With several codings, chunked must come last; anything else ends at the close. Empty
+    // elements (`chunked,`, an empty `Transfer-Encoding:` line) are no coding at all: RFC 9110
+    // section 5.6.1 says to ignore them. Counted as one, an empty last element would hide the
+    // `chunked` before it, and an empty header would override `Content-Length`.
+    let mut codings = values("transfer-encoding").filter(|coding| !coding.is_empty());
+    if let Some(last) = codings.next_back() {
         let framing = match last.eq_ignore_ascii_case("chunked") {
             true => Framing::Chunked,
             false => Framing::UntilClose,
         };
         return Ok(framing);
     }
+    // `Content-Length` is a number, not a list (RFC 9110 section 8.6; `4, 4` is tolerated as
+    // one value repeated), so an empty element there stays an error rather than being skipped.
     let mut length = None;
     for text in values("content-length") {
         let parsed = match text.parse::<u64>() {
@@ -185,14 +244,40 @@ mod tests {
     #[test]
     fn a_head_ends_at_the_first_empty_line_with_or_without_carriage_returns() {
         assert_eq!(
-            find_head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody"),
-            Some((23, 25))
+            find_head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody", 0),
+            Ok((23, 25))
         );
         assert_eq!(
-            find_head_end(b"HTTP/1.1 200 OK\nA: b\n\nbody"),
-            Some((21, 22))
+            find_head_end(b"HTTP/1.1 200 OK\nA: b\n\nbody", 0),
+            Ok((21, 22))
         );
-        assert_eq!(find_head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n"), None);
+        // Not ended yet: resume at the last line break, which needs the bytes after it.
+        assert_eq!(find_head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n", 0), Err(22));
+        assert_eq!(find_head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n\r", 0), Err(22));
+        assert_eq!(find_head_end(b"HTTP/1.1 200 OK\r\nA: b", 0), Err(21));
+    }
+
+    /// A search resumed where the last one stopped finds the same end as one from the start,
+    /// whichever way the bytes were split into reads.
+    #[test]
+    fn a_resumed_search_finds_the_same_end() {
+        let head = b"HTTP/1.1 200 OK\r\nA: b\r\nC: d\n\r\nbody";
+        let whole = find_head_end(head, 0);
+        assert_eq!(whole, Ok((28, 30)));
+        for step in 1..head.len() {
+            let mut resume_at = 0;
+            let mut found = None;
+            for end in (step..head.len()).step_by(step).chain([head.len()]) {
+                match find_head_end(&head[..end], resume_at) {
+                    Ok(found_here) => {
+                        found = Some(found_here);
+                        break;
+                    }
+                    Err(next) => resume_at = next,
+                }
+            }
+            assert_eq!(found, whole.ok(), "reads of {step} bytes");
+        }
     }
 
     #[test]
@@ -221,6 +306,36 @@ mod tests {
         assert!(error("HTTP/1.1 200 OK\r\n: value\r\n").contains("no valid name"));
         assert!(error("HTTP/1.1 200 OK\r\nA: b\r\n folded\r\n").contains("folding"));
         assert!(quote(&"x".repeat(100)).ends_with('…'));
+    }
+
+    /// Guards "malformed responses are errors" for RFC 9110 section 5.5: a CR, LF or NUL in
+    /// a field value is invalid and dangerous (a CR can split the value into a second header
+    /// for a reader that treats it as a line break). They used to be returned verbatim, and a
+    /// CR at the end of a value was trimmed away unseen.
+    #[test]
+    fn a_bare_cr_or_a_nul_in_a_header_value_is_refused_naming_the_header() {
+        let error = |text: &str| parse_head(text).unwrap_err();
+        for (head, name) in [
+            (
+                "HTTP/1.1 200 OK\r\nX-Split: a\rSet-Cookie: b\r\n",
+                "X-Split",
+            ),
+            ("HTTP/1.1 200 OK\r\nX-Trailing: a\r\r\n", "X-Trailing"),
+            ("HTTP/1.1 200 OK\nX-Bare:\ra\n", "X-Bare"),
+            ("HTTP/1.1 200 OK\r\nA: ok\r\nX-Nul: a\0b\r\n", "X-Nul"),
+        ] {
+            let message = error(head);
+            assert!(
+                message.contains(&format!("the header `{name}`")),
+                "{head:?}: {message}"
+            );
+            assert!(message.contains("RFC 9110"), "{head:?}: {message}");
+        }
+        assert!(error("HTTP/1.1 200 O\rK\r\n").contains("status line"));
+        assert!(error("HTTP/1.1 200 O\0K\r\n").contains("status line"));
+        // A tab inside a value is allowed.
+        let head = parse_head("HTTP/1.1 200 OK\r\nX-Tab: a\tb\r\n").unwrap();
+        assert_eq!(head.headers, [header("X-Tab", "a\tb")]);
     }
 
     #[test]
@@ -255,6 +370,43 @@ mod tests {
         )
         .unwrap_err()
         .contains("two different lengths"));
+    }
+
+    /// Guards "the body ends where the server says" against empty list elements, which RFC
+    /// 9110 section 5.6.1 says to ignore: `chunked,` or an extra empty `Transfer-Encoding`
+    /// line used to make the last coding `""`, so the chunk framing leaked into the body, and
+    /// an empty `Transfer-Encoding` overrode `Content-Length`.
+    #[test]
+    fn empty_transfer_encoding_elements_are_ignored() {
+        let framing = |headers: &[(String, String)]| body_framing(200, headers);
+        for value in [
+            "chunked,",
+            "chunked, ",
+            ",chunked",
+            "gzip,,chunked",
+            " , chunked ,,",
+        ] {
+            assert_eq!(
+                framing(&[header("Transfer-Encoding", value)]),
+                Ok(Framing::Chunked),
+                "{value:?}"
+            );
+        }
+        assert_eq!(
+            framing(&[
+                header("Transfer-Encoding", "chunked"),
+                header("Transfer-Encoding", "")
+            ]),
+            Ok(Framing::Chunked)
+        );
+        assert_eq!(
+            framing(&[
+                header("Content-Length", "5"),
+                header("Transfer-Encoding", ""),
+                header("transfer-encoding", " , "),
+            ]),
+            Ok(Framing::Length(5))
+        );
     }
 
     #[test]

@@ -88,29 +88,39 @@ fn split_host_and_port(authority: &str) -> Result<(String, u16), String> {
     }
     // An IPv6 address has colons of its own, so its brackets decide where the port starts.
     let (host, port) = match authority.strip_prefix('[') {
-        Some(bracketed) => match bracketed.split_once(']') {
-            Some((address, after)) => (&authority[..address.len() + 2], after.strip_prefix(':')),
-            None => {
-                return Err(
-                    "the IPv6 address has no closing `]`; write it like `http://[::1]:8080/`"
-                        .to_owned(),
-                )
+        Some(bracketed) => split_bracketed(authority, bracketed)?,
+        None => {
+            // Two colons can only be an IPv6 address without its brackets; splitting it at
+            // the last colon would connect to a different address than the one written.
+            if authority.matches(':').count() > 1 {
+                return Err(format!(
+                    "`{authority}` has more than one `:`; an IPv6 address goes in brackets, \
+                     like `http://[::1]:8080/`"
+                ));
             }
-        },
-        None => match authority.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        },
+            match authority.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            }
+        }
     };
     if host.is_empty() || host == "[]" {
         return Err(format!(
             "the URL has no host between `http://` and the path; write one, like `{EXAMPLE_URL}`"
         ));
     }
+    if !host.starts_with('[') && host.contains(['[', ']']) {
+        return Err(format!(
+            "the host `{host}` has a bracket; only an IPv6 address is written in brackets, \
+             like `http://[::1]:8080/`; otherwise write a name or an address, like \
+             `{EXAMPLE_URL}`"
+        ));
+    }
     let port = match port {
         None => 80,
+        // Digits only: `u16::from_str` also takes a leading `+`, which no URL has.
         Some(text) => match text.parse::<u16>() {
-            Ok(port) if port > 0 => port,
+            Ok(port) if port > 0 && text.bytes().all(|byte| byte.is_ascii_digit()) => port,
             _ => {
                 return Err(format!(
                     "the port `{text}` is not a number from 1 to 65535; write it like \
@@ -120,6 +130,37 @@ fn split_host_and_port(authority: &str) -> Result<(String, u16), String> {
         },
     };
     Ok((host.to_owned(), port))
+}
+
+/// Splits `[v6 address][:port]` (`bracketed` is `authority` after its `[`): the host keeps
+/// its brackets, and nothing but `:port` may follow the `]`.
+fn split_bracketed<'a>(
+    authority: &'a str,
+    bracketed: &'a str,
+) -> Result<(&'a str, Option<&'a str>), String> {
+    let Some((address, after)) = bracketed.split_once(']') else {
+        return Err(
+            "the IPv6 address has no closing `]`; write it like `http://[::1]:8080/`".to_owned(),
+        );
+    };
+    let host = &authority[..address.len() + 2];
+    let port = match after.strip_prefix(':') {
+        Some(port) => Some(port),
+        None if after.is_empty() => None,
+        None => {
+            return Err(format!(
+                "after the IPv6 address `{host}` comes `{after}`; only `:port` may follow the \
+                 `]`; write it like `http://[::1]:8080/`"
+            ))
+        }
+    };
+    if !address.is_empty() && address.parse::<std::net::Ipv6Addr>().is_err() {
+        return Err(format!(
+            "`{address}` is not an IPv6 address, and only IPv6 addresses go in brackets; write \
+             it like `http://[::1]:8080/`, or a name without brackets, like `{EXAMPLE_URL}`"
+        ));
+    }
+    Ok((host, port))
 }
 
 #[cfg(test)]
@@ -164,5 +205,38 @@ mod tests {
         for url in ["example.com", "http:///", "http://h:99999/"] {
             assert!(error(url).contains(EXAMPLE_URL), "{url}: {}", error(url));
         }
+    }
+
+    /// Guards "a malformed URL is an error, never a different address": junk after an IPv6
+    /// address's `]` used to be dropped (`[::1]x:8080` went to `[::1]:80`), a `+` before the
+    /// port was accepted (`u16::from_str` takes one), and an unbracketed IPv6 address was
+    /// split at its last colon.
+    #[test]
+    fn urls_that_name_no_clear_address_are_refused() {
+        for url in [
+            "http://[::1]x:8080/",
+            "http://[::1]]:8080/",
+            "http://[::1]8080/",
+        ] {
+            let message = error(url);
+            assert!(
+                message.contains("only `:port` may follow the `]`"),
+                "{url}: {message}"
+            );
+            assert!(message.contains("http://[::1]:8080/"), "{url}: {message}");
+        }
+        assert!(error("http://[nope]:8080/").contains("`nope` is not an IPv6 address"));
+        assert!(error("http://127.0.0.1:+8080/").contains("the port `+8080` is not a number"));
+        assert!(error("http://127.0.0.1:-1/").contains("the port `-1` is not a number"));
+        for url in ["http://::1:8080/", "http://::1/", "http://fe80::1/x"] {
+            let message = error(url);
+            assert!(message.contains("in brackets"), "{url}: {message}");
+            assert!(message.contains("http://[::1]:8080/"), "{url}: {message}");
+        }
+        assert!(error("http://a]b:80/").contains("`a]b`"));
+        // What still works: brackets with a port, brackets alone, a plain name and port.
+        assert_eq!(parsed("http://[::1]:8080/").1, 8080);
+        assert_eq!(parsed("http://[::ffff:127.0.0.1]/").0, "[::ffff:127.0.0.1]");
+        assert_eq!(parsed("http://localhost:08080/").1, 8080);
     }
 }
