@@ -33,7 +33,7 @@ use std::time::Instant;
 use futures_task::ArcWake;
 
 use crate::reactor::Reactor;
-use crate::sync_first::SuspendScope;
+use crate::sync_first::{EagerDepth, SuspendScope};
 use crate::task::{new_task, Header, JoinHandle, Origin, TaskId, TaskRef};
 use crate::time::{Registration, TimerQueue};
 use crate::trace::{ObserveConfig, ObserverSlot, Timeline, WakeOrigin};
@@ -222,6 +222,9 @@ impl EventLoop {
 
     /// Spawns `future` on this loop and polls it once right away (see
     /// [`spawn_eager`](crate::spawn_eager)). The loop need not be running.
+    ///
+    /// As there, at most 16 eager polls nest on one thread: called from inside the 16th, this
+    /// is a plain [`spawn`](EventLoop::spawn), polled when the loop next runs a turn.
     #[track_caller]
     pub fn spawn_eager<F>(&self, future: F) -> JoinHandle<F::Output>
     where
@@ -433,12 +436,16 @@ impl Core {
         handle
     }
 
-    /// Spawns `future` and polls it once, now, on this stack (see `sync_first.rs`).
+    /// Spawns `future` and polls it once, now, on this stack (see `sync_first.rs`); a plain
+    /// spawn if `MAX_EAGER_DEPTH` eager polls are on the stack already.
     pub(crate) fn spawn_eager<F>(&self, future: F, origin: Origin) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        let Some(_depth) = EagerDepth::enter() else {
+            return self.spawn(future, origin);
+        };
         let (key, task, handle) = {
             let mut scheduler = self.scheduler.borrow_mut();
             let (key, id) = scheduler.reserve();
