@@ -561,6 +561,64 @@ fn a_panic_in_an_outputs_drop_is_contained() {
     });
 }
 
+/// A value whose `Drop` always panics, also while the thread is unwinding from another panic
+/// (`PanicOnDrop` holds back then).
+struct AlwaysPanicsOnDrop(&'static str);
+
+impl Drop for AlwaysPanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("{}", self.0);
+    }
+}
+
+/// Guarantee: dropping a `JoinHandle` never panics, even when it drops the task's output and
+/// that output's `Drop` panics (issue 13, bug 4). The task side already contained such a panic
+/// (`drop_quietly` in the join cell); the handle's detach let it out of `drop(handle)`, which
+/// here failed the `run` future. Both kinds of handle: a loop task's and a blocking job's.
+#[test]
+fn dropping_the_handle_of_a_finished_task_contains_a_panic_in_its_outputs_drop() {
+    within(WATCHDOG, || {
+        let outcome = miniloop::run(async {
+            let finished = miniloop::spawn(async { PanicOnDrop("output dropped by the handle") });
+            until_finished(&finished).await;
+            drop(finished);
+
+            let job = miniloop::spawn_blocking(|| PanicOnDrop("job output dropped by the handle"));
+            for _ in 0..1000 {
+                if job.is_finished() {
+                    break;
+                }
+                sleep(Duration::from_millis(1)).await;
+            }
+            assert!(job.is_finished(), "the blocking job ran within a second");
+            drop(job);
+
+            miniloop::spawn(async { "the loop goes on" }).await.unwrap()
+        });
+        assert_eq!(outcome, "the loop goes on");
+    });
+}
+
+/// Guarantee: a `JoinHandle` dropped while its thread unwinds from another panic does not
+/// abort the process when the output it drops panics in `Drop` (issue 13, bug 4): that panic
+/// is contained, and the first one goes on to its `catch_unwind` with its own payload. Before
+/// the fix, the second panic escaped a `Drop` during unwinding, which aborts the process (this
+/// test binary died with SIGABRT).
+#[test]
+fn a_handle_dropped_during_an_unwind_contains_a_panic_in_its_outputs_drop() {
+    within(WATCHDOG, || {
+        let event_loop = EventLoop::new();
+        let finished = event_loop.spawn(async { AlwaysPanicsOnDrop("output dropped mid-unwind") });
+        event_loop.run_until_complete(until_finished(&finished));
+        let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _finished = finished; // dropped by the unwind
+            panic!("the first panic");
+        }))
+        .expect_err("the closure panics");
+        assert_eq!(panic_message(&*payload), "the first panic");
+    });
+}
+
 /// Proves that `spawn` where no loop runs panics, naming the problem and the fix.
 #[test]
 fn spawn_outside_a_loop_panics_with_a_message_naming_the_fix() {

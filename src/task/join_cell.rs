@@ -216,7 +216,9 @@ impl<V> JoinCell<V> {
     }
 
     /// The handle side, when the handle is dropped: the task side drops the output if it
-    /// comes later; if it came already, it is dropped here.
+    /// comes later; if it came already, it is dropped here. A panic in the output's `Drop` or
+    /// the waker's is contained, as on the task side: `drop(handle)` must not panic, and a
+    /// handle dropped during an unwind would otherwise abort the process.
     ///
     /// # Safety
     /// Only the handle side calls this, once, and calls nothing after it.
@@ -236,7 +238,7 @@ impl<V> JoinCell<V> {
             if before & JOIN_WAKER == 0 {
                 // SAFETY: `JOIN_WAKER` is unset: the waker is ours, and `DETACHED` tells the
                 // task side to leave it (it reads it only if `JOIN_WAKER` was set).
-                drop(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
+                drop_quietly(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
             }
             return; // the task side drops the output when it comes
         }
@@ -245,9 +247,9 @@ impl<V> JoinCell<V> {
         if before & JOIN_WAKER == 0 {
             // SAFETY: the task side has cleared `JOIN_WAKER` (or never saw it), so it reads
             // the waker no more: it is ours.
-            drop(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
+            drop_quietly(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
         }
-        drop(output);
+        drop_quietly(output);
     }
 
     /// # Safety
