@@ -619,6 +619,65 @@ fn a_handle_dropped_during_an_unwind_contains_a_panic_in_its_outputs_drop() {
     });
 }
 
+/// Notes, when dropped, whether its thread was unwinding from a panic and which thread it was:
+/// a scopeguard-style rollback (it would undo its work only if `panicking()`).
+struct NotesUnwindOnDrop(Arc<std::sync::Mutex<Vec<(bool, std::thread::ThreadId)>>>);
+
+impl Drop for NotesUnwindOnDrop {
+    fn drop(&mut self) {
+        let noted = (std::thread::panicking(), std::thread::current().id());
+        self.0.lock().unwrap().push(noted);
+    }
+}
+
+/// A future that panics when polled, holding `guard` in a field (as a combinator holds the
+/// futures it runs): the field is dropped only when the future itself is.
+struct PanicsWhenPolled<G> {
+    _guard: G,
+}
+
+impl<G> Future for PanicsWhenPolled<G> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        panic!("the poll panics");
+    }
+}
+
+/// Guarantee: a task's future that panics in `poll` is dropped while that panic unwinds, as
+/// tokio and async-task do, so guards inside it see `std::thread::panicking()` and roll back
+/// (issue 13, bug 5); and it is still dropped exactly once, on the loop's thread. It used to
+/// be dropped after the unwind had been caught, and the guard saw `false`.
+#[test]
+fn a_future_that_panics_in_poll_is_dropped_during_the_unwind_once_on_the_loops_thread() {
+    let noted = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let guard = NotesUnwindOnDrop(Arc::clone(&noted));
+    let (error, loop_thread) = miniloop::run(async move {
+        let task = miniloop::spawn(PanicsWhenPolled { _guard: guard });
+        let error = task.await.expect_err("the task panicked");
+        (error, std::thread::current().id())
+    });
+    assert_eq!(panic_message(&*error.into_panic()), "the poll panics");
+    assert_eq!(*noted.lock().unwrap(), [(true, loop_thread)]);
+}
+
+/// Guarantee: a panic in the `Drop` of a future that is being dropped because its poll
+/// panicked is contained (it now runs during that unwind, where an escaping panic would abort
+/// the process): the handle reports the poll's panic, and the loop goes on.
+#[test]
+fn a_panic_in_the_drop_of_a_future_whose_poll_panicked_is_contained() {
+    let outcome = within(WATCHDOG, || {
+        miniloop::run(async {
+            let task = miniloop::spawn(PanicsWhenPolled {
+                _guard: AlwaysPanicsOnDrop("the drop panics too"),
+            });
+            let error = task.await.expect_err("the task panicked");
+            assert_eq!(panic_message(&*error.into_panic()), "the poll panics");
+            miniloop::spawn(async { "the loop goes on" }).await.unwrap()
+        })
+    });
+    assert_eq!(outcome, "the loop goes on");
+}
+
 /// Proves that `spawn` where no loop runs panics, naming the problem and the fix.
 #[test]
 fn spawn_outside_a_loop_panics_with_a_message_naming_the_fix() {
