@@ -224,7 +224,7 @@ impl<T> TaskShared<T> {
     /// the task's `TaskRef`, or the one pool thread that runs a `spawn_blocking` job.
     #[allow(unsafe_code)]
     pub(crate) unsafe fn finish(&self, result: Result<T, JoinError>) {
-        let result = result.map_err(|error| error.cause);
+        let result = result.map_err(JoinError::into_cause);
         // SAFETY: our caller is the task side, as required above.
         unsafe { self.join.complete(result) }
     }

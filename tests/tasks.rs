@@ -678,6 +678,38 @@ fn a_panic_in_the_drop_of_a_future_whose_poll_panicked_is_contained() {
     assert_eq!(outcome, "the loop goes on");
 }
 
+/// Guarantee: `JoinError` is `Send + Sync`, as tokio's is (issue 13, item 18), so it converts
+/// into `Box<dyn Error + Send + Sync>` (what `?` does into anyhow-style errors) and can be read
+/// from several threads at once, while `into_panic` still gives back the payload. Before the
+/// fix this test did not compile: the payload, a `Box<dyn Any + Send>`, is not `Sync`.
+#[test]
+fn join_error_is_send_and_sync_and_converts_into_a_boxed_error() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<miniloop::JoinError>();
+
+    fn through_question_mark() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        miniloop::run(async { miniloop::spawn(async { panic!("boom") }).await })?;
+        Ok(())
+    }
+    let error = through_question_mark().expect_err("the task panicked");
+    let shown = std::thread::scope(|scope| {
+        let readers: Vec<_> = (0..2).map(|_| scope.spawn(|| error.to_string())).collect();
+        readers
+            .into_iter()
+            .map(|reader| reader.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    assert!(
+        shown[0].ends_with("panicked with message \"boom\""),
+        "{shown:?}"
+    );
+    assert_eq!(shown[0], shown[1]);
+    let error = error
+        .downcast::<miniloop::JoinError>()
+        .expect("the boxed error is the JoinError");
+    assert_eq!(panic_message(&*error.into_panic()), "boom");
+}
+
 /// Proves that `spawn` where no loop runs panics, naming the problem and the fix.
 #[test]
 fn spawn_outside_a_loop_panics_with_a_message_naming_the_fix() {

@@ -84,7 +84,7 @@ impl<T> Future for JoinHandle<T> {
         if answer.is_pending() {
             note_suspend(|| format!("{task_id} to finish"));
         }
-        answer.map(|result| result.map_err(|cause| JoinError { task_id, cause }))
+        answer.map(|result| result.map_err(|cause| JoinError::new(task_id, cause)))
     }
 }
 
