@@ -710,6 +710,26 @@ fn join_error_is_send_and_sync_and_converts_into_a_boxed_error() {
     assert_eq!(panic_message(&*error.into_panic()), "boom");
 }
 
+/// Guarantee: a `JoinHandle` is `UnwindSafe` and `RefUnwindSafe`, as tokio's is (issue 13,
+/// item 19), whatever its output type, so it can be used inside `catch_unwind` without
+/// `AssertUnwindSafe`. Before the fix this test did not compile.
+#[test]
+fn join_handle_is_unwind_safe_and_ref_unwind_safe() {
+    use std::panic::{RefUnwindSafe, UnwindSafe};
+    fn assert_unwind_safe<T: UnwindSafe + RefUnwindSafe>() {}
+    assert_unwind_safe::<JoinHandle<u32>>();
+    // Even for an output that is neither: the handle gives it out only by value.
+    assert_unwind_safe::<JoinHandle<std::cell::RefCell<u32>>>();
+
+    let outcome = miniloop::run(async {
+        let handle = miniloop::spawn(async { 7 });
+        let caught = std::panic::catch_unwind(|| handle.id());
+        assert!(caught.is_ok());
+        handle.await.unwrap()
+    });
+    assert_eq!(outcome, 7);
+}
+
 /// Proves that `spawn` where no loop runs panics, naming the problem and the fix.
 #[test]
 fn spawn_outside_a_loop_panics_with_a_message_naming_the_fix() {

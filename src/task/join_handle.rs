@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -97,6 +98,17 @@ impl<T> Drop for JoinHandle<T> {
         unsafe { self.task.shared().join.detach() }
     }
 }
+
+// A panic cannot leave a handle in a state that a later use would misread, whatever `T` is,
+// so the handle is `UnwindSafe` and `RefUnwindSafe`, as tokio's is (the compiler cannot see it
+// through the `dyn Joinable` inside). Through `&JoinHandle` one can only read the task's id
+// and whether it finished, and ask for an abort: an atomic flag each. What a handle shares
+// with its task is the join cell, whose every step is a whole atomic transition that leaves
+// the cell consistent if a waker's `clone` or `drop` panics between two of them (the cell's
+// protocol, `join_cell.rs`). And the output is handed out by value, only once the task side
+// is done with it: no half-written `T` is ever reachable, which is why `T` needs no bound.
+impl<T> UnwindSafe for JoinHandle<T> {}
+impl<T> RefUnwindSafe for JoinHandle<T> {}
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
