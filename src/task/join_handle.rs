@@ -46,6 +46,12 @@ impl<T: Send + 'static> JoinHandle<T> {
     /// Asks the loop to cancel the task: its future is dropped on the loop's thread, before
     /// its next poll, and the handle then yields a cancelled [`JoinError`]. Aborting a task
     /// that already finished changes nothing. Works from any thread, and from inside the task.
+    ///
+    /// For a [`spawn_blocking`](crate::spawn_blocking) job: if the closure has not started, it
+    /// never runs, but the handle yields the cancellation only when a pool thread frees up and
+    /// takes the job off the queue (with every thread busy, that is when the job would have
+    /// started). A closure that is running already runs to the end, and the handle yields its
+    /// output as if `abort` had not been called.
     pub fn abort(&self) {
         let header = &self.task.shared().header;
         let was_requested = header.is_abort_requested.swap(true, Ordering::AcqRel);
