@@ -312,6 +312,15 @@ impl TaskRef {
     pub(crate) fn fail(self, error: JoinError) {
         self.0.fail(error);
     }
+
+    /// Tells the `JoinHandle` why the task ended, and leaks the task: its future is never
+    /// dropped, and its allocation never freed (so a pinned future stays where it is, as `Pin`
+    /// requires of a future that is not dropped). Only for a loop that gives up on shutting
+    /// down the tasks its futures' `Drop`s keep spawning (`Core::shut_down`).
+    pub(crate) fn leak(self, error: JoinError) {
+        let TaskRef(task) = self;
+        task.finish_leaked(error);
+    }
 }
 
 impl fmt::Debug for TaskRef {
@@ -346,6 +355,7 @@ trait RunTask {
     /// poll points at the concrete `Arc<Task<F>>` without touching the reference count.
     fn poll(self: Arc<Self>) -> (ErasedTask, Polled);
     fn fail(self: Arc<Self>, error: JoinError);
+    fn finish_leaked(self: Arc<Self>, error: JoinError);
 }
 
 impl<F> RunTask for Task<F>
@@ -387,6 +397,16 @@ where
         unsafe {
             self.shared.finish(Err(error));
         }
+    }
+
+    fn finish_leaked(self: Arc<Self>, error: JoinError) {
+        #[allow(unsafe_code)]
+        // SAFETY: the holder of the `TaskRef` is the task's finishing side.
+        unsafe {
+            self.shared.finish(Err(error));
+        }
+        // The loop's reference is never released, so the future is never dropped or moved.
+        std::mem::forget(self);
     }
 }
 

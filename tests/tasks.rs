@@ -370,6 +370,63 @@ fn a_task_spawned_by_a_drop_during_shutdown_is_dropped_too() {
     assert_eq!(drops.get(), 1);
 }
 
+/// Spawns another future like itself when it is dropped, without end; counts the drops and
+/// keeps the handle of the latest task it spawned.
+#[derive(Clone)]
+struct SpawnsItsLikeOnDrop {
+    drops: Count,
+    latest: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl Drop for SpawnsItsLikeOnDrop {
+    fn drop(&mut self) {
+        self.drops.bump();
+        let next = self.clone();
+        let handle = miniloop::spawn(async move {
+            let _next = next;
+            pending::<()>().await;
+        });
+        *self.latest.lock().unwrap() = Some(handle);
+    }
+}
+
+/// Guarantee: dropping a loop ends, even when its futures' `Drop`s keep spawning tasks for
+/// ever (issue 13). Shutdown drops the loop's tasks in rounds, since each round's drops may
+/// spawn more; after 1 000 rounds (as documented on `EventLoop`'s `Drop`) it stops dropping
+/// and leaks the tasks still left, whose handles report them cancelled. So exactly 1 000 of
+/// these futures are dropped, each once, and the one left is never dropped. Before the bound
+/// the loop's drop never returned, and the watchdog failed this test.
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "leaks the last round's task on purpose (miri reports leaks), and 1 000 rounds are slow"
+)]
+fn a_loop_whose_drops_spawn_tasks_forever_still_shuts_down() {
+    let first = SpawnsItsLikeOnDrop {
+        drops: Count::default(),
+        latest: Arc::default(),
+    };
+    let (drops, latest) = (first.drops.clone(), Arc::clone(&first.latest));
+    within(WATCHDOG, move || {
+        let event_loop = EventLoop::new();
+        event_loop.spawn(async move {
+            let _first = first;
+            pending::<()>().await;
+        });
+        event_loop.run_until_complete(yield_now());
+        drop(event_loop);
+    });
+    assert_eq!(drops.get(), 1000, "one future dropped per round");
+    let leaked = latest
+        .lock()
+        .unwrap()
+        .take()
+        .expect("round 1 000 spawned one");
+    let error = futures::executor::block_on(leaked).expect_err("never ran");
+    assert!(error.is_cancelled(), "{error:?}");
+    assert_eq!(drops.get(), 1000, "the leaked future is never dropped");
+}
+
 /// Proves that a `JoinHandle` that outlives its loop reports the unfinished task as
 /// cancelled when it is awaited (here on another executor).
 #[test]
