@@ -170,6 +170,50 @@ fn a_shorter_keep_alive_reaches_threads_that_are_idle_already() {
     );
 }
 
+/// Guarantee: dropping the handle of a finished blocking job never panics, even when the
+/// job's output panics in `Drop` (issue 13, bug 4: the handle's detach let that panic out of
+/// `drop(handle)`; this test failed before the fix). The same join cell as a task's handle
+/// (`tests/tasks.rs`), here with the pool.
+#[test]
+fn dropping_the_handle_of_a_finished_blocking_job_contains_a_panic_in_its_outputs_drop() {
+    let _pool = pool_lock();
+    let job = spawn_blocking(|| common::PanicOnDrop("a job's output dropped by its handle"));
+    let is_finished = eventually(WATCHDOG, || job.is_finished());
+    assert!(is_finished, "the job did not finish within {WATCHDOG:?}");
+    drop(job);
+}
+
+/// Guarantee (issue 20, item 1): a pool thread survives a detached job whose output panics
+/// when the thread drops it, so the pool's thread count stays right and later jobs still run.
+/// The join cell contains that panic (`drop_quietly`); with its body emptied (mutation tried by
+/// hand: this test then fails on its watchdog) the panic ended the pool thread without
+/// counting it out, and with `max_threads` at 1 every later job queued for ever.
+#[test]
+fn a_detached_blocking_job_whose_output_panics_on_drop_leaves_the_pool_working() {
+    let _pool = pool_lock();
+    wait_for_an_empty_pool();
+    blocking::set_max_threads(1);
+    let outcome = within(WATCHDOG, || {
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let detached = spawn_blocking(move || {
+            release_rx.recv().expect("the test releases the job");
+            common::PanicOnDrop("a job's output dropped by its pool thread")
+        });
+        drop(detached); // before the job finishes: the pool thread drops the output
+        release_tx.send(()).expect("the job waits for this");
+        let later = run(async { spawn_blocking(|| 7).await });
+        (later, blocking::thread_count())
+    });
+    blocking::set_max_threads(512);
+    let (later, threads) = outcome;
+    assert_eq!(later.expect("the later job does not panic"), 7);
+    assert!(
+        threads <= 1,
+        "the pool counts {threads} threads, with a bound of 1"
+    );
+    wait_for_an_empty_pool();
+}
+
 /// `abort` before a pool thread picks the job up: the closure never runs.
 #[test]
 fn aborting_before_the_closure_starts_skips_it() {
