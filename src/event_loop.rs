@@ -292,6 +292,13 @@ impl EventLoop {
     pub fn timer_heap_len(&self) -> usize {
         self.core.timers.borrow().heap_len()
     }
+
+    /// Whether a timer is still filed: waiting, or fired and not yet collected by its `Sleep`
+    /// (to check that finished and dropped sleeps leave the queue).
+    #[doc(hidden)]
+    pub fn has_timers(&self) -> bool {
+        !self.core.timers.borrow().is_empty()
+    }
 }
 
 impl Default for EventLoop {
