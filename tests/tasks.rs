@@ -984,6 +984,24 @@ fn a_join_handle_wakes_only_the_latest_waker_it_was_polled_with() {
     assert_eq!((a_wakes, b_wakes), (0, 1));
 }
 
+/// Guarantee (issue 20, item 7): `{:?}` of an `EventLoop` shows how many tasks it holds (the
+/// scheduler's `Debug`), here 2 spawned and not yet run, then 0 once they finished. Fails with
+/// `Scheduler`'s `Debug` returning nothing (mutation tried by hand).
+#[test]
+fn an_event_loops_debug_shows_its_live_task_count() {
+    let event_loop = EventLoop::new();
+    let first = event_loop.spawn(async {});
+    let second = event_loop.spawn(async {});
+    let shown = format!("{event_loop:?}");
+    assert!(shown.contains("live_tasks: 2"), "{shown}");
+    event_loop.run_until_complete(async {
+        first.await.unwrap();
+        second.await.unwrap();
+    });
+    let shown = format!("{event_loop:?}");
+    assert!(shown.contains("live_tasks: 0"), "{shown}");
+}
+
 /// Proves that a join waker which panics when its task *completes* is contained: the loop
 /// goes on and the handle still gets the output.
 #[test]

@@ -309,3 +309,42 @@ mod sync {
     pub(super) use loom::cell::UnsafeCell;
     pub(super) use loom::sync::atomic::{AtomicUsize, Ordering};
 }
+
+// Not under loom: loom's atomics work only inside a loom model (`tests/loom_join.rs`).
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Guarantee (issue 20, item 7): a cell's `Debug` shows its three state bits as the
+    /// protocol moves them; no test reached it before. Fails with the impl's body replaced by
+    /// `Ok(())` (mutation tried by hand).
+    #[test]
+    #[allow(unsafe_code)]
+    fn debug_shows_the_state_bits_as_the_protocol_moves_them() {
+        let shown = |cell: &JoinCell<u8>| {
+            let text = format!("{cell:?}");
+            let bit = |name: &str| text.contains(&format!("{name}: true"));
+            assert!(text.starts_with("JoinCell {"), "{text}");
+            [bit("is_complete"), bit("has_waker"), bit("is_detached")]
+        };
+        let awaited = JoinCell::new();
+        assert_eq!(shown(&awaited), [false, false, false]);
+        // SAFETY: this test is both the one handle side and the one task side, in turn.
+        unsafe {
+            assert!(awaited.poll_take(Waker::noop()).is_pending());
+            assert_eq!(shown(&awaited), [false, true, false], "a waker left");
+            awaited.complete(7);
+            assert_eq!(shown(&awaited), [true, false, false], "woken, then cleared");
+            assert_eq!(awaited.try_take(), Some(7));
+            awaited.detach();
+        }
+        let dropped = JoinCell::new();
+        // SAFETY: as above.
+        unsafe {
+            dropped.detach();
+            assert_eq!(shown(&dropped), [false, false, true], "the handle is gone");
+            dropped.complete(8);
+            assert_eq!(shown(&dropped), [true, false, true]);
+        }
+    }
+}
