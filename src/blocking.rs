@@ -14,7 +14,8 @@
 //!   thread while nobody uses it.
 //! - A panic in the closure reaches the handle as a `JoinError`; the thread survives it.
 //! - `abort` before the closure starts means it never runs; once it runs, it runs to the end
-//!   (a thread cannot be interrupted safely).
+//!   (a thread cannot be interrupted safely). An aborted job still waits its turn in the
+//!   queue: its handle resolves, cancelled, when a pool thread pops and skips it.
 //!
 //! # Why one pool for the whole process and not one per loop
 //! Blocking work is not tied to a loop: its result travels back through a `Waker`, which
@@ -38,6 +39,11 @@ const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 ///
 /// Callable from anywhere, inside a loop or not. The closure starts as soon as a pool thread
 /// is free.
+///
+/// [`JoinHandle::abort`] before the closure starts means it never runs, but the job keeps its
+/// place in the queue: the handle reports the cancellation only when a pool thread frees up,
+/// pops the job and skips it (as with tokio's `spawn_blocking`). With every thread busy and
+/// `max_threads` reached, awaiting an aborted handle waits as long as the job would have.
 ///
 /// # Examples
 /// ```

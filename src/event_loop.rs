@@ -12,7 +12,9 @@
 //!   panics and turns them into a `JoinError`.
 //! - No `RefCell` borrow is held while user code runs (a poll, a `Drop`, a `wake`).
 //! - Dropping the loop drops every unfinished future, on this thread, with the loop still
-//!   "current", so the futures' own `Drop`s (a `Sleep` leaving the timer queue) find it.
+//!   "current", so the futures' own `Drop`s (a `Sleep` leaving the timer queue) find it. The
+//!   one exception ends a shutdown that would never end: tasks that futures' `Drop`s are still
+//!   spawning after `MAX_SHUTDOWN_ROUNDS` rounds are leaked, never dropped (and never twice).
 //!
 //! # Why `park` and not a busy loop
 //! `std::thread::park_timeout` blocks in the kernel until the deadline or an `unpark` from a
@@ -33,8 +35,8 @@ use std::time::Instant;
 use futures_task::ArcWake;
 
 use crate::reactor::Reactor;
-use crate::sync_first::SuspendScope;
-use crate::task::{new_task, Header, JoinHandle, Origin, TaskId, TaskRef};
+use crate::sync_first::{EagerDepth, SuspendScope};
+use crate::task::{new_task, Header, JoinError, JoinHandle, Origin, TaskId, TaskRef};
 use crate::time::{Registration, TimerQueue};
 use crate::trace::{ObserveConfig, Observer, ObserverSlot, Timeline, WakeOrigin};
 use crate::waker::{register_loop, unregister_loop, wake_task, LoopId, Shared, TaskKey};
@@ -50,6 +52,12 @@ pub(crate) const NESTED_RUN: &str = "`miniloop::run` (or `run_until_complete`) c
      event loop is already running on this thread; blocking here would stop every other task \
      of the outer loop, which could never finish; `.await` the future instead, or move the \
      blocking code into `miniloop::spawn_blocking`";
+
+/// How many rounds of drops a loop's shutdown makes before it gives up. Dropping a future may
+/// spawn a task, so shutdown drops the loop's tasks in rounds until a round spawns nothing. A
+/// future whose `Drop` spawns another such future would keep that going for ever; after this
+/// many rounds the tasks still left are leaked instead (`Core::leak_on_shutdown`).
+pub(crate) const MAX_SHUTDOWN_ROUNDS: u32 = 1000;
 
 thread_local! {
     /// The loop running on this thread, if any: how `spawn`, wakers and timers find it.
@@ -72,7 +80,8 @@ pub(crate) fn with_current_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
 /// `asyncio.run` of miniloop.
 ///
 /// `future` need not be `Send` or `'static`: it stays on this thread's stack. Tasks it spawned
-/// that are still unfinished when it returns are dropped (cancelled).
+/// that are still unfinished when it returns are dropped (cancelled), as when an [`EventLoop`]
+/// is dropped (see there for the one case where some are leaked instead).
 ///
 /// # Panics
 /// If an event loop is already running on this thread (see [`EventLoop::run_until_complete`]),
@@ -223,6 +232,9 @@ impl EventLoop {
 
     /// Spawns `future` on this loop and polls it once right away (see
     /// [`spawn_eager`](crate::spawn_eager)). The loop need not be running.
+    ///
+    /// As there, at most 16 eager polls nest on one thread: called from inside the 16th, this
+    /// is a plain [`spawn`](EventLoop::spawn), polled when the loop next runs a turn.
     #[track_caller]
     pub fn spawn_eager<F>(&self, future: F) -> JoinHandle<F::Output>
     where
@@ -293,6 +305,13 @@ impl EventLoop {
     pub fn timer_heap_len(&self) -> usize {
         self.core.timers.borrow().heap_len()
     }
+
+    /// Whether a timer is still filed: waiting, or fired and not yet collected by its `Sleep`
+    /// (to check that finished and dropped sleeps leave the queue).
+    #[doc(hidden)]
+    pub fn has_timers(&self) -> bool {
+        !self.core.timers.borrow().is_empty()
+    }
 }
 
 impl Default for EventLoop {
@@ -301,6 +320,14 @@ impl Default for EventLoop {
     }
 }
 
+/// Dropping a loop cancels its unfinished tasks: each future is dropped once, on this thread,
+/// with the loop current, and each `JoinHandle` then reports a cancellation.
+///
+/// A future's `Drop` may spawn a task, which is then dropped too, so shutdown goes in rounds
+/// until one spawns nothing. After 1 000 rounds it stops: the tasks the last round spawned
+/// are leaked (never polled, never dropped, their memory never freed; their handles report a
+/// cancellation) with a message on stderr, so that a future whose `Drop` always spawns another
+/// cannot keep the drop from returning.
 impl Drop for EventLoop {
     fn drop(&mut self) {
         // The futures' own `Drop`s may look for the loop (a `Sleep` leaves the timer queue,
@@ -480,12 +507,36 @@ impl Core {
         handle
     }
 
-    /// Spawns `future` and polls it once, now, on this stack (see `sync_first.rs`).
+    /// Ends shutdown's rounds of drops (`MAX_SHUTDOWN_ROUNDS`): each of `tasks` is reported
+    /// cancelled and leaked, not dropped, since dropping would spawn yet more.
+    #[cold]
+    fn leak_on_shutdown(&self, tasks: Vec<TaskRef>) {
+        eprintln!(
+            "miniloop: dropping the event loop's tasks kept spawning new tasks for \
+             {MAX_SHUTDOWN_ROUNDS} rounds; leaking the {} spawned by the last round (never run, \
+             never dropped, reported cancelled) so that the loop's shutdown ends; a `Drop` that \
+             spawns a task each time it runs does this",
+            tasks.len()
+        );
+        for task in tasks {
+            let task_id = task.header().id;
+            if let Some(observer) = self.observer.get() {
+                observer.ended(task.header(), "cancelled");
+            }
+            task.leak(JoinError::cancelled(task_id));
+        }
+    }
+
+    /// Spawns `future` and polls it once, now, on this stack (see `sync_first.rs`); a plain
+    /// spawn if `MAX_EAGER_DEPTH` eager polls are on the stack already.
     pub(crate) fn spawn_eager<F>(&self, future: F, origin: Origin) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        let Some(_depth) = EagerDepth::enter() else {
+            return self.spawn(future, origin);
+        };
         let (key, task, handle) = {
             let mut scheduler = self.scheduler.borrow_mut();
             let (key, id) = scheduler.reserve();
@@ -535,5 +586,52 @@ impl Core {
             observer.woke(header, WakeOrigin::LoopThread);
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The descriptors this process has open (Linux: the entries of `/proc/self/fd`).
+    fn open_fds() -> usize {
+        std::fs::read_dir("/proc/self/fd")
+            .expect("Linux lists a process's descriptors in /proc/self/fd")
+            .count()
+    }
+
+    /// Guarantee (issue 20, item 6): a dropped loop leaves the list of loops that remote
+    /// wakers search (`waker.rs`), and with it the eventfd its reactor's waker holds. Each of
+    /// 300 loops opens a socket (so it has a reactor and an eventfd), keeps no `Handle`, and is
+    /// dropped: none is still listed, and the process has not kept 300 descriptors more. Fails
+    /// with `unregister_loop` doing nothing (mutation tried by hand): every loop stayed listed,
+    /// holding its eventfd open.
+    #[test]
+    #[cfg_attr(miri, ignore = "opens sockets, which miri does not support")]
+    fn dropped_loops_leave_the_loop_list_and_close_their_eventfd() {
+        const LOOPS: usize = 300;
+        let fds_before = open_fds();
+        let mut ids = Vec::with_capacity(LOOPS);
+        for _ in 0..LOOPS {
+            let event_loop = EventLoop::new();
+            ids.push(event_loop.core.id());
+            event_loop.run_until_complete(async {
+                let listener = crate::net::TcpListener::bind("127.0.0.1:0").await;
+                listener.expect("a local port is free");
+            });
+            assert!(crate::waker::is_registered(event_loop.core.id()));
+            drop(event_loop);
+        }
+        let still_listed = ids
+            .iter()
+            .filter(|&&id| crate::waker::is_registered(id))
+            .count();
+        assert_eq!(still_listed, 0, "dropped loops still listed");
+        // Other tests in this binary may open a few descriptors meanwhile; not hundreds.
+        let grown = open_fds().saturating_sub(fds_before);
+        assert!(
+            grown < LOOPS / 3,
+            "{grown} more descriptors open after {LOOPS} loops"
+        );
     }
 }

@@ -16,6 +16,8 @@
 //!   an event loop started from one (those may wait: they are not the section's code).
 //! - A future that would suspend inside `run_now` is dropped before `run_now` returns: it is
 //!   never left half-run, and nothing it registered stays behind.
+//! - At most `MAX_EAGER_DEPTH` (16) eager first polls nest on a thread's stack; an eager spawn
+//!   past that is a plain spawn, so a chain of eager spawns cannot overflow the stack.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -31,6 +33,37 @@ thread_local! {
     static FORBIDDEN_DEPTH: Cell<u32> = const { Cell::new(0) };
     /// What the innermost section's future was about to wait for, if a miniloop leaf said so.
     static SUSPEND_REASON: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// How many eager first polls are on this thread's stack right now (`EagerDepth`).
+    static EAGER_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// How many eager first polls may nest on one thread's stack. An eager spawn made from inside
+/// the innermost of them is a plain spawn: the task is polled at the loop's next turn, from the
+/// loop's own stack. Without a bound, a task that eagerly spawns a task that eagerly spawns ...
+/// nests one poll per link and overflows the stack (about 800 links in a debug build's 2 MiB).
+pub(crate) const MAX_EAGER_DEPTH: u32 = 16;
+
+/// One eager first poll on this thread's stack; the count goes down again when it is dropped
+/// (also on unwind).
+pub(crate) struct EagerDepth(());
+
+impl EagerDepth {
+    /// Counts one more eager poll, or `None` if `MAX_EAGER_DEPTH` of them are on the stack
+    /// already (the caller then spawns the task normally).
+    pub(crate) fn enter() -> Option<EagerDepth> {
+        let depth = EAGER_DEPTH.with(Cell::get);
+        if depth >= MAX_EAGER_DEPTH {
+            return None;
+        }
+        EAGER_DEPTH.with(|current| current.set(depth + 1));
+        Some(EagerDepth(()))
+    }
+}
+
+impl Drop for EagerDepth {
+    fn drop(&mut self) {
+        let _ = EAGER_DEPTH.try_with(|current| current.set(current.get() - 1));
+    }
 }
 
 /// Whether the code running now may suspend (return `Pending` and wait to be woken).
@@ -157,6 +190,12 @@ impl std::error::Error for WouldSuspend {}
 /// Spawns `future` on the loop running on this thread and polls it once right away, on this
 /// stack. If it finishes in that poll, the handle is ready at once and the task never enters
 /// the run queue; otherwise it waits for its wake like any task.
+///
+/// Eager polls nest: a task may eagerly spawn a task from inside its own eager poll. At most
+/// 16 of them nest on one thread: an eager spawn made from inside the 16th is a plain
+/// [`spawn`](crate::spawn), polled at the loop's next turn (where its own eager spawns may
+/// nest 16 deep again). That keeps the stack a chain of eager spawns uses bounded, however
+/// long the chain.
 ///
 /// # Panics
 /// If no event loop is running on this thread.

@@ -23,6 +23,10 @@
 //! - A task's future is dropped (in place: it is pinned) before its `JoinHandle` hears that it
 //!   finished, so whatever the future held (sockets, locks) is released by the time the
 //!   awaiting task runs.
+//! - A future whose poll panics is dropped while that panic unwinds, as tokio and async-task
+//!   drop theirs: a guard inside it (a scopeguard-style rollback) sees
+//!   `std::thread::panicking()`. A panic in that `Drop` is contained, since escaping a `Drop`
+//!   during an unwind would abort the process.
 //!
 //! # Why one allocation, and the `unsafe` it takes
 //! A `Waker` must be `Send + Sync`, so whatever it points at must be safe to share between
@@ -30,8 +34,9 @@
 //! (`docs/benchmarks.md`), the future lived in a second, boxed allocation that only the loop
 //! saw, which kept the crate free of `unsafe` at the price of a second `malloc` and `free` per
 //! task. Now it sits in the `Arc` beside what wakers share, and the promise "only the holder of
-//! the `TaskRef` touches it" is made with three small `unsafe` items here (the `Sync` impl, and
-//! a `&mut` to the future in `poll_future` and `fail`), each with its `// SAFETY:` reason and
+//! the `TaskRef` touches it" is made with four small `unsafe` items here (the `Sync` impl, and
+//! a `&mut` to the future in `poll_future`, in `fail` and in the guard that drops it when a poll
+//! unwinds, `DropFutureOnUnwind`), each with its `// SAFETY:` reason and
 //! covered by the miri tests (`scripts/miri.sh`). A same-thread wake and poll still touch no
 //! atomic.
 
@@ -219,7 +224,7 @@ impl<T> TaskShared<T> {
     /// the task's `TaskRef`, or the one pool thread that runs a `spawn_blocking` job.
     #[allow(unsafe_code)]
     pub(crate) unsafe fn finish(&self, result: Result<T, JoinError>) {
-        let result = result.map_err(|error| error.cause);
+        let result = result.map_err(JoinError::into_cause);
         // SAFETY: our caller is the task side, as required above.
         unsafe { self.join.complete(result) }
     }
@@ -238,7 +243,8 @@ pub(crate) struct Task<F: Future> {
 
 // SAFETY: wakers and the `JoinHandle` may be on any thread, so a `Task` must be `Sync`. Its
 // only field that is not `Sync` by itself is `future`, and the only code that touches it is
-// `RunTask::poll` and `RunTask::fail`, which can be reached only through the task's one
+// `RunTask::poll` (with `DropFutureOnUnwind`, which it makes) and `RunTask::fail`, which can be
+// reached only through the task's one
 // `TaskRef`, by value. There is exactly one `TaskRef` per task (it is not `Clone`, and
 // `new_task` makes it), so two threads never touch the future at once: the future is only
 // ever polled or dropped by whoever owns that `TaskRef` at the time. It may move between
@@ -293,16 +299,27 @@ impl TaskRef {
 
     /// Polls the future once with a waker that points at this task, catching a panic, unless
     /// its `JoinHandle` asked for it to be aborted. On `Ready` the future has been dropped and
-    /// its output handed to the `JoinHandle` when this returns. The `TaskRef` comes back with
-    /// the answer, to be parked again, failed or dropped.
+    /// its output handed to the `JoinHandle` when this returns; on a panic the future has been
+    /// dropped during the unwind. The `TaskRef` comes back with the answer, to be parked
+    /// again, failed or dropped.
     pub(crate) fn poll(self) -> (TaskRef, Polled) {
         let (task, polled) = self.0.poll();
         (TaskRef(task), polled)
     }
 
-    /// Drops the future, then tells the `JoinHandle` why the task ended.
+    /// Drops the future (unless a panicking poll dropped it already), then tells the
+    /// `JoinHandle` why the task ended.
     pub(crate) fn fail(self, error: JoinError) {
         self.0.fail(error);
+    }
+
+    /// Tells the `JoinHandle` why the task ended, and leaks the task: its future is never
+    /// dropped, and its allocation never freed (so a pinned future stays where it is, as `Pin`
+    /// requires of a future that is not dropped). Only for a loop that gives up on shutting
+    /// down the tasks its futures' `Drop`s keep spawning (`Core::shut_down`).
+    pub(crate) fn leak(self, error: JoinError) {
+        let TaskRef(task) = self;
+        task.finish_leaked(error);
     }
 }
 
@@ -318,7 +335,8 @@ pub(crate) enum Polled {
     Pending,
     /// The future finished; its output is with the `JoinHandle`.
     Ready,
-    /// The future panicked; the payload is for the `JoinHandle` (`TaskRef::fail`).
+    /// The future panicked, and was dropped during the unwind; the payload is for the
+    /// `JoinHandle` (`TaskRef::fail`).
     Panicked(Box<dyn Any + Send + 'static>),
     /// Not polled: `JoinHandle::abort` asked for the task to be cancelled first. (Checked
     /// here, inside the task's own poll, rather than by the loop before it: that saves the
@@ -337,6 +355,7 @@ trait RunTask {
     /// poll points at the concrete `Arc<Task<F>>` without touching the reference count.
     fn poll(self: Arc<Self>) -> (ErasedTask, Polled);
     fn fail(self: Arc<Self>, error: JoinError);
+    fn finish_leaked(self: Arc<Self>, error: JoinError);
 }
 
 impl<F> RunTask for Task<F>
@@ -379,6 +398,16 @@ where
             self.shared.finish(Err(error));
         }
     }
+
+    fn finish_leaked(self: Arc<Self>, error: JoinError) {
+        #[allow(unsafe_code)]
+        // SAFETY: the holder of the `TaskRef` is the task's finishing side.
+        unsafe {
+            self.shared.finish(Err(error));
+        }
+        // The loop's reference is never released, so the future is never dropped or moved.
+        std::mem::forget(self);
+    }
 }
 
 impl<F> Task<F>
@@ -387,6 +416,9 @@ where
     F::Output: Send + 'static,
 {
     fn poll_future(self: &Arc<Self>) -> Poll<()> {
+        // Made first, so that the `&mut` below is the latest reference to the future while the
+        // poll runs; it drops the future only if the poll unwinds (it is forgotten otherwise).
+        let on_unwind = DropFutureOnUnwind(&self.future);
         #[allow(unsafe_code)]
         // SAFETY: called through the task's one `TaskRef` (see the `Sync` impl), so this is
         // the only reference to the future while it lives; it ends with this function.
@@ -403,7 +435,9 @@ where
         // count; only a leaf future that keeps the waker pays for a clone.
         let waker = waker_ref(self);
         let mut cx = Context::from_waker(&waker);
-        match future.poll(&mut cx) {
+        let answer = future.poll(&mut cx);
+        std::mem::forget(on_unwind);
+        match answer {
             Poll::Ready(output) => {
                 *slot = None;
                 #[allow(unsafe_code)]
@@ -415,6 +449,27 @@ where
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+/// Drops a task's future when its poll unwinds from a panic: the future is dropped while the
+/// panic is in flight, as tokio and async-task do, so that a guard inside it sees
+/// `std::thread::panicking()` and can roll back. Made by `poll_future` just before the poll,
+/// and forgotten if the poll returns.
+struct DropFutureOnUnwind<'a, F>(&'a UnsafeCell<Option<F>>);
+
+impl<F> Drop for DropFutureOnUnwind<'_, F> {
+    fn drop(&mut self) {
+        #[allow(unsafe_code)]
+        // SAFETY: this runs only while `poll_future` unwinds, and `poll_future` is reached only
+        // through the task's one `TaskRef` (see the `Sync` impl). The poll that held the other
+        // reference to the future has unwound already and never uses it again, so this is the
+        // only reference to the future while it lives; it ends with this function.
+        let slot = unsafe { &mut *self.0.get() };
+        // Dropped in place (it is pinned). A panic in its `Drop` must not leave this `Drop`:
+        // escaping a `Drop` during an unwind aborts the process. The assignment leaves `None`
+        // either way, so `fail` finds nothing left to drop.
+        let _ = catch_unwind(AssertUnwindSafe(|| *slot = None));
     }
 }
 
@@ -580,6 +635,55 @@ mod tests {
             Poll::Ready(Err(error)) => assert!(error.is_panic()),
             other => panic!("expected a panicked JoinError, got {other:?}"),
         }
+    }
+
+    /// Counts its drops, and notes whether the thread was unwinding at the first one.
+    struct NotesUnwind {
+        drops: Arc<AtomicUsize>,
+        was_unwinding: Arc<AtomicBool>,
+    }
+
+    impl Drop for NotesUnwind {
+        fn drop(&mut self) {
+            self.was_unwinding
+                .store(std::thread::panicking(), Ordering::SeqCst);
+            self.drops.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Panics when polled; its guard is a field, dropped only with the future.
+    struct PanicsWhenPolled(#[allow(dead_code)] NotesUnwind);
+
+    impl Future for PanicsWhenPolled {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            panic!("boom");
+        }
+    }
+
+    #[test]
+    fn a_panicking_poll_drops_the_future_during_the_unwind_and_fail_does_not_again() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let was_unwinding = Arc::new(AtomicBool::new(false));
+        let (task, mut handle) = new_task(
+            header(),
+            PanicsWhenPolled(NotesUnwind {
+                drops: Arc::clone(&drops),
+                was_unwinding: Arc::clone(&was_unwinding),
+            }),
+        );
+        let (task, polled) = task.poll();
+        let Polled::Panicked(payload) = polled else {
+            panic!("the poll panicked");
+        };
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped by the poll");
+        assert!(
+            was_unwinding.load(Ordering::SeqCst),
+            "while the panic unwound"
+        );
+        task.fail(JoinError::panicked(TaskId(1), payload));
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "and only then");
+        assert!(matches!(poll_handle(&mut handle), Poll::Ready(Err(error)) if error.is_panic()));
     }
 
     #[test]

@@ -306,6 +306,12 @@ pub(crate) fn unregister_loop(id: LoopId) {
     drop(removed); // outside the lock
 }
 
+/// Whether loop `id` is still listed (for the test that dropped loops leave the list).
+#[cfg(test)]
+pub(crate) fn is_registered(id: LoopId) -> bool {
+    find_loop(id).is_some()
+}
+
 fn find_loop(id: LoopId) -> Option<Arc<Shared>> {
     lock_loops()
         .iter()

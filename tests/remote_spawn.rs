@@ -104,6 +104,37 @@ fn a_remotely_spawned_task_gets_a_slot_its_wakers_find_body() {
     });
 }
 
+/// Guarantee (issue 20, item 5): tasks spawned through a `Handle` get distinct ids, counted
+/// up per loop (`task#r1`, `task#r2`, ...), from whichever thread spawns them, so the trace
+/// and `JoinHandle::id` tell them apart. Fails with `Shared::next_remote_id` always returning
+/// 1 (mutation tried by hand): every remote task was then `task#r1`.
+#[test]
+fn remote_spawns_get_distinct_increasing_ids() {
+    within(WATCHDOG, remote_spawns_get_distinct_increasing_ids_body);
+}
+
+fn remote_spawns_get_distinct_increasing_ids_body() {
+    let event_loop = EventLoop::new();
+    let handle = event_loop.handle();
+    let first = handle.spawn(async { 1 });
+    let second = std::thread::spawn({
+        let handle = handle.clone();
+        move || handle.spawn(async { 2 })
+    })
+    .join()
+    .unwrap();
+    let third = handle.spawn(async { 3 });
+    let ids = [first.id(), second.id(), third.id()];
+    assert_eq!(
+        ids.map(|id| id.to_string()),
+        ["task#r1", "task#r2", "task#r3"]
+    );
+    assert!(ids[0] < ids[1] && ids[1] < ids[2], "{ids:?}");
+    let outputs = event_loop
+        .run_until_complete(async { [first.await, second.await, third.await].map(Result::unwrap) });
+    assert_eq!(outputs, [1, 2, 3]);
+}
+
 #[test]
 fn handle_current_inside_a_loop_spawns_on_that_loop() {
     within(

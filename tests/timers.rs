@@ -319,6 +319,56 @@ fn a_million_cancelled_timeouts_leave_the_timer_heap_small() {
     assert!(!long_timer.is_finished());
 }
 
+/// Guarantee (issue 20, item 2): a timer that fired, but whose `Sleep` is dropped before it
+/// is polled again, leaves the timer queue. Here a `timeout` whose future and timer both come
+/// due in the same turn (the loop is held past both deadlines): the future wins, and the
+/// timeout's fired `Sleep` is dropped unpolled. Fails with the `Fired` guard in
+/// `TimerQueue::cancel` made `false` (mutation tried by hand): the slot then stays taken, and
+/// the loop counts a timer that nobody will ever collect.
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "timing: assumes the first poll comes before the 5 ms deadlines; under miri the clock passes them first"
+)]
+fn a_fired_timer_whose_sleep_is_dropped_unpolled_leaves_the_queue() {
+    let event_loop = EventLoop::new();
+    let outcome = event_loop.run_until_complete(async {
+        let task = miniloop::spawn(async {
+            timeout(Duration::from_millis(5), sleep(Duration::from_millis(5))).await
+        });
+        miniloop::yield_now().await; // the task has filed both timers
+        assert!(event_loop.has_timers());
+        // Hold the loop past both deadlines: the next `fire_due` fires them together.
+        std::thread::sleep(Duration::from_millis(20));
+        task.await.expect("the task does not panic")
+    });
+    assert!(outcome.is_ok(), "the future came first: {outcome:?}");
+    assert!(!event_loop.has_timers(), "a fired timer is still filed");
+}
+
+/// Guarantee (issue 20, item 4): `EventLoop::timer_heap_len` gives the exact number of timer
+/// entries, those of the in-order lane plus those of the heap. Five sleeps filed 10, 20, 30
+/// (in order: the lane), then 5, 15 (out of order: the heap) hours from now make 5 entries.
+/// Fails with `EventLoop::timer_heap_len` or `TimerQueue::heap_len` returning 0 or 1, or with
+/// `heap_len` multiplying its two parts (3 * 2 = 6), mutations tried by hand.
+#[test]
+fn timer_heap_len_counts_the_lane_and_the_heap_exactly() {
+    let event_loop = EventLoop::new();
+    let base = Instant::now() + Duration::from_secs(3600);
+    let filed = event_loop.run_until_complete(async {
+        let sleepers: Vec<_> = [10, 20, 30, 5, 15]
+            .into_iter()
+            .map(|hours| miniloop::spawn(sleep_until(base + Duration::from_secs(3600 * hours))))
+            .collect();
+        miniloop::yield_now().await; // each sleeper was polled once, in spawn order
+        let filed = event_loop.timer_heap_len();
+        sleepers[0].abort(); // a cancelled entry stays until it reaches the front
+        miniloop::yield_now().await;
+        (filed, event_loop.timer_heap_len())
+    });
+    assert_eq!(filed, (5, 5));
+}
+
 /// Proves that a miniloop timer awaited where no miniloop loop runs (here in futures'
 /// `block_on`) panics with a message that names the problem.
 #[test]

@@ -2,6 +2,8 @@
 //! in the order a reader expects (`docs/seeing-it-run.md`).
 
 use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use miniloop::trace::TraceLog;
@@ -99,6 +101,54 @@ fn a_wake_from_a_named_thread_is_traced_with_its_name() {
     );
     assert!(
         !events.iter().any(|event| event.contains("another thread")),
+        "{events:#?}"
+    );
+}
+
+/// Guarantee (issue 20, item 8): a stale waker (its task finished, and another task took the
+/// slot) woken from another thread wakes nobody, and the trace says so by saying nothing. The
+/// loop takes the remote key, finds the slot's generation changed, and neither schedules the
+/// new task nor reports a wake for it. Fails with the generation check in
+/// `Scheduler::parked_task` made always true (mutation tried by hand): the trace then read
+/// "wake task#2 from another thread" for a task nobody woke.
+#[test]
+fn a_stale_waker_woken_from_another_thread_is_not_traced_as_a_wake_of_the_slots_new_task() {
+    let log = TraceLog::new();
+    let event_loop = EventLoop::builder().trace_into(log.clone()).build();
+    event_loop.run_until_complete(async {
+        // task#1 keeps its waker and finishes at once, which frees its slot.
+        let kept = Arc::new(Mutex::new(None::<Waker>));
+        let first = miniloop::spawn({
+            let kept = Arc::clone(&kept);
+            std::future::poll_fn(move |cx| {
+                *kept.lock().unwrap() = Some(cx.waker().clone());
+                Poll::Ready(())
+            })
+        });
+        first.await.expect("task#1 does not panic");
+        // task#2 takes the freed slot (the same index, the next generation) and waits.
+        let (sender, receiver) = futures::channel::oneshot::channel::<()>();
+        let second = miniloop::spawn(async move { receiver.await.expect("main sends") });
+        miniloop::yield_now().await;
+        let stale = kept.lock().unwrap().take().expect("task#1 kept its waker");
+        std::thread::spawn(move || stale.wake())
+            .join()
+            .expect("the waking thread does not panic");
+        for _ in 0..3 {
+            miniloop::yield_now().await; // the loop collects the remote wake meanwhile
+        }
+        sender.send(()).expect("task#2 waits");
+        second.await.expect("task#2 does not panic");
+    });
+    let events = events(&log);
+    assert!(
+        !events
+            .iter()
+            .any(|event| event.ends_with("from another thread")),
+        "{events:#?}"
+    );
+    assert!(
+        events.contains(&"finished task#2".to_string()),
         "{events:#?}"
     );
 }

@@ -170,6 +170,50 @@ fn a_shorter_keep_alive_reaches_threads_that_are_idle_already() {
     );
 }
 
+/// Guarantee: dropping the handle of a finished blocking job never panics, even when the
+/// job's output panics in `Drop` (issue 13, bug 4: the handle's detach let that panic out of
+/// `drop(handle)`; this test failed before the fix). The same join cell as a task's handle
+/// (`tests/tasks.rs`), here with the pool.
+#[test]
+fn dropping_the_handle_of_a_finished_blocking_job_contains_a_panic_in_its_outputs_drop() {
+    let _pool = pool_lock();
+    let job = spawn_blocking(|| common::PanicOnDrop("a job's output dropped by its handle"));
+    let is_finished = eventually(WATCHDOG, || job.is_finished());
+    assert!(is_finished, "the job did not finish within {WATCHDOG:?}");
+    drop(job);
+}
+
+/// Guarantee (issue 20, item 1): a pool thread survives a detached job whose output panics
+/// when the thread drops it, so the pool's thread count stays right and later jobs still run.
+/// The join cell contains that panic (`drop_quietly`); with its body emptied (mutation tried by
+/// hand: this test then fails on its watchdog) the panic ended the pool thread without
+/// counting it out, and with `max_threads` at 1 every later job queued for ever.
+#[test]
+fn a_detached_blocking_job_whose_output_panics_on_drop_leaves_the_pool_working() {
+    let _pool = pool_lock();
+    wait_for_an_empty_pool();
+    blocking::set_max_threads(1);
+    let outcome = within(WATCHDOG, || {
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let detached = spawn_blocking(move || {
+            release_rx.recv().expect("the test releases the job");
+            common::PanicOnDrop("a job's output dropped by its pool thread")
+        });
+        drop(detached); // before the job finishes: the pool thread drops the output
+        release_tx.send(()).expect("the job waits for this");
+        let later = run(async { spawn_blocking(|| 7).await });
+        (later, blocking::thread_count())
+    });
+    blocking::set_max_threads(512);
+    let (later, threads) = outcome;
+    assert_eq!(later.expect("the later job does not panic"), 7);
+    assert!(
+        threads <= 1,
+        "the pool counts {threads} threads, with a bound of 1"
+    );
+    wait_for_an_empty_pool();
+}
+
 /// `abort` before a pool thread picks the job up: the closure never runs.
 #[test]
 fn aborting_before_the_closure_starts_skips_it() {
@@ -396,6 +440,73 @@ fn spawn_eager_on_a_loop_that_is_not_running_polls_at_once() {
     assert!(handle.is_finished());
     let output = event_loop.run_until_complete(handle);
     assert_eq!(output.expect("the task does not panic"), 3);
+}
+
+/// Link `remaining` of a chain of eager spawns: spawns the next link with `spawn_eager`, awaits
+/// it, and returns how many links follow it.
+fn eager_link(remaining: u32) -> Pin<Box<dyn Future<Output = u32> + Send>> {
+    Box::pin(async move {
+        if remaining == 0 {
+            return 0;
+        }
+        let next = spawn_eager(eager_link(remaining - 1));
+        next.await.expect("no link panics") + 1
+    })
+}
+
+/// Guarantee: `spawn_eager` uses a bounded amount of the caller's stack, however deep eager
+/// spawns nest (issue 13, bug 3). Each eager spawn polls the new task inside the spawner's
+/// poll, so a chain of them used to nest one poll per link and overflowed the test thread's
+/// 2 MiB stack at about 800 links in a debug build; past the documented depth a nested eager
+/// spawn is now a plain spawn. Runs on the test thread itself, with its default stack.
+#[test]
+fn a_chain_of_twenty_thousand_eager_spawns_does_not_overflow_the_stack() {
+    let links = run(eager_link(20_000));
+    assert_eq!(links, 20_000);
+}
+
+/// Guarantee: the depth bound is the one `spawn_eager`'s documentation states: 16 eager
+/// polls may nest, and the 17th nested eager spawn is queued for the loop's next turn
+/// instead of polled inline. Link 17 then runs from the loop, not inside an eager poll, and
+/// its descendants nest 16 deep again: link 34 is the next one queued. Each link notes, when
+/// `spawn_eager` returns, whether its child had been polled already.
+#[test]
+fn the_seventeenth_nested_eager_spawn_is_queued_not_polled_inline() {
+    const LINKS: usize = 40;
+    /// `started[k]`: link k has been polled; `inline[k]`: it had been when its spawn returned.
+    struct Marks {
+        started: Vec<AtomicBool>,
+        inline: Vec<AtomicBool>,
+    }
+    fn link(k: usize, marks: Arc<Marks>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            marks.started[k].store(true, Ordering::SeqCst);
+            if k == LINKS {
+                return;
+            }
+            let child = spawn_eager(link(k + 1, Arc::clone(&marks)));
+            let was_polled = marks.started[k + 1].load(Ordering::SeqCst);
+            marks.inline[k + 1].store(was_polled, Ordering::SeqCst);
+            child.await.expect("no link panics");
+        })
+    }
+    let marks = Arc::new(Marks {
+        started: (0..=LINKS).map(|_| AtomicBool::new(false)).collect(),
+        inline: (0..=LINKS).map(|_| AtomicBool::new(false)).collect(),
+    });
+    run({
+        let marks = Arc::clone(&marks);
+        async move {
+            // Link 1 is spawned eagerly from the `run` future, which is not itself an eager poll.
+            let first = spawn_eager(link(1, Arc::clone(&marks)));
+            marks.inline[1].store(marks.started[1].load(Ordering::SeqCst), Ordering::SeqCst);
+            first.await.expect("no link panics");
+        }
+    });
+    let queued: Vec<usize> = (1..=LINKS)
+        .filter(|&k| !marks.inline[k].load(Ordering::SeqCst))
+        .collect();
+    assert_eq!(queued, [17, 34], "links not polled inside their spawn");
 }
 
 // ---- run_now and is_suspend_allowed ----

@@ -304,9 +304,13 @@ impl Core {
             let task_id = task.header().id;
             task.fail(JoinError::cancelled(task_id));
         }
-        loop {
+        for round in 1.. {
             let tasks = self.scheduler.borrow_mut().take_all();
             if tasks.is_empty() {
+                break;
+            }
+            if round > super::MAX_SHUTDOWN_ROUNDS {
+                self.leak_on_shutdown(tasks);
                 break;
             }
             for task in tasks {

@@ -216,7 +216,9 @@ impl<V> JoinCell<V> {
     }
 
     /// The handle side, when the handle is dropped: the task side drops the output if it
-    /// comes later; if it came already, it is dropped here.
+    /// comes later; if it came already, it is dropped here. A panic in the output's `Drop` or
+    /// the waker's is contained, as on the task side: `drop(handle)` must not panic, and a
+    /// handle dropped during an unwind would otherwise abort the process.
     ///
     /// # Safety
     /// Only the handle side calls this, once, and calls nothing after it.
@@ -236,7 +238,7 @@ impl<V> JoinCell<V> {
             if before & JOIN_WAKER == 0 {
                 // SAFETY: `JOIN_WAKER` is unset: the waker is ours, and `DETACHED` tells the
                 // task side to leave it (it reads it only if `JOIN_WAKER` was set).
-                drop(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
+                drop_quietly(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
             }
             return; // the task side drops the output when it comes
         }
@@ -245,9 +247,9 @@ impl<V> JoinCell<V> {
         if before & JOIN_WAKER == 0 {
             // SAFETY: the task side has cleared `JOIN_WAKER` (or never saw it), so it reads
             // the waker no more: it is ours.
-            drop(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
+            drop_quietly(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
         }
-        drop(output);
+        drop_quietly(output);
     }
 
     /// # Safety
@@ -306,4 +308,43 @@ mod sync {
 mod sync {
     pub(super) use loom::cell::UnsafeCell;
     pub(super) use loom::sync::atomic::{AtomicUsize, Ordering};
+}
+
+// Not under loom: loom's atomics work only inside a loom model (`tests/loom_join.rs`).
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Guarantee (issue 20, item 7): a cell's `Debug` shows its three state bits as the
+    /// protocol moves them; no test reached it before. Fails with the impl's body replaced by
+    /// `Ok(())` (mutation tried by hand).
+    #[test]
+    #[allow(unsafe_code)]
+    fn debug_shows_the_state_bits_as_the_protocol_moves_them() {
+        let shown = |cell: &JoinCell<u8>| {
+            let text = format!("{cell:?}");
+            let bit = |name: &str| text.contains(&format!("{name}: true"));
+            assert!(text.starts_with("JoinCell {"), "{text}");
+            [bit("is_complete"), bit("has_waker"), bit("is_detached")]
+        };
+        let awaited = JoinCell::new();
+        assert_eq!(shown(&awaited), [false, false, false]);
+        // SAFETY: this test is both the one handle side and the one task side, in turn.
+        unsafe {
+            assert!(awaited.poll_take(Waker::noop()).is_pending());
+            assert_eq!(shown(&awaited), [false, true, false], "a waker left");
+            awaited.complete(7);
+            assert_eq!(shown(&awaited), [true, false, false], "woken, then cleared");
+            assert_eq!(awaited.try_take(), Some(7));
+            awaited.detach();
+        }
+        let dropped = JoinCell::new();
+        // SAFETY: as above.
+        unsafe {
+            dropped.detach();
+            assert_eq!(shown(&dropped), [false, false, true], "the handle is gone");
+            dropped.complete(8);
+            assert_eq!(shown(&dropped), [true, false, true]);
+        }
+    }
 }

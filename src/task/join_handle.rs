@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -45,6 +46,12 @@ impl<T: Send + 'static> JoinHandle<T> {
     /// Asks the loop to cancel the task: its future is dropped on the loop's thread, before
     /// its next poll, and the handle then yields a cancelled [`JoinError`]. Aborting a task
     /// that already finished changes nothing. Works from any thread, and from inside the task.
+    ///
+    /// For a [`spawn_blocking`](crate::spawn_blocking) job: if the closure has not started, it
+    /// never runs, but the handle yields the cancellation only when a pool thread frees up and
+    /// takes the job off the queue (with every thread busy, that is when the job would have
+    /// started). A closure that is running already runs to the end, and the handle yields its
+    /// output as if `abort` had not been called.
     pub fn abort(&self) {
         let header = &self.task.shared().header;
         let was_requested = header.is_abort_requested.swap(true, Ordering::AcqRel);
@@ -84,7 +91,7 @@ impl<T> Future for JoinHandle<T> {
         if answer.is_pending() {
             note_suspend(|| format!("{task_id} to finish"));
         }
-        answer.map(|result| result.map_err(|cause| JoinError { task_id, cause }))
+        answer.map(|result| result.map_err(|cause| JoinError::new(task_id, cause)))
     }
 }
 
@@ -92,10 +99,22 @@ impl<T> Drop for JoinHandle<T> {
     #[allow(unsafe_code)]
     fn drop(&mut self) {
         // SAFETY: the one handle side, once, calling nothing after (see `poll`). An output
-        // that came already is dropped here; one that comes later, by the task side.
+        // that came already is dropped here; one that comes later, by the task side. Either
+        // way a panic in its `Drop` is contained: dropping a handle never panics.
         unsafe { self.task.shared().join.detach() }
     }
 }
+
+// A panic cannot leave a handle in a state that a later use would misread, whatever `T` is,
+// so the handle is `UnwindSafe` and `RefUnwindSafe`, as tokio's is (the compiler cannot see it
+// through the `dyn Joinable` inside). Through `&JoinHandle` one can only read the task's id
+// and whether it finished, and ask for an abort: an atomic flag each. What a handle shares
+// with its task is the join cell, whose every step is a whole atomic transition that leaves
+// the cell consistent if a waker's `clone` or `drop` panics between two of them (the cell's
+// protocol, `join_cell.rs`). And the output is handed out by value, only once the task side
+// is done with it: no half-written `T` is ever reachable, which is why `T` needs no bound.
+impl<T> UnwindSafe for JoinHandle<T> {}
+impl<T> RefUnwindSafe for JoinHandle<T> {}
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

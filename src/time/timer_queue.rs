@@ -467,3 +467,143 @@ mod tests {
         assert_eq!(timers.next_deadline(), None);
     }
 }
+
+/// Behaviours that `cargo mutants` showed no test checked (issue 20). Each test names the
+/// mutation it was seen to fail under (applied by hand, then reverted).
+#[cfg(test)]
+mod mutation_tests {
+    use super::*;
+
+    fn noop() -> Waker {
+        Waker::noop().clone()
+    }
+
+    /// Guarantee: a timer that fired and whose `Sleep` is dropped before it looks (a `timeout`
+    /// whose future won in the same turn) frees its slot: the queue is empty and the next
+    /// registration reuses the slot. Fails with the `Fired` guard in `cancel` made `false`:
+    /// the slot then stayed `Fired` and counted as live for ever.
+    #[test]
+    fn cancelling_a_fired_timer_frees_its_slot_for_the_next_registration() {
+        let mut timers = TimerQueue::default();
+        let at = timers.epoch + Duration::from_millis(1);
+        let fired = timers.register(at, 1, noop());
+        let mut due = Vec::new();
+        timers.fire_due(at, &mut due);
+        assert_eq!(due.len(), 1, "the timer fired");
+        assert!(
+            timers.cancel(fired).is_none(),
+            "a fired timer holds no waker"
+        );
+        assert!(timers.is_empty(), "no timer is left");
+        let next = timers.register(at, 2, noop());
+        assert_eq!(next.slot, fired.slot, "the freed slot is reused");
+        assert_eq!(timers.slots.len(), 1);
+    }
+
+    /// Guarantee: a large heap whose timers are mostly cancelled is rebuilt: 1 000 live
+    /// far-future timers (999 of them in the heap, filed in falling deadline order), 999 then
+    /// cancelled, leave fewer than `MIN_COMPACT_LEN` entries. Fails with `entries <
+    /// MIN_COMPACT_LEN` flipped to `>` in `compact_if_mostly_stale` (1 000 entries stay).
+    #[test]
+    fn a_large_heap_of_mostly_cancelled_timers_shrinks_below_the_compaction_floor() {
+        let mut timers = TimerQueue::default();
+        let far = timers.epoch + Duration::from_secs(3600);
+        let keys: Vec<TimerKey> = (0..1_000u64)
+            .map(|seq| timers.register(far - Duration::from_millis(seq), seq, noop()))
+            .collect();
+        assert_eq!((timers.lane.len(), timers.heap.len()), (1, 999));
+        for &key in &keys[1..] {
+            assert!(timers.cancel(key).is_some());
+        }
+        assert!(
+            timers.heap_len() < MIN_COMPACT_LEN,
+            "{} entries left for 1 live timer",
+            timers.heap_len()
+        );
+        assert_eq!(timers.next_deadline(), Some(far), "the live timer is kept");
+    }
+
+    /// Guarantee: `heap_len` counts exactly the entries of the lane plus those of the heap,
+    /// stale ones included (the memory tests rely on it). Fails with its body replaced by 0
+    /// or 1, or with `+` replaced by `*` (3 in the lane, 2 in the heap: 6, not 5).
+    #[test]
+    fn heap_len_counts_the_lane_and_the_heap_exactly() {
+        let mut timers = TimerQueue::default();
+        let start = timers.epoch;
+        let mut keys = Vec::new();
+        for (millis, seq) in [(10, 1), (20, 2), (30, 3), (5, 4), (15, 5)] {
+            keys.push(timers.register(start + Duration::from_millis(millis), seq, noop()));
+        }
+        assert_eq!((timers.lane.len(), timers.heap.len()), (3, 2));
+        assert_eq!(timers.heap_len(), 5);
+        assert!(timers.cancel(keys[0]).is_some());
+        assert_eq!(
+            timers.heap_len(),
+            5,
+            "a cancelled entry stays until it surfaces"
+        );
+        let mut due = Vec::new();
+        timers.fire_due(start + Duration::from_millis(12), &mut due);
+        assert_eq!(
+            due.len(),
+            1,
+            "only the 5 ms timer fires (the 10 ms one was cancelled)"
+        );
+        assert_eq!(
+            timers.heap_len(),
+            3,
+            "the fired and the stale entries are gone"
+        );
+    }
+
+    /// Runs `cancel` and says whether it rebuilt the heap: a cancel alone never shortens it,
+    /// so a shorter heap afterwards means a rebuild.
+    fn cancel_and_count(timers: &mut TimerQueue, key: TimerKey, rebuilds: &mut usize) {
+        let before = timers.heap_len();
+        timers.cancel(key);
+        if timers.heap_len() < before {
+            *rebuilds += 1;
+        }
+    }
+
+    /// Guarantee: rebuilding is amortised, not one O(n) rebuild per cancel. With one live
+    /// timer among 100 000 filed and cancelled ones, a rebuild happens about once every
+    /// `MIN_COMPACT_LEN` cancels (O(n / MIN_COMPACT_LEN)); cancelling 10 000 live timers one
+    /// by one rebuilds each time the live ones fall to a quarter (O(log n)). Fails when the
+    /// stale-majority rule is dropped, so that a heap past the floor is rebuilt at every
+    /// cancel (`entries < 4 * self.live` replaced by `false`: about 99 900 rebuilds).
+    #[test]
+    fn rebuilds_are_amortised_over_many_cancels() {
+        // Fewer under miri, which runs a thousand times slower; the ratios are the same.
+        let churn: u64 = if cfg!(miri) { 2_000 } else { 100_000 };
+        let mut timers = TimerQueue::default();
+        let far = timers.epoch + Duration::from_secs(3600);
+        let _kept = timers.register(far, 0, noop());
+        let mut rebuilds = 0;
+        for seq in 1..=churn {
+            let key = timers.register(far, seq, noop());
+            cancel_and_count(&mut timers, key, &mut rebuilds);
+        }
+        let per_rebuild = churn as usize / rebuilds.max(1);
+        assert!(
+            (MIN_COMPACT_LEN / 2..=2 * MIN_COMPACT_LEN).contains(&per_rebuild),
+            "{rebuilds} rebuilds for {churn} cancels: one per {per_rebuild}"
+        );
+
+        let live: u64 = if cfg!(miri) { 1_000 } else { 10_000 };
+        let mut timers = TimerQueue::default();
+        let keys: Vec<TimerKey> = (0..live)
+            .map(|seq| timers.register(far - Duration::from_millis(seq), seq, noop()))
+            .collect();
+        let mut rebuilds = 0;
+        for &key in &keys {
+            cancel_and_count(&mut timers, key, &mut rebuilds);
+        }
+        // Live timers fall 10 000 -> 2 500 -> 625 -> 156 -> 39 (below the floor): 4 rebuilds.
+        assert!(
+            (1..=7).contains(&rebuilds),
+            "{rebuilds} rebuilds while {live} timers were cancelled; log4({live}) is under 7"
+        );
+        assert!(timers.is_empty());
+    }
+}
