@@ -1,0 +1,174 @@
+//! Lessons 26 to 28, "the Rust half" (a waker loop in one file, a waker by hand, `Pin`
+//! shown), run as the reader runs them.
+//!
+//! Like `tests/lessons.rs`: `cargo test` builds the examples before it runs any test, and
+//! this file finds them next to its own binary. Lines that carry an address, a size or a
+//! timing are matched with `*` for the part that varies; the test then reads the numbers
+//! and checks how they relate (a CPU time against a run time, a size against 4096), never
+//! a raw address or a raw size, which change between runs and between compilers.
+
+mod common;
+use common::example_path;
+
+use std::process::Command;
+
+/// Runs a lesson (with a time scale, if given) and returns its stdout; fails on a bad exit
+/// or on anything written to stderr.
+fn run_lesson(name: &str, time_scale: Option<&str>) -> String {
+    let mut command = Command::new(example_path(name));
+    if let Some(scale) = time_scale {
+        command.env("MINILOOP_TIME_SCALE", scale);
+    }
+    let output = command.output().expect("the lesson should start");
+    assert!(
+        output.status.success(),
+        "lesson {name} exited with {}; stderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.stderr.is_empty(),
+        "lesson {name} wrote to stderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("lessons print UTF-8")
+}
+
+/// Whether `line` matches `pattern`, where each `*` stands for any run of characters.
+fn glob_match(pattern: &str, line: &str) -> bool {
+    let pieces: Vec<&str> = pattern.split('*').collect();
+    let (first, rest) = pieces
+        .split_first()
+        .expect("split gives one piece at least");
+    let Some(mut remaining) = line.strip_prefix(first) else {
+        return false;
+    };
+    let Some((last, middle)) = rest.split_last() else {
+        return remaining.is_empty(); // no `*`: the whole line must match
+    };
+    for piece in middle {
+        match remaining.find(piece) {
+            Some(at) => remaining = &remaining[at + piece.len()..],
+            None => return false,
+        }
+    }
+    remaining.len() >= last.len() && remaining.ends_with(last)
+}
+
+/// Checks `output` line by line against `patterns` (see `glob_match`).
+fn assert_lines(output: &str, patterns: &[&str]) {
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(
+        lines.len(),
+        patterns.len(),
+        "expected {} lines, got:\n{output}",
+        patterns.len()
+    );
+    for (line, pattern) in lines.iter().zip(patterns) {
+        assert!(
+            glob_match(pattern, line),
+            "line {line:?} does not match {pattern:?} in:\n{output}"
+        );
+    }
+}
+
+/// The numbers in `line`, in order (a `0x…` address counts as one hexadecimal number).
+fn numbers_in(line: &str) -> Vec<f64> {
+    line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+        .filter_map(|word| match word.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).ok().map(|n| n as f64),
+            None => word.trim_end_matches('.').parse().ok(),
+        })
+        .collect()
+}
+
+/// The numbers on the one line that starts with `prefix`.
+fn numbers_after(output: &str, prefix: &str) -> Vec<f64> {
+    let line = output
+        .lines()
+        .find(|line| line.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?} in:\n{output}"));
+    numbers_in(&line[prefix.len()..])
+}
+
+#[test]
+fn glob_match_stands_for_any_run_of_characters() {
+    assert!(glob_match("a*c", "abbbc"));
+    assert!(glob_match("a*c", "ac"));
+    assert!(glob_match("exact", "exact"));
+    assert!(!glob_match("exact", "exactly"));
+    assert!(!glob_match("a*c*d", "acd-"));
+    assert!(!glob_match("ab*ba", "aba"));
+    assert_eq!(numbers_in("at 0x10, yes (byte 8 of 40)"), [16.0, 8.0, 40.0]);
+    assert_eq!(numbers_in("Run time: 0.512 seconds"), [0.512]);
+}
+
+/// The 14 lines of the countdown program (lesson 12, the walkthrough's example 12).
+const COUNTDOWN: [&str; 14] = [
+    "10",
+    "9",
+    "Doing more stuff",
+    "8",
+    "7",
+    "Hello World",
+    "6",
+    "5",
+    "4",
+    "3",
+    "2",
+    "1",
+    "TAKE OFF!!!!!",
+    "Main is exiting",
+];
+
+/// Lesson 26 prints lesson 12's lines, burns next to no CPU, and polls each task once per
+/// wake; lesson 12, on the same program, polls each task hundreds of times more.
+#[test]
+#[cfg_attr(miri, ignore = "runs the lessons as child processes")]
+fn lesson_26_prints_lesson_12s_lines_and_polls_once_per_wake() {
+    let busy = run_lesson("12_busy_event_loop", Some("0.05"));
+    let woken = run_lesson("26_waker_loop_in_one_file", Some("0.05"));
+    let busy_lines: Vec<&str> = busy.lines().collect();
+    assert_eq!(busy_lines[..14], COUNTDOWN, "lesson 12:\n{busy}");
+    let timings_and_polls = [
+        "Run time: * seconds",
+        "CPU time: * seconds",
+        "Task 1 was polled * times and woken * times",
+        "Task 2 was polled * times and woken * times",
+    ];
+    let patterns: Vec<&str> = COUNTDOWN
+        .iter()
+        .chain(&timings_and_polls)
+        .copied()
+        .collect();
+    assert_lines(&woken, &patterns);
+    let wall = numbers_after(&woken, "Run time: ")[0];
+    let cpu = numbers_after(&woken, "CPU time: ")[0];
+    assert!(wall > 0.2, "10 s scaled by 0.05 is 0.5 s; took {wall}");
+    assert!(
+        cpu < 0.2 * wall,
+        "a waker loop parks between timers: {cpu} s CPU in {wall} s"
+    );
+    // (task, sleeps it awaits): main sleeps 0.5 s, 1 s and 2 s (and awaits the countdown);
+    // the countdown sleeps ten times.
+    for (task, sleeps) in [(1, 3.0), (2, 10.0)] {
+        let prefix = format!("Task {task} was polled ");
+        let [polls, wakes] = numbers_after(&woken, &prefix)[..] else {
+            panic!("two numbers after {prefix:?} in:\n{woken}");
+        };
+        assert!(
+            polls <= 2.0 * sleeps + 1.0,
+            "task {task} was polled {polls} times for {sleeps} sleeps:\n{woken}"
+        );
+        assert_eq!(
+            polls,
+            wakes + 1.0,
+            "task {task}: one first poll, then one per wake:\n{woken}"
+        );
+        let busy_polls = numbers_after(&busy, &prefix)[0];
+        assert!(
+            busy_polls > 100.0 * polls,
+            "lesson 12 polls task {task} {busy_polls} times, lesson 26 {polls} times"
+        );
+    }
+}
