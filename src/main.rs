@@ -183,6 +183,12 @@ const LESSONS: &[Lesson] = &[
         examples: &["26_waker_loop_in_one_file"],
         chapter: "docs/26-waker-loop-in-one-file.md",
     },
+    Lesson {
+        number: "27",
+        title: "A waker by hand",
+        examples: &["27_waker_by_hand"],
+        chapter: "docs/27-waker-by-hand.md",
+    },
 ];
 
 /// What the command line asked for.

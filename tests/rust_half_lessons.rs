@@ -172,3 +172,36 @@ fn lesson_26_prints_lesson_12s_lines_and_polls_once_per_wake() {
         );
     }
 }
+
+/// Lesson 27's counts are deterministic: every line is compared exactly.
+#[test]
+#[cfg_attr(miri, ignore = "runs the lessons as child processes")]
+fn lesson_27_counts_every_call_of_a_hand_made_waker() {
+    let output = run_lesson("27_waker_by_hand", None);
+    let steps = [
+        "   poll 1: Pending; the future kept a clone of the waker (strong count 3)",
+        "   ring 1: wake_by_ref on the kept clone, which stays: another ring is due (strong count 3)",
+        "   poll 2: Pending; will_wake says the kept clone is this waker: no new clone (strong count 3)",
+        "   ring 2: wake on the kept clone, which wake consumes (strong count 2)",
+        "   poll 3: Ready (strong count 2)",
+        "   our waker dropped (strong count 1: every waker gave its count back)",
+    ];
+    let mut expected = vec!["1. A waker from a RawWakerVTable: four unsafe functions of ours"];
+    expected.extend(steps);
+    expected.push("   vtable calls: clone 1, wake 1, wake_by_ref 1, drop 1");
+    expected.push("2. The same waker from the Wake trait: no unsafe");
+    expected.extend(steps);
+    expected.extend([
+        "   Wake calls: wake 1, wake_by_ref 1 (clone and drop are the Arc's own)",
+        "3. Any thread may wake: a Waker is Send + Sync",
+        "   Waker is Send + Sync: true (the compiler checked)",
+        "   the main thread parks; a thread named ringer holds the only waker",
+        "   the main thread was woken by: ringer",
+        "   the last waker was dropped on: ringer (so what a waker owns must be Send)",
+        "4. Which waker to keep: a leaf polled by task A, then twice by task B, then woken",
+        "   keep the first          clones 1, stale wakes (to A) 1, wakes to B 0: B waits forever",
+        "   clone on every poll     clones 3, stale wakes (to A) 0, wakes to B 1: B runs",
+        "   clone unless will_wake  clones 2, stale wakes (to A) 0, wakes to B 1: B runs",
+    ]);
+    assert_eq!(output.lines().collect::<Vec<_>>(), expected);
+}
