@@ -189,6 +189,12 @@ const LESSONS: &[Lesson] = &[
         examples: &["27_waker_by_hand"],
         chapter: "docs/27-waker-by-hand.md",
     },
+    Lesson {
+        number: "28",
+        title: "`Pin`, shown",
+        examples: &["28_pin_shown"],
+        chapter: "docs/28-pin-shown.md",
+    },
 ];
 
 /// What the command line asked for.

@@ -205,3 +205,74 @@ fn lesson_27_counts_every_call_of_a_hand_made_waker() {
     ]);
     assert_eq!(output.lines().collect::<Vec<_>>(), expected);
 }
+
+/// Lesson 28: addresses and sizes vary; what they show does not.
+#[test]
+#[cfg_attr(miri, ignore = "runs the lessons as child processes")]
+fn lesson_28_shows_the_future_pointing_into_itself_and_pinned() {
+    let output = run_lesson("28_pin_shown", None);
+    assert_lines(
+        &output,
+        &[
+            "1. A future that points into itself",
+            "   built, not yet polled: * bytes at 0x*, on the stack",
+            "   moved into Box::pin before its first poll: now at 0x*",
+            "   poll 1: Pending; `local` is at 0x*, inside the future: yes (byte * of *)",
+            "   the box moved to another variable; the future is still at 0x*: yes",
+            "   poll 2: Ready(42); the reference kept across the .await points at 0x*, at `local`: yes",
+            "   the future is Unpin: no, so nothing can move it out of its box now",
+            "2. Why it must not move after the first poll: the same, by hand",
+            "   after a move the pointer still points at the old place: yes",
+            "   and at the value it moved with: no (reading through it now would be a bug)",
+            "3. Unpin: which values may still move after they are pinned",
+            "   std::future::ready(7)          yes",
+            "   miniloop::sleep(1 ms)          yes",
+            "   borrow_across_await(&seen)     no",
+            "   async { 7 }                    no",
+            "   Box::pin(async { 7 })          yes",
+            "   PointsIntoItself, by hand      yes",
+            "   PhantomPinned                  no",
+            "4. pin!: pinned on the stack, for a future polled right here",
+            "   Ready(42) after 2 polls, the future at 0x* all along",
+            "   `local` inside it, and the kept reference pointing at `local`: yes",
+            "5. pin-project-lite: a hand-written future around another one",
+            "   CountPolls(borrow_across_await): Ready(42) after 2 polls",
+            "   CountPolls<ready(7)> is Unpin: yes; CountPolls<async { 7 }> is Unpin: no",
+            "6. The size of a future: what it keeps across an .await",
+            "   std::future::ready(7u8) * byte*",
+            "   async { 7 } * byte*",
+            "   miniloop::sleep(1 ms) * byte*",
+            "   borrow_across_await(&seen) * byte*",
+            "   big_across_await() * byte*",
+            "   Box::pin(big_across_await()) * byte*",
+            "   the 4096-byte buffer is inside its future: yes; boxed, a future is one pointer: yes",
+            "7. A recursive async fn needs a box",
+            "   depth(100) = 100",
+            "   the future of depth(1): * bytes, of depth(100): * bytes; the same: yes",
+        ],
+    );
+    // The box is not where the future was built, and `local` is within the boxed future.
+    let built = numbers_after(&output, "   built, not yet polled: ");
+    let boxed_at = numbers_after(&output, "   moved into Box::pin")[0];
+    assert_ne!(built[1], boxed_at, "Box::pin moves the future:\n{output}");
+    let poll_1 = numbers_after(&output, "   poll 1: ");
+    let [local, offset, size] = poll_1[..] else {
+        panic!("an address, an offset and a size after `poll 1: `:\n{output}");
+    };
+    assert_eq!(local, boxed_at + offset, "{output}");
+    assert!(offset < size && size == built[0], "{output}");
+    // Sizes: the small futures are small, the buffer is inside the big one, a box is a
+    // pointer. The exact figures belong to the compiler.
+    let sizes = &output[output.find("6. ").expect("part 6 is there")..];
+    let size_of = |what: &str| numbers_after(sizes, &format!("   {what} "))[0];
+    for small in [
+        "std::future::ready(7u8)",
+        "async { 7 }",
+        "borrow_across_await(&seen)",
+    ] {
+        assert!(size_of(small) < 100.0, "{small} should be small:\n{output}");
+    }
+    assert!(size_of("big_across_await()") > 4096.0, "{output}");
+    let pointer = std::mem::size_of::<usize>() as f64;
+    assert_eq!(size_of("Box::pin(big_across_await())"), pointer, "{output}");
+}
