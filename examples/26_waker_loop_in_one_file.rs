@@ -1,11 +1,11 @@
 //! Lesson 26: a waker loop in one file
 //!
 //! Lesson 12's countdown program again, on a loop you can read in one sitting:
-//! about 130 lines, std only, no miniloop code. It is lesson 12's loop plus the
-//! piece lesson 12 left out, the waker. A task is polled when something wakes
-//! it, a `sleep` files its deadline and its waker in a heap, and a loop with
-//! nothing to poll parks its thread until the earliest deadline. Lesson 13 ran
-//! the same program on miniloop; here every line of the loop is in front of you.
+//! about 150 lines of code, std only, no miniloop code. It is lesson 12's loop
+//! plus the piece lesson 12 left out, the waker. A task is polled when something
+//! wakes it, a `sleep` files its deadline and its waker in a heap, and a loop with
+//! nothing to poll parks its thread until the earliest deadline. Lesson 13 ran the
+//! same program on miniloop; here every line of the loop is in front of you.
 //!
 //! The last lines show what the waker buys: the CPU time is close to zero, and
 //! each task is polled about once per wake (lesson 12 polls each one millions
