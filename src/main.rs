@@ -175,6 +175,27 @@ const LESSONS: &[Lesson] = &[
         examples: &["25_blocking_inside_poll"],
         chapter: "docs/25-blocking-inside-poll.md",
     },
+    // The Rust half: what the Python walkthrough has no counterpart for (a waker, `Pin`).
+    // It belongs after 13 in the story, but is numbered after the rest so that lessons
+    // 01-13 keep the walkthrough's numbers and print exactly its output.
+    Lesson {
+        number: "26",
+        title: "A waker loop in one file",
+        examples: &["26_waker_loop_in_one_file"],
+        chapter: "docs/26-waker-loop-in-one-file.md",
+    },
+    Lesson {
+        number: "27",
+        title: "A waker by hand",
+        examples: &["27_waker_by_hand"],
+        chapter: "docs/27-waker-by-hand.md",
+    },
+    Lesson {
+        number: "28",
+        title: "`Pin`, shown",
+        examples: &["28_pin_shown"],
+        chapter: "docs/28-pin-shown.md",
+    },
 ];
 
 /// What the command line asked for.

@@ -184,3 +184,68 @@ fn lesson_02_waits_for_all_sockets_in_one_reactor_wait() {
     assert_contains(&output, "Option<core::time::Duration>::None");
     assert_contains(&output, "Requested facebook");
 }
+
+/// The value gdb printed for history entry `$number` (`$6 = 8` gives `8`).
+fn gdb_value(output: &str, number: usize) -> &str {
+    let prefix = format!("${number} = ");
+    let line = output
+        .lines()
+        .find(|line| line.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("gdb printed no {prefix:?}:\n{output}"));
+    &line[prefix.len()..]
+}
+
+/// The address at the end of a pointer gdb printed: `(*mut u64) 0x5555555cfae8`.
+fn gdb_address(value: &str) -> u64 {
+    let hex = value
+        .rsplit("0x")
+        .next()
+        .and_then(|tail| tail.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {value:?}"));
+    u64::from_str_radix(hex, 16).unwrap_or_else(|_| panic!("no address in {value:?}"))
+}
+
+/// Lesson 28: the chapter's recipe prints, from inside the state machine, where `local` is and
+/// where the reference kept across the `.await` points; both are the same address, inside the
+/// pinned future, at the offset the lesson itself prints (`byte N of …`).
+#[test]
+fn lesson_28_shows_the_reference_inside_the_state_machine() {
+    let Some(output) = run_under_gdb(
+        "28_pin_shown",
+        &[
+            "break 28_pin_shown::note_reference",
+            "run",
+            "up",
+            "print &local",
+            "print reference",
+            "print reference == &local",
+            "up",
+            "print future.pointer",
+            "print *future.pointer",
+            "print ((*future.pointer).reference as u64) - (future.pointer as u64)",
+        ],
+    ) else {
+        return;
+    };
+    assert_contains(&output, "Breakpoint 1, 28_pin_shown::note_reference");
+    assert_contains(&output, "28_pin_shown::borrow_across_await::{async_fn#0}");
+    let local = gdb_address(gdb_value(&output, 1));
+    let reference = gdb_address(gdb_value(&output, 2));
+    assert_eq!(local, reference, "{output}");
+    assert_eq!(gdb_value(&output, 3), "true", "{output}");
+    let future = gdb_address(gdb_value(&output, 4));
+    let state = gdb_value(&output, 5);
+    assert!(
+        state.contains("::Suspend0{") && state.contains("local: 7"),
+        "the state machine, paused at its `.await`, holding `local`:\n{output}"
+    );
+    let offset: u64 = gdb_value(&output, 6)
+        .parse()
+        .unwrap_or_else(|_| panic!("an offset in bytes:\n{output}"));
+    assert_eq!(reference, future + offset, "{output}");
+    // The lesson printed the same offset itself, before the breakpoint.
+    assert_contains(
+        &output,
+        &format!("inside the future: yes (byte {offset} of "),
+    );
+}

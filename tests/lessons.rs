@@ -31,7 +31,8 @@ fn lines(output: &str) -> Vec<&str> {
     output.lines().collect()
 }
 
-/// The number after `prefix` on the line that starts with it, e.g. `CPU time: 0.012 seconds`.
+/// The number after `prefix` on the line that starts with it, e.g. `CPU time: 0.012 seconds`
+/// (or `Task 1 was polled 70 times`).
 fn seconds_after(output: &str, prefix: &str) -> f64 {
     let line = output
         .lines()
@@ -140,21 +141,22 @@ const COUNTDOWN: [&str; 14] = [
     "Main is exiting",
 ];
 
-/// Checks the countdown lines and returns (run time, CPU time) from the two timing lines.
-fn countdown_times(name: &str, scale: &str) -> (f64, f64) {
+/// Checks the countdown lines and returns (run time, CPU time) from the two timing lines,
+/// and the whole output.
+fn countdown_times(name: &str, scale: &str) -> (f64, f64, String) {
     let output = run_lesson(name, Some(scale));
     let all = lines(&output);
     assert!(all.len() >= 14, "{name} printed too few lines:\n{output}");
     assert_eq!(all[..14], COUNTDOWN, "{name} drifted from the walkthrough");
     let wall = seconds_after(&output, "Run time: ");
     let cpu = seconds_after(&output, "CPU time: ");
-    (wall, cpu)
+    (wall, cpu, output)
 }
 
 /// The busy loop of lesson 12 burns CPU the whole time it waits: that is its flaw.
 #[test]
 fn lesson_12_busy_loop_burns_cpu_while_it_waits() {
-    let (wall, cpu) = countdown_times("12_busy_event_loop", "0.05");
+    let (wall, cpu, output) = countdown_times("12_busy_event_loop", "0.05");
     assert!(
         wall > 0.2,
         "10 s scaled by 0.05 should take about 0.5 s, took {wall}"
@@ -165,12 +167,22 @@ fn lesson_12_busy_loop_burns_cpu_while_it_waits() {
         cpu > 0.3 * wall,
         "a busy loop should burn CPU for most of its run: {cpu} s CPU in {wall} s"
     );
+    // It prints how often it polled each task: far more often than anything happened.
+    // Millions a second alone on a core; a loaded 2-core CI machine still manages tens of
+    // thousands in the half second of this run. The program has 13 sleeps.
+    for task in [1, 2] {
+        let polls = seconds_after(&output, &format!("Task {task} was polled "));
+        assert!(
+            polls > 10_000.0,
+            "task {task} was polled only {polls} times:\n{output}"
+        );
+    }
 }
 
 /// Lesson 13 runs the same program on miniloop: the loop sleeps instead of spinning.
 #[test]
 fn lesson_13_real_loop_sleeps_instead_of_spinning() {
-    let (wall, cpu) = countdown_times("13_real_event_loop", "0.05");
+    let (wall, cpu, _) = countdown_times("13_real_event_loop", "0.05");
     assert!(
         wall > 0.2,
         "10 s scaled by 0.05 should take about 0.5 s, took {wall}"
@@ -184,7 +196,7 @@ fn lesson_13_real_loop_sleeps_instead_of_spinning() {
 /// The tokio twin of lesson 13 prints the same lines.
 #[test]
 fn lesson_13_on_tokio_prints_the_same_countdown() {
-    let (wall, cpu) = countdown_times("13_real_event_loop_tokio", "0.05");
+    let (wall, cpu, _) = countdown_times("13_real_event_loop_tokio", "0.05");
     assert!(
         wall > 0.2,
         "10 s scaled by 0.05 should take about 0.5 s, took {wall}"
