@@ -17,6 +17,7 @@
 //! | sync code from async, async from sync | 15–18 | [`blocking`], [`run`], [`Handle`] | [`guide::two_worlds`] |
 //! | sync-first tasks, no-suspend sections | 19 | [`spawn_eager`], [`run_now`] | [`guide::sync_first`] |
 //! | seeing it run: trace, slow polls, timeline | 01, 02, 15 | [`trace`] | [`guide::seeing_it_run`], [`guide::debugging`] |
+//! | the Rust half: a waker loop in one file, wakers by hand, `Pin` | 26–28 | `std::task::Waker`, `std::pin::Pin` | [`guide::lesson_26`] to [`guide::lesson_28`] |
 //!
 //! # A first program
 //! ```
@@ -119,6 +120,12 @@ pub mod guide {
     pub mod lesson_24 {}
     #[doc = include_str!("../docs/25-blocking-inside-poll.md")]
     pub mod lesson_25 {}
+    #[doc = include_str!("../docs/26-waker-loop-in-one-file.md")]
+    pub mod lesson_26 {}
+    #[doc = include_str!("../docs/27-waker-by-hand.md")]
+    pub mod lesson_27 {}
+    #[doc = include_str!("../docs/28-pin-shown.md")]
+    pub mod lesson_28 {}
     #[doc = include_str!("../docs/event-loop.md")]
     pub mod event_loop {}
     #[doc = include_str!("../docs/tasks-and-wakers.md")]
