@@ -40,8 +40,11 @@ impl Future for YieldNow {
         crate::sync_first::note_suspend(|| "`yield_now`".to_string());
         // Tasks that other threads woke before this yield are ready too: queue them first,
         // so that they run before this task continues (the loop would otherwise take them in
-        // only at its next turn, after this task). One load when nothing came from afar.
-        crate::event_loop::with_current_core(crate::event_loop::Core::take_in_remote_work);
+        // only at its next turn, after this task). One global load when nothing came from
+        // afar since this thread last looked (`waker::remote_work_came`).
+        if crate::waker::remote_work_came() {
+            crate::event_loop::with_current_core(crate::event_loop::Core::take_in_remote_work);
+        }
         cx.waker().wake_by_ref();
         Poll::Pending
     }
