@@ -344,3 +344,22 @@ fn localhost_resolves_without_the_blocking_pool() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Inside a `run_now` section a socket that would block refuses to wait, and the refusal
+/// says which way it waited: "a socket to become readable" (or writable). Found by `cargo
+/// mutants` (`Direction::ready_word` returning "" left every test passing).
+/// Guards: `WouldSuspend`'s reason names what the section was about to wait for.
+#[test]
+#[cfg_attr(miri, ignore = "real TCP sockets: Miri has no TCP shims")]
+fn a_socket_read_in_a_run_now_section_says_it_would_wait_to_become_readable() {
+    within(WATCHDOG, || {
+        miniloop::run(async {
+            let (listener, address) = listen().await;
+            let mut client = TcpStream::connect(&address).await.unwrap();
+            let (_server_side, _) = listener.accept().await.unwrap();
+            let refused = miniloop::run_now(async { client.read(&mut [0; 8]).await })
+                .expect_err("nothing was sent, so the read would wait");
+            assert_eq!(refused.reason(), Some("a socket to become readable"));
+        });
+    });
+}

@@ -310,3 +310,27 @@ fn miniloop_trace_understands_true_and_false_words_and_warns_about_others() {
         "says how to fix it: {stderr}"
     );
 }
+
+/// The trace says where each task was spawned: the caller's line, passed through
+/// `#[track_caller]`. Found by `cargo mutants` (`Origin::here` returning `Default::default()`
+/// left every test passing: the location became "?", which no test read).
+/// Guards: "spawn ... at file:line:column" names the spawning line.
+#[test]
+fn the_trace_names_the_line_that_spawned_each_task() {
+    let log = TraceLog::new();
+    let event_loop = EventLoop::builder().trace_into(log.clone()).build();
+    let spawned_on = line!() + 1;
+    event_loop.run_until_complete(async { miniloop::spawn(async {}).await.unwrap() });
+    let at = log
+        .events()
+        .into_iter()
+        .find_map(|event| match event {
+            miniloop::trace::Event::Spawn { at, .. } => Some(at),
+            _ => None,
+        })
+        .expect("a spawn event");
+    assert!(
+        at.starts_with(&format!("tests/trace.rs:{spawned_on}:")),
+        "spawned at {at}"
+    );
+}
