@@ -25,6 +25,17 @@ fn find_gdb() -> Option<&'static str> {
 /// Runs `example` under `gdb -batch` with `commands`; returns gdb's output, or `None` when gdb
 /// is missing. Gives up (and fails) after a minute rather than hang.
 fn run_under_gdb(example: &str, commands: &[&str]) -> Option<String> {
+    run_under_gdb_with(example, "0.01", &[], commands)
+}
+
+/// `run_under_gdb` with a time scale of its own and arguments for the program (gdb's
+/// `--args`).
+fn run_under_gdb_with(
+    example: &str,
+    time_scale: &str,
+    program_args: &[&str],
+    commands: &[&str],
+) -> Option<String> {
     let Some(gdb) = find_gdb() else {
         // CI sets MINILOOP_REQUIRE_GDB (and installs gdb): there a missing gdb is a failure,
         // never a silent skip. On a learner's machine the rest of `cargo test` still runs.
@@ -40,12 +51,29 @@ fn run_under_gdb(example: &str, commands: &[&str]) -> Option<String> {
         command.args(["-ex", line]);
     }
     let mut child = command
+        .arg("--args")
         .arg(example_path(example))
-        .env("MINILOOP_TIME_SCALE", "0.01")
+        .args(program_args)
+        .env("MINILOOP_TIME_SCALE", time_scale)
+        .env_remove("MINILOOP_TRACE")
+        .env_remove("MINILOOP_SLOW_POLL_MS")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("gdb should start");
+    // Read both pipes on threads of their own: a long backtrace or `info threads` can fill
+    // a pipe, and gdb would then wait for us while we wait for gdb.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut text);
+            }
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|pipe| Box::new(pipe) as _));
+    let stderr = drain(child.stderr.take().map(|pipe| Box::new(pipe) as _));
     let deadline = Instant::now() + Duration::from_secs(60);
     while child
         .try_wait()
@@ -58,13 +86,24 @@ fn run_under_gdb(example: &str, commands: &[&str]) -> Option<String> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let output = child
-        .wait_with_output()
-        .expect("gdb's output should be readable");
-    Some(
-        String::from_utf8_lossy(&output.stdout).into_owned()
-            + &String::from_utf8_lossy(&output.stderr),
-    )
+    let stdout = stdout.join().expect("the stdout reader should not panic");
+    let stderr = stderr.join().expect("the stderr reader should not panic");
+    Some(stdout + &stderr)
+}
+
+/// Runs `example` under gdb with a command file (`-x script`), as a chapter that says "put
+/// this in a file" does.
+fn run_gdb_script(example: &str, time_scale: &str, script: &str) -> Option<String> {
+    let path = std::env::temp_dir().join(format!(
+        "miniloop-{example}-{}-{:?}.gdb",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::write(&path, script).expect("the temp dir should be writable");
+    let source = format!("source {}", path.display());
+    let output = run_under_gdb_with(example, time_scale, &[], &[&source]);
+    let _ = std::fs::remove_file(&path);
+    output
 }
 
 fn assert_contains(output: &str, expected: &str) {
@@ -83,6 +122,7 @@ fn poll_task_breakpoint_shows_the_key_and_the_state_machine() {
             "break miniloop::event_loop::Core::poll_task",
             "run",
             "print key",
+            "print task",
             "bt 3",
             "info functions poll_future",
             "break 'miniloop::task::Task<13_real_event_loop::countdown::{async_fn_env#0}>::poll_future<13_real_event_loop::countdown::{async_fn_env#0}>'",
@@ -98,6 +138,11 @@ fn poll_task_breakpoint_shows_the_key_and_the_state_machine() {
         "Breakpoint 1, miniloop::event_loop::Core::poll_task",
     );
     assert_contains(&output, "TaskKey {index: 0, generation: 0}");
+    // The `TaskRef` is an `Arc` of a `dyn`: gdb shows the counts, not the task.
+    assert_contains(
+        &output,
+        "miniloop::task::TaskRef (Arc(strong=2, weak=0) = {value = (), strong = 2, weak = 0})",
+    );
     assert_contains(&output, "miniloop::event_loop::Core::run_task");
     assert_contains(&output, "miniloop::event_loop::Core::run_ready_tasks");
     // `poll_future` is generic: one copy per future type, and the breakpoint names one.
@@ -119,13 +164,32 @@ fn wake_task_breakpoint_shows_the_timer_that_woke() {
             "run",
             "bt 6",
             "print header.id",
+            "print header.key",
+            "print header.key.v.value >> 32",
+            "print header.key.v.value & 0xffffffff",
+            "continue",
+            "print header.id",
+            "print header.key.v.value >> 32",
+            "print header.key.v.value & 0xffffffff",
         ],
     ) else {
         return;
     };
     assert_contains(&output, "Breakpoint 1, miniloop::waker::wake_task");
     assert_contains(&output, "miniloop::event_loop::Core::fire_due_timers");
-    assert_contains(&output, "miniloop::task::TaskId (0)"); // the first wake is `main`'s
+    // The first wake is `main`'s: id 0, and the made-up key `TaskKey::MAIN` (no slot), which
+    // the header keeps packed in an `AtomicU64`.
+    assert_eq!(gdb_value(&output, 1), "miniloop::task::TaskId (0)");
+    assert!(
+        gdb_value(&output, 2).starts_with("core::sync::atomic::AtomicU64 {v: "),
+        "{output}"
+    );
+    assert_eq!(gdb_value(&output, 3), "4294967295");
+    assert_eq!(gdb_value(&output, 4), "0");
+    // Then the countdown's: task#1, in slot 0, first use.
+    assert_eq!(gdb_value(&output, 5), "miniloop::task::TaskId (1)");
+    assert_eq!(gdb_value(&output, 6), "0");
+    assert_eq!(gdb_value(&output, 7), "0");
 }
 
 /// Lesson 11: the compiler's state machine, seen from the hand-written `block_on`.
@@ -248,4 +312,262 @@ fn lesson_28_shows_the_reference_inside_the_state_machine() {
         &output,
         &format!("inside the future: yes (byte {offset} of "),
     );
+}
+
+/// The line of backtrace frame `number` (`#3  0x… in name (…) at …`), without its address.
+fn frame(output: &str, number: usize) -> &str {
+    let prefix = format!("#{number} ");
+    let line = output
+        .lines()
+        .find(|line| line.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("gdb printed no frame #{number}:\n{output}"));
+    let line = line[prefix.len()..].trim_start();
+    match line.split_once(" in ") {
+        Some((address, rest)) if address.starts_with("0x") => rest,
+        _ => line,
+    }
+}
+
+/// Chapter 13, "Watch it run": the backtrace at the countdown's first poll, `key`, the main
+/// future from frame 3, and the countdown's future through its copy of `poll_future` (the
+/// `TaskRef` is a `dyn` gdb cannot see through), first `Unresumed`, then paused in its loop.
+#[test]
+fn lesson_13_chapter_poll_task_backtrace_and_both_futures() {
+    let Some(output) = run_under_gdb(
+        "13_real_event_loop",
+        &[
+            "break miniloop::event_loop::Core::poll_task",
+            "run",
+            "bt",
+            "print key",
+            "frame 3",
+            "print *future.pointer",
+            "break 'miniloop::task::Task<13_real_event_loop::countdown::{async_fn_env#0}>::poll_future<13_real_event_loop::countdown::{async_fn_env#0}>'",
+            "continue",
+            "print self.ptr.pointer.data.future.value",
+            "delete 1",
+            "continue",
+            "print self.ptr.pointer.data.future.value",
+        ],
+    ) else {
+        return;
+    };
+    let expected_frames = [
+        "miniloop::event_loop::Core::poll_task (self=",
+        "miniloop::event_loop::Core::run_task (self=",
+        "miniloop::event_loop::Core::run_ready_tasks (self=",
+        "miniloop::event_loop::Core::run_until_complete<13_real_event_loop::main_task::{async_fn_env#0}> (self=",
+        "miniloop::event_loop::EventLoop::run_until_complete<13_real_event_loop::main_task::{async_fn_env#0}> (self=",
+        "13_real_event_loop::main ()",
+    ];
+    for (number, expected) in expected_frames.iter().enumerate() {
+        assert!(
+            frame(&output, number).starts_with(expected),
+            "frame {number} should be {expected:?}:\n{output}"
+        );
+    }
+    assert!(frame(&output, 0).contains("key=..., task=...)"), "{output}");
+    assert_eq!(
+        gdb_value(&output, 1),
+        "miniloop::waker::TaskKey {index: 0, generation: 0}"
+    );
+    let main = gdb_value(&output, 2);
+    assert!(
+        main.starts_with(
+            "13_real_event_loop::main_task::{async_fn_env#0}::Suspend0{countdown_handle: \
+             miniloop::task::join_handle::JoinHandle<()> {"
+        ) && main.contains("__awaitee: miniloop::time::Sleep {deadline: ")
+            && main.contains("seq: 0, registration: ")
+            && main.contains("TimerKey {slot: 0, seq: 0}"),
+        "{output}"
+    );
+    assert_eq!(
+        gdb_value(&output, 3),
+        "core::option::Option<13_real_event_loop::countdown::{async_fn_env#0}>::Some(\
+         13_real_event_loop::countdown::{async_fn_env#0}::Unresumed)"
+    );
+    let paused = gdb_value(&output, 4);
+    for expected in [
+        "countdown::{async_fn_env#0}::Suspend0{iter: ",
+        "RangeInclusive<i32> {start: 1, end: 9, exhausted: false}}",
+        "count: 10, __awaitee: miniloop::time::Sleep {",
+        "seq: 1, ",
+    ] {
+        assert!(paused.contains(expected), "{expected:?} in:\n{output}");
+    }
+}
+
+/// Chapter 13: at the countdown's third poll (2 s in), the main future, from frame 3, holds
+/// its whole chain of awaits: `main_task` in `do_stuff` in `do_more_stuff` in a `Sleep`.
+#[test]
+fn lesson_13_chapter_main_future_shows_its_chain_of_awaits() {
+    let Some(output) = run_under_gdb_with(
+        "13_real_event_loop",
+        "0.1",
+        &[],
+        &[
+            "break miniloop::event_loop::Core::poll_task",
+            "ignore 1 2",
+            "run",
+            "frame 3",
+            "print *future.pointer",
+        ],
+    ) else {
+        return;
+    };
+    let main = gdb_value(&output, 1);
+    assert!(
+        main.starts_with(
+            "13_real_event_loop::main_task::{async_fn_env#0}::Suspend1{countdown_handle: "
+        ) && main.contains(
+            "__awaitee: 13_real_event_loop::do_stuff::{async_fn_env#0}::Suspend1{__awaitee: \
+                 13_real_event_loop::do_more_stuff::{async_fn_env#0}::Suspend0{__awaitee: \
+                 miniloop::time::Sleep {"
+        ),
+        "{output}"
+    );
+}
+
+/// Chapter 13 and docs/debugging.md: `park_timeout` has no arguments gdb can show; one frame
+/// up, `wait_for_work`'s `timeout` is the time to the first deadline (0.5 s at 0.01: 5 ms,
+/// less what the start took).
+#[test]
+fn park_timeout_breakpoint_shows_how_long_the_loop_sleeps() {
+    let Some(output) = run_under_gdb(
+        "13_real_event_loop",
+        &[
+            "break std::thread::functions::park_timeout",
+            "run",
+            "info args",
+            "frame 1",
+            "print timeout",
+        ],
+    ) else {
+        return;
+    };
+    assert_contains(&output, "No arguments.");
+    assert!(
+        frame(&output, 1).starts_with("miniloop::event_loop::Core::wait_for_work (self="),
+        "{output}"
+    );
+    let timeout = gdb_value(&output, 1);
+    let nanos: u64 = timeout
+        .strip_prefix("core::time::Duration {secs: 0, nanos: core::num::niche_types::Nanoseconds (")
+        .and_then(|rest| rest.strip_suffix(")}"))
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("a Duration under a second:\n{output}"));
+    assert!(
+        (1_000_000..=5_000_000).contains(&nanos),
+        "about 5 ms: {nanos} ns\n{output}"
+    );
+}
+
+/// How often `info breakpoints` says breakpoint `number` was hit.
+fn hits(output: &str, number: usize) -> usize {
+    let mut lines = output.lines();
+    let prefix = format!("{number} ");
+    lines
+        .find(|line| line.starts_with(&prefix) && line.contains("breakpoint"))
+        .unwrap_or_else(|| panic!("no breakpoint {number} in `info breakpoints`:\n{output}"));
+    let line = lines.next().unwrap_or_default().trim();
+    line.strip_prefix("breakpoint already hit ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("breakpoint {number}'s hit count:\n{output}"))
+}
+
+/// The `count.gdb` of chapter 13, at scale 0.1 as the chapter runs it: 11 polls, 13 waits,
+/// 26 polls of a `Sleep`.
+#[test]
+fn lesson_13_chapter_count_gdb_counts_polls_waits_and_sleeps() {
+    let script = "set pagination off\n\
+                  break miniloop::event_loop::Core::poll_task\ncommands\nsilent\ncontinue\nend\n\
+                  break std::thread::functions::park_timeout\ncommands\nsilent\ncontinue\nend\n\
+                  break miniloop::time::poll_sleep\ncommands\nsilent\ncontinue\nend\n\
+                  run\ninfo breakpoints\n";
+    let Some(output) = run_gdb_script("13_real_event_loop", "0.1", script) else {
+        return;
+    };
+    assert_contains(&output, "Main is exiting");
+    assert_eq!(hits(&output, 1), 11, "poll_task:\n{output}");
+    assert_eq!(hits(&output, 2), 13, "park_timeout:\n{output}");
+    assert_eq!(hits(&output, 3), 26, "poll_sleep:\n{output}");
+}
+
+/// Chapter 13's tokio twin: 11 polls at tokio's poll site too, and 37 frames between `main`
+/// and the countdown's body where miniloop has 17.
+#[test]
+fn lesson_13_tokio_twin_polls_as_often_with_a_deeper_stack() {
+    let script = "set pagination off\n\
+                  break tokio::runtime::task::raw::RawTask::poll\ncommands\nsilent\ncontinue\nend\n\
+                  run\ninfo breakpoints\n";
+    let Some(output) = run_gdb_script("13_real_event_loop_tokio", "0.1", script) else {
+        return;
+    };
+    assert_eq!(hits(&output, 1), 11, "RawTask::poll:\n{output}");
+    let frames = |example: &str| {
+        let body = format!("break '{example}::countdown::{{async_fn#0}}'");
+        let output = run_under_gdb_with(example, "0.1", &[], &[&body, "run", "bt"])
+            .expect("gdb ran a moment ago");
+        let count = output.lines().filter(|line| line.starts_with('#')).count();
+        assert!(
+            frame(&output, count - 1).starts_with(&format!("{example}::main ()")),
+            "{output}"
+        );
+        count
+    };
+    assert_eq!(frames("13_real_event_loop_tokio"), 37);
+    assert_eq!(frames("13_real_event_loop"), 17);
+}
+
+/// Chapter 19: the plain hit is polled by the loop's turn, the eager hit by `spawn_eager`,
+/// through the same `Core::poll_task`, at the frame numbers the chapter shows.
+#[test]
+fn lesson_19_plain_and_eager_hits_are_polled_from_the_turn_and_the_spawner() {
+    let Some(output) = run_under_gdb(
+        "19_sync_first",
+        &[
+            "break 19_sync_first::cached_count",
+            "run",
+            "bt",
+            "continue",
+            "bt",
+        ],
+    ) else {
+        return;
+    };
+    let (plain, eager) = output
+        .split_once("\n#0 ")
+        .and_then(|(_, rest)| rest.split_once("\n#0 "))
+        .map(|(plain, eager)| (format!("#0 {plain}"), format!("#0 {eager}")))
+        .unwrap_or_else(|| panic!("two backtraces:\n{output}"));
+    for backtrace in [&plain, &eager] {
+        assert!(
+            frame(backtrace, 0).starts_with("19_sync_first::cached_count (cache=0x")
+                && frame(backtrace, 0).contains("course=\"rust\") at examples/19_sync_first.rs:38"),
+            "{output}"
+        );
+        assert!(
+            frame(backtrace, 1).starts_with(
+                "19_sync_first::count_students::{async_fn#0} () at examples/19_sync_first.rs:54"
+            ),
+            "{output}"
+        );
+        assert!(
+            frame(backtrace, 12).starts_with("miniloop::event_loop::Core::poll_task (self=")
+                && frame(backtrace, 12).contains("key=..., task=...)"),
+            "{output}"
+        );
+    }
+    assert!(frame(&plain, 13).starts_with("miniloop::event_loop::Core::run_task (self="));
+    assert!(frame(&plain, 14).starts_with("miniloop::event_loop::Core::run_ready_tasks (self="));
+    assert!(frame(&eager, 13).starts_with(
+        "miniloop::event_loop::Core::spawn_eager<19_sync_first::count_students::{async_fn_env#0}> ("
+    ));
+    assert!(frame(&eager, 19).starts_with(
+        "miniloop::sync_first::spawn_eager<19_sync_first::count_students::{async_fn_env#0}> (future="
+    ));
+    assert!(frame(&eager, 20).starts_with(
+        "19_sync_first::eager_spawns::{async_fn#0} () at examples/19_sync_first.rs:92"
+    ));
 }
