@@ -571,3 +571,41 @@ fn lesson_19_plain_and_eager_hits_are_polled_from_the_turn_and_the_spawner() {
         "19_sync_first::eager_spawns::{async_fn#0} () at examples/19_sync_first.rs:92"
     ));
 }
+
+/// Chapter 18, with 100 waiters passed through gdb's `--args`: while 100 tasks wait, the
+/// process has one thread; while 100 threads wait, it has 101.
+#[test]
+fn lesson_18_one_thread_for_the_tasks_one_per_waiting_thread() {
+    let Some(output) = run_under_gdb_with(
+        "18_waiting_costs_no_thread",
+        "0.01",
+        &["100"],
+        &[
+            "break 18_waiting_costs_no_thread::read_memory",
+            "run",
+            "continue",
+            "info threads",
+            "continue",
+            "continue",
+            "python print(len(gdb.selected_inferior().threads()))",
+        ],
+    ) else {
+        return;
+    };
+    assert_contains(&output, "100 waiters, each waiting the same time");
+    let listed: Vec<&str> = output
+        .lines()
+        // `info threads` rows, not gdb's `[New Thread 0x… (LWP …)]` notes.
+        .filter(|line| !line.starts_with('[') && line.contains(" Thread 0x"))
+        .collect();
+    assert_eq!(
+        listed.len(),
+        1,
+        "one thread while the tasks wait:\n{output}"
+    );
+    assert!(listed[0].starts_with("* 1 "), "{output}");
+    assert!(
+        output.lines().any(|line| line.trim() == "101"),
+        "the main thread and 100 waiting threads:\n{output}"
+    );
+}
