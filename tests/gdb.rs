@@ -123,7 +123,7 @@ fn poll_task_breakpoint_shows_the_key_and_the_state_machine() {
             "run",
             "print key",
             "print task",
-            "bt 3",
+            "bt 5",
             "info functions poll_future",
             "break 'miniloop::task::Task<13_real_event_loop::countdown::{async_fn_env#0}>::poll_future<13_real_event_loop::countdown::{async_fn_env#0}>'",
             "continue",
@@ -143,8 +143,16 @@ fn poll_task_breakpoint_shows_the_key_and_the_state_machine() {
         &output,
         "miniloop::task::TaskRef (Arc(strong=2, weak=0) = {value = (), strong = 2, weak = 0})",
     );
-    assert_contains(&output, "miniloop::event_loop::Core::run_task");
-    assert_contains(&output, "miniloop::event_loop::Core::run_ready_tasks");
+    let expected_frames = [
+        "miniloop::event_loop::Core::poll_task (self=",
+        "miniloop::event_loop::Core::run_task (self=",
+        "miniloop::event_loop::Core::run_ready_tasks (self=",
+        "miniloop::event_loop::Core::run_until_complete<13_real_event_loop::main_task::{async_fn_env#0}> (",
+        "miniloop::event_loop::EventLoop::run_until_complete<13_real_event_loop::main_task::{async_fn_env#0}> (",
+    ];
+    for (number, expected) in expected_frames.iter().enumerate() {
+        assert!(frame(&output, number).starts_with(expected), "frame {number}:\n{output}");
+    }
     // `poll_future` is generic: one copy per future type, and the breakpoint names one.
     assert_contains(
         &output,
@@ -607,5 +615,663 @@ fn lesson_18_one_thread_for_the_tasks_one_per_waiting_thread() {
     assert!(
         output.lines().any(|line| line.trim() == "101"),
         "the main thread and 100 waiting threads:\n{output}"
+    );
+}
+
+/// Checks that `expected` appear in `output` in this order.
+fn assert_in_order(output: &str, expected: &[&str]) {
+    let mut rest = output;
+    for wanted in expected {
+        match rest.find(wanted) {
+            Some(at) => rest = &rest[at + wanted.len()..],
+            None => panic!("gdb output should contain {wanted:?} after the lines before it:\n{output}"),
+        }
+    }
+}
+
+/// Chapter 01: the lesson's thread blocks in `recv` inside `blocking_get` while the server's
+/// thread polls the connection's task.
+#[test]
+fn lesson_01_the_lesson_waits_in_recv_while_the_server_polls() {
+    let Some(output) = run_under_gdb_with(
+        "01_blocking_requests",
+        "0.2",
+        &[],
+        &[
+            "break 01_blocking_requests::blocking_get",
+            "run",
+            "break miniloop::event_loop::Core::poll_task",
+            "continue",
+            "thread apply 1 bt",
+        ],
+    ) else {
+        return;
+    };
+    assert_in_order(
+        &output,
+        &[
+            "hit Breakpoint 1, 01_blocking_requests::blocking_get (url=\"http://127.0.0.1:",
+            "/google\")",
+            "Thread 2 \"slow-sites\" hit Breakpoint 2, miniloop::event_loop::Core::poll_task (",
+            "Thread 1 (Thread ",
+            "\"01_blocking_req\"):",
+            "#0  __libc_recv (",
+            "std::io::Read::read_to_end<std::net::tcp::TcpStream> (",
+            "01_blocking_requests::blocking_get (url=\"http://127.0.0.1:",
+            "01_blocking_requests::request_page (",
+            "01_blocking_requests::request_all (urls=Vec(size=5) = {...}",
+            "01_blocking_requests::main ()",
+        ],
+    );
+}
+
+/// Chapter 03: `print *self` shows the request, the third stop has handed out two answers,
+/// `bt` is the program's three frames, `finish` shows `Waiting`.
+#[test]
+fn lesson_03_a_request_is_a_list_of_answers() {
+    let Some(output) = run_under_gdb(
+        "03_waiting_list",
+        &[
+            "break 03_waiting_list::Request::poll",
+            "run",
+            "print *self",
+            "continue",
+            "continue",
+            "print self.position",
+            "bt",
+            "finish",
+        ],
+    ) else {
+        return;
+    };
+    assert!(
+        gdb_value(&output, 1).starts_with(
+            "03_waiting_list::Request {name: \"request one\", answers: Vec(size=4) = \
+             {03_waiting_list::Progress::Waiting, "
+        ) && gdb_value(&output, 1).ends_with("position: 0}"),
+        "{output}"
+    );
+    assert_eq!(gdb_value(&output, 2), "2");
+    assert!(frame(&output, 0).starts_with("03_waiting_list::Request::poll (self="));
+    assert!(frame(&output, 1).starts_with("03_waiting_list::wait_for_result (request="));
+    assert!(frame(&output, 2).starts_with("03_waiting_list::main ()"));
+    assert_contains(
+        &output,
+        "Value returned is $3 = 03_waiting_list::Progress::Waiting",
+    );
+}
+
+/// The `commands` block of chapters 04 and 05: print `self.name` at every poll.
+fn names_at_every_poll(example: &str) -> Option<String> {
+    let script = format!(
+        "break {example}::Request::poll\ncommands\nsilent\nprint self.name\ncontinue\nend\nrun\n"
+    );
+    run_gdb_script(example, "0.01", &script)
+}
+
+/// Chapter 04: four polls of request one, then two of request two.
+#[test]
+fn lesson_04_request_two_waits_for_request_one() {
+    let Some(output) = names_at_every_poll("04_one_at_a_time") else {
+        return;
+    };
+    assert_in_order(
+        &output,
+        &[
+            "$1 = \"request one\"",
+            "$2 = \"request one\"",
+            "$3 = \"request one\"",
+            "$4 = \"request one\"",
+            "Request One!!!",
+            "$5 = \"request two\"",
+            "$6 = \"request two\"",
+            "Request Two!!!",
+        ],
+    );
+    assert!(!output.contains("$7 = "), "{output}");
+}
+
+/// Chapter 05: the names alternate until request two is done.
+#[test]
+fn lesson_05_the_polls_alternate() {
+    let Some(output) = names_at_every_poll("05_interleaving") else {
+        return;
+    };
+    assert_in_order(
+        &output,
+        &[
+            "$1 = \"request one\"",
+            "$2 = \"request two\"",
+            "$3 = \"request one\"",
+            "$4 = \"request two\"",
+            "Request Two!!!",
+            "$5 = \"request one\"",
+            "$6 = \"request one\"",
+            "Request One!!!",
+        ],
+    );
+    assert!(!output.contains("$7 = "), "{output}");
+}
+
+/// Chapter 06: the greeter is `NotStarted`, then `PausedAfterHello`; `Starting` comes before
+/// the first stop, `Hello` after it.
+#[test]
+fn lesson_06_the_paused_function_is_one_variant() {
+    let Some(output) = run_under_gdb(
+        "06_resumable_function",
+        &[
+            "break 06_resumable_function::Greeter::resume",
+            "run",
+            "print *self",
+            "continue",
+            "print *self",
+        ],
+    ) else {
+        return;
+    };
+    assert_in_order(
+        &output,
+        &[
+            "Starting",
+            "Breakpoint 1, 06_resumable_function::Greeter::resume (self=0x",
+            "$1 = 06_resumable_function::Greeter::NotStarted",
+            "Hello",
+            "Paused",
+            "Breakpoint 1, 06_resumable_function::Greeter::resume (self=0x",
+            "$2 = 06_resumable_function::Greeter::PausedAfterHello",
+        ],
+    );
+}
+
+/// Chapter 07: `main` resumes A, A resumes B; A holds B, at the same address.
+#[test]
+fn lesson_07_the_backtrace_is_the_delegation_chain() {
+    let Some(output) = run_under_gdb(
+        "07_delegation",
+        &[
+            "break 07_delegation::MachineB::resume",
+            "run",
+            "bt",
+            "up",
+            "print *self",
+            "continue",
+            "up",
+            "print *self",
+        ],
+    ) else {
+        return;
+    };
+    assert!(frame(&output, 0).starts_with("07_delegation::MachineB::resume (self=0x"));
+    assert!(frame(&output, 1).starts_with("07_delegation::MachineA::resume (self=0x"));
+    assert!(frame(&output, 2).starts_with("07_delegation::main ()"));
+    let address = |frame: &str| frame.split(')').next().unwrap_or_default().to_owned();
+    assert_eq!(
+        address(frame(&output, 0)).replace("MachineB", "MachineA"),
+        address(frame(&output, 1)),
+        "B sits at the start of A:\n{output}"
+    );
+    assert_eq!(
+        gdb_value(&output, 1),
+        "07_delegation::MachineA::PausedInsideB(07_delegation::MachineB::NotStarted)"
+    );
+    assert_in_order(&output, &["$1 = ", "Main got \"Yielded From B\"", "$2 = "]);
+    assert_eq!(
+        gdb_value(&output, 2),
+        "07_delegation::MachineA::PausedInsideB(07_delegation::MachineB::PausedAfterYield)"
+    );
+}
+
+/// Chapter 08: `next` (`{impl#1}`) calls `resume`; the counter keeps its number in its
+/// variant.
+#[test]
+fn lesson_08_next_calls_resume() {
+    let Some(output) = run_under_gdb(
+        "08_machines_are_iterators",
+        &[
+            "break 08_machines_are_iterators::Counter::resume",
+            "run",
+            "bt",
+            "print *self",
+            "continue",
+            "continue",
+            "print *self",
+        ],
+    ) else {
+        return;
+    };
+    assert!(frame(&output, 0).starts_with("08_machines_are_iterators::Counter::resume (self=0x"));
+    assert!(frame(&output, 1).starts_with("08_machines_are_iterators::{impl#1}::next (self=0x"));
+    assert!(frame(&output, 2).starts_with("08_machines_are_iterators::main ()"));
+    assert_eq!(
+        gdb_value(&output, 1),
+        "08_machines_are_iterators::Counter::NotStarted"
+    );
+    assert_in_order(
+        &output,
+        &["$1 = ", "Yielding 0", "main got 0", "Yielding 1", "main got 1", "$2 = "],
+    );
+    assert_eq!(
+        gdb_value(&output, 2),
+        "08_machines_are_iterators::Counter::PausedAfterYield{number: 1}"
+    );
+}
+
+/// Chapter 09: the fourth stop is request two about to finish; `process` is called from
+/// `main`, whose queue holds the other request meanwhile.
+#[test]
+fn lesson_09_each_request_is_one_enum_value() {
+    let Some(output) = run_under_gdb(
+        "09_interleaved_machines",
+        &[
+            "break 09_interleaved_machines::Request::resume",
+            "run",
+            "print *self",
+            "continue",
+            "print *self",
+            "continue",
+            "continue",
+            "print *self",
+            "bt",
+            "delete",
+            "break 09_interleaved_machines::process",
+            "run",
+            "up",
+            "print run_queue",
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(
+        gdb_value(&output, 1),
+        "09_interleaved_machines::Request::NotStarted{waits: 3, reply: \"Request One!!!\"}"
+    );
+    assert_eq!(
+        gdb_value(&output, 2),
+        "09_interleaved_machines::Request::NotStarted{waits: 1, reply: \"Request Two!!!\"}"
+    );
+    assert_eq!(
+        gdb_value(&output, 3),
+        "09_interleaved_machines::Request::PausedAtWait{waits_done: 1, waits: 1, reply: \"Request Two!!!\"}"
+    );
+    assert!(frame(&output, 1).starts_with("09_interleaved_machines::process ("));
+    assert!(frame(&output, 2).starts_with("09_interleaved_machines::main ()"));
+    assert_eq!(
+        gdb_value(&output, 4),
+        "VecDeque(size=1) = {09_interleaved_machines::Request::NotStarted{waits: 1, reply: \"Request Two!!!\"}}"
+    );
+}
+
+/// Chapter 10: A holds B, five waits in after four skipped stops; B's resume runs inside A's
+/// `forward_to_b`.
+#[test]
+fn lesson_10_a_holds_b_and_b_runs_inside_a() {
+    let Some(output) = run_under_gdb(
+        "10_counting_waits",
+        &[
+            "break 10_counting_waits::CoroutineA::forward_to_b",
+            "run",
+            "print *self",
+            "ignore 1 4",
+            "continue",
+            "print *self",
+            "delete",
+            "break 10_counting_waits::CoroutineB::resume",
+            "run",
+            "bt",
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(
+        gdb_value(&output, 1),
+        "10_counting_waits::CoroutineA::DelegatingToB{coroutine_b: 10_counting_waits::CoroutineB::NotStarted}"
+    );
+    assert_eq!(
+        gdb_value(&output, 2),
+        "10_counting_waits::CoroutineA::DelegatingToB{coroutine_b: 10_counting_waits::CoroutineB::PausedInLoop{waits_done: 5}}"
+    );
+    let expected_frames = [
+        "10_counting_waits::CoroutineB::resume (self=",
+        "10_counting_waits::CoroutineA::forward_to_b (self=",
+        "10_counting_waits::CoroutineA::resume (self=",
+        "10_counting_waits::run_counting_waits (routine=",
+        "10_counting_waits::main ()",
+    ];
+    for (number, expected) in expected_frames.iter().enumerate() {
+        assert!(
+            frame(&output, number).starts_with(expected),
+            "frame {number} should be {expected:?}:\n{output}"
+        );
+    }
+}
+
+/// Chapter 11, the whole session: the compiler's variants, the first stop (`Unresumed`, though
+/// running), the second (`Suspend0` around A's `Sleep`), and after `ignore 1 6`, B's third
+/// poll inside A, one `print` showing the chain.
+#[test]
+fn lesson_11_chapter_walks_from_a_into_b() {
+    let Some(output) = run_under_gdb(
+        "11_async_fn_is_a_state_machine",
+        &[
+            "info types async_fn_env",
+            "break '11_async_fn_is_a_state_machine::{impl#1}::poll'",
+            "run",
+            "bt",
+            "up 2",
+            "print *future.pointer",
+            "continue",
+            "print *self.pointer",
+            "up 2",
+            "print *future.pointer",
+            "ignore 1 6",
+            "continue",
+            "bt",
+            "up 3",
+            "print *future.pointer",
+        ],
+    ) else {
+        return;
+    };
+    for variant in ["Panicked", "Returned", "Suspend0", "Suspend1", "Unresumed"] {
+        assert_contains(
+            &output,
+            &format!("11_async_fn_is_a_state_machine::coroutine_a::{{async_fn_env#0}}::{variant};"),
+        );
+    }
+    assert!(!output.contains("coroutine_b::{async_fn_env#0}::Suspend1"), "{output}");
+    let (first, deep) = output
+        .split_once("\n#0 ")
+        .and_then(|(_, rest)| rest.split_once("\n#0 "))
+        .map(|(first, deep)| (format!("#0 {first}"), format!("#0 {deep}")))
+        .unwrap_or_else(|| panic!("two backtraces:\n{output}"));
+    let (first, deep) = (first.as_str(), deep.as_str());
+    let expected_frames = [
+        "11_async_fn_is_a_state_machine::{impl#1}::poll (self=..., _context=",
+        "11_async_fn_is_a_state_machine::coroutine_a::{async_fn#0} ()",
+        "11_async_fn_is_a_state_machine::block_on<11_async_fn_is_a_state_machine::coroutine_a::{async_fn_env#0}> (future=...)",
+        "11_async_fn_is_a_state_machine::main ()",
+    ];
+    for (number, expected) in expected_frames.iter().enumerate() {
+        assert!(frame(first, number).starts_with(expected), "frame {number}:\n{output}");
+    }
+    assert_eq!(
+        gdb_value(&output, 1),
+        "11_async_fn_is_a_state_machine::coroutine_a::{async_fn_env#0}::Unresumed"
+    );
+    assert_eq!(
+        gdb_value(&output, 2),
+        "11_async_fn_is_a_state_machine::Sleep {cycles_left: 4}"
+    );
+    assert_eq!(
+        gdb_value(&output, 3),
+        "11_async_fn_is_a_state_machine::coroutine_a::{async_fn_env#0}::Suspend0{__awaitee: \
+         11_async_fn_is_a_state_machine::Sleep {cycles_left: 4}}"
+    );
+    let expected_frames = [
+        "11_async_fn_is_a_state_machine::{impl#1}::poll (self=..., _context=",
+        "11_async_fn_is_a_state_machine::coroutine_b::{async_fn#0} ()",
+        "11_async_fn_is_a_state_machine::coroutine_a::{async_fn#0} ()",
+        "11_async_fn_is_a_state_machine::block_on<11_async_fn_is_a_state_machine::coroutine_a::{async_fn_env#0}> (future=...)",
+        "11_async_fn_is_a_state_machine::main ()",
+    ];
+    for (number, expected) in expected_frames.iter().enumerate() {
+        assert!(frame(deep, number).starts_with(expected), "frame {number}:\n{output}");
+    }
+    assert_eq!(
+        gdb_value(&output, 4),
+        "11_async_fn_is_a_state_machine::coroutine_a::{async_fn_env#0}::Suspend1{__awaitee: \
+         11_async_fn_is_a_state_machine::coroutine_b::{async_fn_env#0}::Suspend0{__awaitee: \
+         11_async_fn_is_a_state_machine::Sleep {cycles_left: 8}}}"
+    );
+}
+
+/// Chapter 12: task 1's and task 2's first polls, then a stop at the 500th poll of task 1,
+/// called by the loop, and `finish` showing that it was still waiting.
+#[test]
+fn lesson_12_every_poll_goes_through_poll_task() {
+    let Some(output) = run_under_gdb_with(
+        "12_busy_event_loop",
+        "0.05",
+        &[],
+        &[
+            "break 12_busy_event_loop::poll_task",
+            "run",
+            "print task.task_id",
+            "continue",
+            "print task.task_id",
+            "print task.polls",
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(gdb_value(&output, 1), "1");
+    assert_eq!(gdb_value(&output, 2), "2");
+    assert_eq!(gdb_value(&output, 3), "0");
+}
+
+/// Chapter 12 and docs/debugging.md: a conditional breakpoint reaches the 500th poll at once.
+/// At scale 1.0, as both say: gdb checks the condition at every poll, and at 0.05 a loaded
+/// machine ended the program first.
+#[test]
+fn lesson_12_the_500th_poll_is_still_waiting() {
+    let Some(output) = run_under_gdb_with(
+        "12_busy_event_loop",
+        "1",
+        &[],
+        &[
+            "break 12_busy_event_loop::poll_task if task.polls == 500",
+            "run",
+            "print task.task_id",
+            "bt",
+            "finish",
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(gdb_value(&output, 1), "1");
+    assert!(frame(&output, 0).starts_with("12_busy_event_loop::poll_task (task="));
+    assert!(frame(&output, 1).starts_with(
+        "12_busy_event_loop::EventLoop::run_until_complete<12_busy_event_loop::main_task::{async_fn_env#0}> (self="
+    ));
+    assert!(frame(&output, 2).starts_with("12_busy_event_loop::main ()"));
+    assert_contains(
+        &output,
+        "Value returned is $2 = 12_busy_event_loop::PollOutcome::Waiting",
+    );
+}
+
+/// The backtraces gdb printed, in order, each from its `#0` line on.
+fn backtraces(output: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for line in output.lines() {
+        if line.starts_with("#0 ") {
+            found.push(String::new());
+        }
+        if let Some(current) = found.last_mut() {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    found
+}
+
+/// Chapter 14: the seventh stop in `fetch_profile`'s body is inside a task of the gathered run;
+/// the first is in the sequential run, which has no task.
+#[test]
+fn lesson_14_the_gathered_run_polls_tasks_the_sequential_run_none() {
+    let body = "break '14_sequential_vs_gather::fetch_profile::{async_fn#0}'";
+    let Some(output) = run_under_gdb("14_sequential_vs_gather", &[body, "run", "bt"]) else {
+        return;
+    };
+    let first = &backtraces(&output)[0];
+    assert_in_order(
+        first,
+        &[
+            "14_sequential_vs_gather::load_user::{async_fn#0} ()",
+            "14_sequential_vs_gather::load_one_by_one::{async_fn#0} ()",
+            "miniloop::event_loop::Core::run_until_complete<",
+        ],
+    );
+    assert!(!first.contains("poll_task"), "{output}");
+    let output = run_under_gdb("14_sequential_vs_gather", &[body, "ignore 1 6", "run", "bt"])
+        .expect("gdb ran a moment ago");
+    let expected_frames = [
+        (0, "14_sequential_vs_gather::fetch_profile::{async_fn#0} () at examples/14_sequential_vs_gather.rs:70"),
+        (1, "14_sequential_vs_gather::load_user::{async_fn#0} () at examples/14_sequential_vs_gather.rs:83"),
+        (2, "miniloop::task::Task<14_sequential_vs_gather::load_user::{async_fn_env#0}>::poll_future<14_sequential_vs_gather::load_user::{async_fn_env#0}> (self="),
+        (12, "miniloop::event_loop::Core::poll_task (self="),
+        (13, "miniloop::event_loop::Core::run_task (self="),
+        (14, "miniloop::event_loop::Core::run_ready_tasks (self="),
+    ];
+    for (number, expected) in expected_frames {
+        assert!(frame(&output, number).starts_with(expected), "frame {number}:\n{output}");
+    }
+    let script = "set pagination off\n\
+                  break '14_sequential_vs_gather::fetch_profile::{async_fn#0}'\n\
+                  commands\nsilent\ncontinue\nend\n\
+                  break miniloop::event_loop::Core::poll_task\ncommands\nsilent\ncontinue\nend\n\
+                  run\ninfo breakpoints\n";
+    let output = run_gdb_script("14_sequential_vs_gather", "0.01", script)
+        .expect("gdb ran a moment ago");
+    assert_eq!(hits(&output, 1), 18, "fetch_profile's body:\n{output}");
+    assert_eq!(hits(&output, 2), 9, "poll_task:\n{output}");
+}
+
+/// Chapter 15: part 1 blocks inside the blocker's poll on the loop's thread; part 2 on a pool
+/// thread while the loop's thread waits in `park_timeout`, called from `wait_for_work`.
+#[test]
+fn lesson_15_the_blocking_call_runs_on_the_loop_then_on_the_pool() {
+    let Some(output) = run_under_gdb_with(
+        "15_blocking_inside_async",
+        "0.1",
+        &[],
+        &[
+            "break 15_blocking_inside_async::block_the_thread",
+            "run",
+            "bt",
+            "continue",
+            "info threads",
+            "thread 1",
+            "bt 6",
+            "thread 2",
+            "bt",
+        ],
+    ) else {
+        return;
+    };
+    let traces = backtraces(&output);
+    let part_1 = &traces[0];
+    let expected_frames = [
+        (0, "15_blocking_inside_async::block_the_thread (duration=...) at examples/15_blocking_inside_async.rs:78"),
+        (1, "15_blocking_inside_async::block_inline::{async_fn#0} () at examples/15_blocking_inside_async.rs:85"),
+        (2, "miniloop::task::Task<15_blocking_inside_async::block_inline::{async_fn_env#0}>::poll_future<15_blocking_inside_async::block_inline::{async_fn_env#0}> (self="),
+        // The lesson's loop watches for slow polls: the poll goes through the timed path.
+        (12, "miniloop::event_loop::Core::poll_task_observed (self="),
+        (13, "miniloop::event_loop::Core::poll_task (self="),
+    ];
+    for (number, expected) in expected_frames {
+        assert!(frame(part_1, number).starts_with(expected), "frame {number}:\n{output}");
+    }
+    assert_contains(&output, "Thread 2 \"miniloop-blocki\" hit Breakpoint 1, 15_blocking_inside_async::block_the_thread");
+    // `thread N` prints the thread's frame #0 too: the backtraces are part 1's, `thread 1`'s
+    // line, `bt 6`, `thread 2`'s line and `bt`.
+    let loop_thread = &traces[traces.len() - 3];
+    // Parked until the next tick; or, when gdb stops it the moment the pool thread starts,
+    // still in `clone3`, starting it (the chapter says both).
+    if !loop_thread.starts_with("#0  clone3 ()") {
+        assert_in_order(
+            loop_thread,
+            &[
+                "std::thread::functions::park_timeout",
+                "miniloop::event_loop::Core::wait_for_work (self=",
+            ],
+        );
+    }
+    let pool_thread = traces.last().expect("`bt` printed a backtrace");
+    assert_in_order(
+        pool_thread,
+        &[
+            "15_blocking_inside_async::block_the_thread (",
+            "miniloop::blocking::run_job<",
+            "miniloop::blocking::Pool::work (",
+        ],
+    );
+}
+
+/// Chapter 16: three stops in `greeting_blocking`: plain code, inside a task's poll (where
+/// `run` is refused), and on a pool thread.
+#[test]
+fn lesson_16_the_bridge_from_plain_code_a_task_and_the_pool() {
+    let Some(output) = run_under_gdb(
+        "16_async_inside_sync",
+        &[
+            "break 16_async_inside_sync::greeting_blocking",
+            "run",
+            "bt 3",
+            "continue",
+            "bt 14",
+            "continue",
+            "info threads",
+        ],
+    ) else {
+        return;
+    };
+    let traces = backtraces(&output);
+    let plain = &traces[0];
+    assert!(frame(plain, 0).starts_with("16_async_inside_sync::greeting_blocking () at examples/16_async_inside_sync.rs:"));
+    assert!(frame(plain, 1).starts_with("16_async_inside_sync::from_plain_code () at"));
+    assert!(frame(plain, 2).starts_with("16_async_inside_sync::main () at"));
+    let in_a_task = &traces[1];
+    let expected_frames = [
+        (0, "16_async_inside_sync::greeting_blocking () at examples/16_async_inside_sync.rs:34"),
+        (1, "16_async_inside_sync::from_inside_a_task::{async_fn#0}::{async_block#0} () at examples/16_async_inside_sync.rs:46"),
+        (2, "miniloop::task::Task<"),
+        (12, "miniloop::event_loop::Core::poll_task (self="),
+        (13, "miniloop::event_loop::Core::run_task (self="),
+    ];
+    for (number, expected) in expected_frames {
+        assert!(frame(in_a_task, number).starts_with(expected), "frame {number}:\n{output}");
+    }
+    assert!(frame(in_a_task, 2).contains(">::poll_future<"), "{output}");
+    assert_contains(&output, "Thread 2 \"miniloop-blocki\" hit Breakpoint 1, 16_async_inside_sync::greeting_blocking");
+    assert_contains(&output, "* 2    Thread ");
+}
+
+/// Chapter 17: the inline sum runs on the loop's thread, the next on a pool thread.
+#[test]
+fn lesson_17_the_inline_sum_on_the_loop_the_next_on_the_pool() {
+    let Some(output) = run_under_gdb(
+        "17_cpu_bound_work",
+        &[
+            "break 17_cpu_bound_work::sum_of_squares",
+            "run",
+            "print count",
+            "info threads",
+            "continue",
+            "info threads",
+        ],
+    ) else {
+        return;
+    };
+    assert_contains(
+        &output,
+        "Breakpoint 1, 17_cpu_bound_work::sum_of_squares (count=200000) at examples/17_cpu_bound_work.rs:70",
+    );
+    assert_eq!(gdb_value(&output, 1), "200000");
+    let rows: Vec<&str> = output
+        .lines()
+        .filter(|line| !line.starts_with('[') && line.contains(" Thread 0x"))
+        .collect();
+    assert!(
+        rows.iter().any(|row| row.starts_with("* 1 ") && row.contains("\"17_cpu_bound_wo\" 17_cpu_bound_work::sum_of_squares (count=200000)")),
+        "{output}"
+    );
+    assert_contains(
+        &output,
+        "Thread 2 \"miniloop-blocki\" hit Breakpoint 1, 17_cpu_bound_work::sum_of_squares (count=200000)",
+    );
+    assert!(
+        rows.iter().any(|row| row.starts_with("* 2 ") && row.contains("\"miniloop-blocki\" 17_cpu_bound_work::sum_of_squares (count=200000)")),
+        "{output}"
     );
 }
