@@ -151,7 +151,10 @@ fn paths_and_links_in_the_docs_exist() {
             }
             let target = link.split('#').next().unwrap_or_default();
             let base = root().join(&document);
-            let path = base.parent().expect("a document is in a folder").join(target);
+            let path = base
+                .parent()
+                .expect("a document is in a folder")
+                .join(target);
             match path.canonicalize() {
                 Ok(path) if path.starts_with(&canonical_root) => {}
                 Ok(path) => missing.push(format!(
@@ -243,9 +246,11 @@ fn declares(source: &str, name: &str) -> bool {
         });
         is_fn || is_field
     } else {
-        let is_item = ["struct", "enum", "trait", "type", "static", "const", "union"]
-            .iter()
-            .any(|keyword| followed_by_a_boundary(source, &format!("{keyword} {name}")));
+        let is_item = [
+            "struct", "enum", "trait", "type", "static", "const", "union",
+        ]
+        .iter()
+        .any(|keyword| followed_by_a_boundary(source, &format!("{keyword} {name}")));
         let is_variant = source.lines().any(|line| {
             line.trim_start().strip_prefix(name).is_some_and(|rest| {
                 rest.is_empty()
@@ -339,7 +344,10 @@ fn names_written_beside_a_file_are_declared_in_it() {
     assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
     // The parser still finds what the docs write: if this drops, a change of style (or of
     // this parser) has left the rule checking nothing.
-    assert!(checked > 100, "only {checked} names were found beside a file");
+    assert!(
+        checked > 100,
+        "only {checked} names were found beside a file"
+    );
 }
 
 /// The rule-2 parser, on the shapes it reads and the ones it leaves alone.
@@ -369,11 +377,23 @@ fn the_name_beside_file_parser_reads_both_shapes() {
         })
         .collect();
     assert_eq!(found, expected);
-    assert!(declares("    pub(crate) fn wait_for_work(&self) {}", "wait_for_work"));
+    assert!(declares(
+        "    pub(crate) fn wait_for_work(&self) {}",
+        "wait_for_work"
+    ));
     assert!(!declares("fn wait_for_work_now() {}", "wait_for_work"));
-    assert!(declares("    pub(crate) is_remote_queued: AtomicBool,", "is_remote_queued"));
-    assert!(declares("pub(crate) enum Polled {\n    Aborted,\n}", "Aborted"));
-    assert!(declares("static LOOPS: Mutex<()> = Mutex::new(());", "LOOPS"));
+    assert!(declares(
+        "    pub(crate) is_remote_queued: AtomicBool,",
+        "is_remote_queued"
+    ));
+    assert!(declares(
+        "pub(crate) enum Polled {\n    Aborted,\n}",
+        "Aborted"
+    ));
+    assert!(declares(
+        "static LOOPS: Mutex<()> = Mutex::new(());",
+        "LOOPS"
+    ));
     assert!(!declares("use crate::waker::LOOPS;", "LOOPS"));
 }
 
@@ -420,11 +440,9 @@ fn nothing_points_outside_the_repository() {
     let mut found = Vec::new();
     for (path, text) in repository_texts() {
         for (number, line) in text.lines().enumerate() {
-            for word in &outside {
-                if line.contains(word.as_str()) {
-                    let path = path.strip_prefix(root()).unwrap_or(&path);
-                    found.push(format!("{}:{}: {line}", path.display(), number + 1));
-                }
+            if outside.iter().any(|word| line.contains(word.as_str())) {
+                let path = path.strip_prefix(root()).unwrap_or(&path);
+                found.push(format!("{}:{}: {line}", path.display(), number + 1));
             }
         }
     }
@@ -599,7 +617,9 @@ fn the_gdb_marker_parser_accepts_only_the_two_forms() {
     );
     assert_eq!(
         marker("<!-- gdb: not checked: 10 000 threads take 30 s -->"),
-        Some(Ok(Marker::NotChecked("10 000 threads take 30 s".to_owned())))
+        Some(Ok(Marker::NotChecked(
+            "10 000 threads take 30 s".to_owned()
+        )))
     );
     assert!(matches!(marker("<!-- gdb: not checked: -->"), Some(Err(_))));
     assert!(matches!(
@@ -620,7 +640,9 @@ fn readme_unsafe_paragraph() -> String {
     let start = flat
         .find("`unsafe` is denied crate-wide")
         .expect("the README says where `unsafe` is allowed");
-    let end = flat[start..].find("  ").map_or(flat.len(), |end| start + end);
+    let end = flat[start..]
+        .find("  ")
+        .map_or(flat.len(), |end| start + end);
     flat[start..end].to_owned()
 }
 

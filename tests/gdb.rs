@@ -151,7 +151,10 @@ fn poll_task_breakpoint_shows_the_key_and_the_state_machine() {
         "miniloop::event_loop::EventLoop::run_until_complete<13_real_event_loop::main_task::{async_fn_env#0}> (",
     ];
     for (number, expected) in expected_frames.iter().enumerate() {
-        assert!(frame(&output, number).starts_with(expected), "frame {number}:\n{output}");
+        assert!(
+            frame(&output, number).starts_with(expected),
+            "frame {number}:\n{output}"
+        );
     }
     // `poll_future` is generic: one copy per future type, and the breakpoint names one.
     assert_contains(
@@ -624,7 +627,9 @@ fn assert_in_order(output: &str, expected: &[&str]) {
     for wanted in expected {
         match rest.find(wanted) {
             Some(at) => rest = &rest[at + wanted.len()..],
-            None => panic!("gdb output should contain {wanted:?} after the lines before it:\n{output}"),
+            None => {
+                panic!("gdb output should contain {wanted:?} after the lines before it:\n{output}")
+            }
         }
     }
 }
@@ -848,7 +853,14 @@ fn lesson_08_next_calls_resume() {
     );
     assert_in_order(
         &output,
-        &["$1 = ", "Yielding 0", "main got 0", "Yielding 1", "main got 1", "$2 = "],
+        &[
+            "$1 = ",
+            "Yielding 0",
+            "main got 0",
+            "Yielding 1",
+            "main got 1",
+            "$2 = ",
+        ],
     );
     assert_eq!(
         gdb_value(&output, 2),
@@ -978,7 +990,10 @@ fn lesson_11_chapter_walks_from_a_into_b() {
             &format!("11_async_fn_is_a_state_machine::coroutine_a::{{async_fn_env#0}}::{variant};"),
         );
     }
-    assert!(!output.contains("coroutine_b::{async_fn_env#0}::Suspend1"), "{output}");
+    assert!(
+        !output.contains("coroutine_b::{async_fn_env#0}::Suspend1"),
+        "{output}"
+    );
     let (first, deep) = output
         .split_once("\n#0 ")
         .and_then(|(_, rest)| rest.split_once("\n#0 "))
@@ -992,7 +1007,10 @@ fn lesson_11_chapter_walks_from_a_into_b() {
         "11_async_fn_is_a_state_machine::main ()",
     ];
     for (number, expected) in expected_frames.iter().enumerate() {
-        assert!(frame(first, number).starts_with(expected), "frame {number}:\n{output}");
+        assert!(
+            frame(first, number).starts_with(expected),
+            "frame {number}:\n{output}"
+        );
     }
     assert_eq!(
         gdb_value(&output, 1),
@@ -1015,7 +1033,10 @@ fn lesson_11_chapter_walks_from_a_into_b() {
         "11_async_fn_is_a_state_machine::main ()",
     ];
     for (number, expected) in expected_frames.iter().enumerate() {
-        assert!(frame(deep, number).starts_with(expected), "frame {number}:\n{output}");
+        assert!(
+            frame(deep, number).starts_with(expected),
+            "frame {number}:\n{output}"
+        );
     }
     assert_eq!(
         gdb_value(&output, 4),
@@ -1113,8 +1134,11 @@ fn lesson_14_the_gathered_run_polls_tasks_the_sequential_run_none() {
         ],
     );
     assert!(!first.contains("poll_task"), "{output}");
-    let output = run_under_gdb("14_sequential_vs_gather", &[body, "ignore 1 6", "run", "bt"])
-        .expect("gdb ran a moment ago");
+    let output = run_under_gdb(
+        "14_sequential_vs_gather",
+        &[body, "ignore 1 6", "run", "bt"],
+    )
+    .expect("gdb ran a moment ago");
     let expected_frames = [
         (0, "14_sequential_vs_gather::fetch_profile::{async_fn#0} () at examples/14_sequential_vs_gather.rs:70"),
         (1, "14_sequential_vs_gather::load_user::{async_fn#0} () at examples/14_sequential_vs_gather.rs:83"),
@@ -1124,15 +1148,18 @@ fn lesson_14_the_gathered_run_polls_tasks_the_sequential_run_none() {
         (14, "miniloop::event_loop::Core::run_ready_tasks (self="),
     ];
     for (number, expected) in expected_frames {
-        assert!(frame(&output, number).starts_with(expected), "frame {number}:\n{output}");
+        assert!(
+            frame(&output, number).starts_with(expected),
+            "frame {number}:\n{output}"
+        );
     }
     let script = "set pagination off\n\
                   break '14_sequential_vs_gather::fetch_profile::{async_fn#0}'\n\
                   commands\nsilent\ncontinue\nend\n\
                   break miniloop::event_loop::Core::poll_task\ncommands\nsilent\ncontinue\nend\n\
                   run\ninfo breakpoints\n";
-    let output = run_gdb_script("14_sequential_vs_gather", "0.01", script)
-        .expect("gdb ran a moment ago");
+    let output =
+        run_gdb_script("14_sequential_vs_gather", "0.01", script).expect("gdb ran a moment ago");
     assert_eq!(hits(&output, 1), 18, "fetch_profile's body:\n{output}");
     assert_eq!(hits(&output, 2), 9, "poll_task:\n{output}");
 }
@@ -1170,9 +1197,15 @@ fn lesson_15_the_blocking_call_runs_on_the_loop_then_on_the_pool() {
         (13, "miniloop::event_loop::Core::poll_task (self="),
     ];
     for (number, expected) in expected_frames {
-        assert!(frame(part_1, number).starts_with(expected), "frame {number}:\n{output}");
+        assert!(
+            frame(part_1, number).starts_with(expected),
+            "frame {number}:\n{output}"
+        );
     }
-    assert_contains(&output, "Thread 2 \"miniloop-blocki\" hit Breakpoint 1, 15_blocking_inside_async::block_the_thread");
+    assert_contains(
+        &output,
+        "Thread 2 \"miniloop-blocki\" hit Breakpoint 1, 15_blocking_inside_async::block_the_thread",
+    );
     // `thread N` prints the thread's frame #0 too: the backtraces are part 1's, `thread 1`'s
     // line, `bt 6`, `thread 2`'s line and `bt`.
     let loop_thread = &traces[traces.len() - 3];
@@ -1218,7 +1251,9 @@ fn lesson_16_the_bridge_from_plain_code_a_task_and_the_pool() {
     };
     let traces = backtraces(&output);
     let plain = &traces[0];
-    assert!(frame(plain, 0).starts_with("16_async_inside_sync::greeting_blocking () at examples/16_async_inside_sync.rs:"));
+    assert!(frame(plain, 0).starts_with(
+        "16_async_inside_sync::greeting_blocking () at examples/16_async_inside_sync.rs:"
+    ));
     assert!(frame(plain, 1).starts_with("16_async_inside_sync::from_plain_code () at"));
     assert!(frame(plain, 2).starts_with("16_async_inside_sync::main () at"));
     let in_a_task = &traces[1];
@@ -1230,10 +1265,16 @@ fn lesson_16_the_bridge_from_plain_code_a_task_and_the_pool() {
         (13, "miniloop::event_loop::Core::run_task (self="),
     ];
     for (number, expected) in expected_frames {
-        assert!(frame(in_a_task, number).starts_with(expected), "frame {number}:\n{output}");
+        assert!(
+            frame(in_a_task, number).starts_with(expected),
+            "frame {number}:\n{output}"
+        );
     }
     assert!(frame(in_a_task, 2).contains(">::poll_future<"), "{output}");
-    assert_contains(&output, "Thread 2 \"miniloop-blocki\" hit Breakpoint 1, 16_async_inside_sync::greeting_blocking");
+    assert_contains(
+        &output,
+        "Thread 2 \"miniloop-blocki\" hit Breakpoint 1, 16_async_inside_sync::greeting_blocking",
+    );
     assert_contains(&output, "* 2    Thread ");
 }
 
@@ -1263,7 +1304,9 @@ fn lesson_17_the_inline_sum_on_the_loop_the_next_on_the_pool() {
         .filter(|line| !line.starts_with('[') && line.contains(" Thread 0x"))
         .collect();
     assert!(
-        rows.iter().any(|row| row.starts_with("* 1 ") && row.contains("\"17_cpu_bound_wo\" 17_cpu_bound_work::sum_of_squares (count=200000)")),
+        rows.iter().any(|row| row.starts_with("* 1 ")
+            && row
+                .contains("\"17_cpu_bound_wo\" 17_cpu_bound_work::sum_of_squares (count=200000)")),
         "{output}"
     );
     assert_contains(
@@ -1271,7 +1314,380 @@ fn lesson_17_the_inline_sum_on_the_loop_the_next_on_the_pool() {
         "Thread 2 \"miniloop-blocki\" hit Breakpoint 1, 17_cpu_bound_work::sum_of_squares (count=200000)",
     );
     assert!(
-        rows.iter().any(|row| row.starts_with("* 2 ") && row.contains("\"miniloop-blocki\" 17_cpu_bound_work::sum_of_squares (count=200000)")),
+        rows.iter().any(|row| row.starts_with("* 2 ")
+            && row
+                .contains("\"miniloop-blocki\" 17_cpu_bound_work::sum_of_squares (count=200000)")),
         "{output}"
     );
+}
+
+/// Chapter 20, broken: the loop finds its queue empty, then, four lines later, the message
+/// is in it, and the loop is about to sleep anyway.
+#[test]
+fn lesson_20_the_message_arrives_between_the_check_and_the_sleep() {
+    let Some(output) = run_under_gdb_with(
+        "20_lost_wakeup",
+        "0.01",
+        &["broken"],
+        &[
+            "break 20_lost_wakeup::wait_for_work",
+            "run",
+            "print shared.remote_queue.data.value",
+            "next 4",
+            "print shared.remote_queue.data.value",
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(gdb_value(&output, 1), "VecDeque(size=0)");
+    assert_eq!(gdb_value(&output, 2), "VecDeque(size=1) = {1}");
+}
+
+/// Chapter 21: the third poll is task#1's in the broken run (the stale waker), task#2's in
+/// the fixed one.
+#[test]
+fn lesson_21_the_late_wake_reaches_the_finished_task_or_the_right_one() {
+    for (variant, woken) in [("broken", "1"), ("fixed", "2")] {
+        let Some(output) = run_under_gdb_with(
+            "21_stale_waker",
+            "0.01",
+            &[variant],
+            &[
+                "break 21_stale_waker::Executor::poll_task",
+                "run",
+                "continue 2",
+                "print task_id",
+            ],
+        ) else {
+            return;
+        };
+        assert_in_order(
+            &output,
+            &[
+                "another thread delivered the parcel",
+                "Executor::poll_task (self=",
+                "$1 = ",
+            ],
+        );
+        assert_eq!(gdb_value(&output, 1), woken, "{variant}:\n{output}");
+    }
+}
+
+/// Chapter 22: at the late wake the slot still says `Running` in the broken run, `Finished`
+/// in the fixed one.
+#[test]
+fn lesson_22_the_late_wake_finds_running_or_finished() {
+    for (variant, slot) in [
+        ("broken", "22_poll_after_ready::Slot::Running("),
+        ("fixed", "22_poll_after_ready::Slot::Finished}"),
+    ] {
+        let Some(output) = run_under_gdb_with(
+            "22_poll_after_ready",
+            "0.01",
+            &[variant],
+            &[
+                "break 22_poll_after_ready::Executor::poll_task",
+                "run",
+                "continue 2",
+                "print self.slots",
+            ],
+        ) else {
+            return;
+        };
+        assert_in_order(
+            &output,
+            &[
+                "wakes it late",
+                "Executor::poll_task (self=",
+                "$1 = Vec(size=1)",
+                slot,
+            ],
+        );
+    }
+}
+
+/// Chapter 23, fixed: from the second wake on, the task's flag is already set.
+#[test]
+fn lesson_23_the_second_wake_finds_the_flag_set() {
+    let Some(output) = run_under_gdb_with(
+        "23_queue_grows_per_wake",
+        "0.01",
+        &["fixed"],
+        &[
+            "break 23_queue_grows_per_wake::{impl#0}::wake_by_ref",
+            "run",
+            "continue",
+            "print self.ptr.pointer.data.is_scheduled",
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(
+        gdb_value(&output, 1),
+        "core::sync::atomic::AtomicBool {v: core::cell::UnsafeCell<u8> {value: 1}}"
+    );
+}
+
+/// Chapter 24, broken: the check answers `false`.
+#[test]
+fn lesson_24_the_broken_check_answers_false() {
+    let Some(output) = run_under_gdb_with(
+        "24_loop_never_exits",
+        "0.01",
+        &["broken"],
+        &[
+            "break 24_loop_never_exits::Executor::is_done",
+            "run",
+            "finish",
+        ],
+    ) else {
+        return;
+    };
+    assert_contains(&output, "Value returned is $1 = false");
+}
+
+/// Chapter 25, broken: the fetch's `Sleep` is polled from the loop's `poll_task`.
+#[test]
+fn lesson_25_the_sleep_is_polled_by_the_loop() {
+    let Some(output) = run_under_gdb_with(
+        "25_blocking_inside_poll",
+        "0.01",
+        &["broken"],
+        &[
+            "break 25_blocking_inside_poll::{impl#0}::poll",
+            "run",
+            "bt 4",
+        ],
+    ) else {
+        return;
+    };
+    let expected_frames = [
+        "25_blocking_inside_poll::{impl#0}::poll (self=..., context=",
+        "25_blocking_inside_poll::run::{async_block#1} ()",
+        "25_blocking_inside_poll::Executor::poll_task (self=",
+        "25_blocking_inside_poll::Executor::run (self=",
+    ];
+    for (number, expected) in expected_frames.iter().enumerate() {
+        assert!(
+            frame(&output, number).starts_with(expected),
+            "frame {number}:\n{output}"
+        );
+    }
+    assert!(frame(&output, 2).contains("task_id=1)"), "{output}");
+}
+
+/// Chapter 26: 16 polls and 25 parks at scale 0.1; the way from `main` to `poll_task` is
+/// `run`, two frames of `LocalKey`, and `run`'s closure.
+#[test]
+fn lesson_26_sixteen_polls_twenty_five_parks_and_a_short_stack() {
+    let Some(output) = run_under_gdb_with(
+        "26_waker_loop_in_one_file",
+        "0.1",
+        &[],
+        &[
+            "break 26_waker_loop_in_one_file::Executor::poll_task",
+            "ignore 1 1000",
+            "break std::thread::functions::park_timeout",
+            "ignore 2 1000",
+            "run",
+            "info breakpoints",
+        ],
+    ) else {
+        return;
+    };
+    assert_contains(&output, "Task 1 was polled 5 times");
+    assert_contains(&output, "Task 2 was polled 11 times");
+    assert_eq!(hits(&output, 1), 16, "poll_task:\n{output}");
+    assert_eq!(hits(&output, 2), 25, "park_timeout:\n{output}");
+    let output = run_under_gdb_with(
+        "26_waker_loop_in_one_file",
+        "0.1",
+        &[],
+        &[
+            "break 26_waker_loop_in_one_file::Executor::poll_task",
+            "run",
+            "print task_id",
+            "bt",
+        ],
+    )
+    .expect("gdb ran a moment ago");
+    assert_eq!(gdb_value(&output, 1), "1");
+    let expected_frames = [
+        "26_waker_loop_in_one_file::Executor::poll_task (self=",
+        "26_waker_loop_in_one_file::run::{closure#0}<",
+        "std::thread::local::LocalKey<26_waker_loop_in_one_file::Executor>::try_with<",
+        "std::thread::local::LocalKey<26_waker_loop_in_one_file::Executor>::with<",
+        "26_waker_loop_in_one_file::run<",
+        "26_waker_loop_in_one_file::main ()",
+    ];
+    for (number, expected) in expected_frames.iter().enumerate() {
+        assert!(
+            frame(&output, number).starts_with(expected),
+            "frame {number}:\n{output}"
+        );
+    }
+    assert_eq!(backtraces(&output)[0].lines().count(), 6, "{output}");
+}
+
+/// Chapter 27: a wake by reference goes through our vtable, whose four functions gdb names;
+/// miniloop's wakers have futures-task's four.
+#[test]
+fn lesson_27_the_vtable_holds_our_four_functions() {
+    let Some(output) = run_under_gdb(
+        "27_waker_by_hand",
+        &[
+            "break 27_waker_by_hand::counting_wake_by_ref",
+            "run",
+            "bt",
+            "up",
+            "print *self",
+            "print *self.waker.vtable",
+        ],
+    ) else {
+        return;
+    };
+    let expected_frames = [
+        "27_waker_by_hand::counting_wake_by_ref (data=0x",
+        "core::task::wake::Waker::wake_by_ref (self=0x",
+        "27_waker_by_hand::ring (bell=0x",
+        "27_waker_by_hand::poll_with_rings<27_waker_by_hand::part_1::{closure_env#0}> (",
+        "27_waker_by_hand::part_1 ()",
+        "27_waker_by_hand::main ()",
+    ];
+    for (number, expected) in expected_frames.iter().enumerate() {
+        assert!(
+            frame(&output, number).starts_with(expected),
+            "frame {number}:\n{output}"
+        );
+    }
+    let waker = gdb_value(&output, 1);
+    assert!(
+        waker.starts_with("core::task::wake::Waker {waker: core::task::wake::RawWaker {data: 0x")
+            && waker.contains("<_27_waker_by_hand::COUNTING_VTABLE::"),
+        "{output}"
+    );
+    let vtable = gdb_value(&output, 2);
+    for function in [
+        "clone: 0x",
+        " <27_waker_by_hand::counting_clone>, wake: 0x",
+        " <27_waker_by_hand::counting_wake>, wake_by_ref: 0x",
+        " <27_waker_by_hand::counting_wake_by_ref>, drop: 0x",
+        " <27_waker_by_hand::counting_drop>}",
+    ] {
+        assert!(vtable.contains(function), "{function:?}:\n{output}");
+    }
+    let output = run_under_gdb(
+        "13_real_event_loop",
+        &[
+            "break miniloop::waker::wake_task",
+            "run",
+            "up 4",
+            "print *self.waker.vtable",
+        ],
+    )
+    .expect("gdb ran a moment ago");
+    assert_contains(&output, "core::task::wake::Waker::wake (self=");
+    let vtable = gdb_value(&output, 1);
+    for function in [
+        "clone_arc_raw<",
+        "wake_arc_raw<",
+        "wake_by_ref_arc_raw<",
+        "drop_arc_raw<",
+    ] {
+        assert!(
+            vtable.contains(&format!("<futures_task::waker::{function}")),
+            "{function}:\n{output}"
+        );
+    }
+}
+
+/// docs/reactor.md: at lesson 02's second reactor wait, five slots each hold one reader;
+/// `finish` returns `Ok` when the first site answers.
+#[test]
+fn reactor_chapter_five_slots_one_reader_each() {
+    let Some(output) = run_under_gdb_with(
+        "02_concurrent_requests",
+        "0.2",
+        &[],
+        &[
+            "break 02_concurrent_requests::main",
+            "run",
+            "break miniloop::reactor::Reactor::wait thread 1",
+            "continue",
+            "continue",
+            "print self.slots",
+            "finish",
+        ],
+    ) else {
+        return;
+    };
+    let slots = gdb_value(&output, 1);
+    assert!(slots.starts_with("Vec(size=5) = {"), "{output}");
+    let slot = "miniloop::reactor::IoSlot {generation: 0, is_registered: true, readers: \
+                Vec(size=1) = {core::task::wake::Waker {";
+    assert_eq!(slots.matches(slot).count(), 5, "{output}");
+    assert_eq!(
+        slots.matches("writers: Vec(size=0)}").count(),
+        5,
+        "{output}"
+    );
+    assert_contains(
+        &output,
+        "Value returned is $2 = core::result::Result<(), std::io::error::Error>::Ok(())",
+    );
+}
+
+/// docs/tasks-and-wakers.md: the first wake is a timer's, for the main future; its header
+/// holds its id, its loop and its key, packed.
+#[test]
+fn tasks_and_wakers_chapter_the_header_of_the_first_wake() {
+    let Some(output) = run_under_gdb(
+        "13_real_event_loop",
+        &[
+            "break miniloop::waker::wake_task",
+            "run",
+            "bt",
+            "print *header",
+        ],
+    ) else {
+        return;
+    };
+    assert!(frame(&output, 5).starts_with("miniloop::event_loop::Core::fire_due_timers (self="));
+    assert!(
+        gdb_value(&output, 1).starts_with(
+            "miniloop::task::Header {id: miniloop::task::TaskId (0), home: \
+             miniloop::waker::LoopId (1), key: core::sync::atomic::AtomicU64 {v: \
+             core::cell::UnsafeCell<u64> {value: 18446744069414584320}}"
+        ),
+        "{output}"
+    );
+}
+
+/// docs/timers.md: the first wait is for `main_task`'s 0.5 s (5 ms at 0.01); over the run,
+/// 13 waits and 26 calls of `fire_due_timers`.
+#[test]
+fn timers_chapter_one_wait_per_deadline_two_checks_per_wait() {
+    let Some(output) = run_under_gdb(
+        "13_real_event_loop",
+        &[
+            "break std::thread::functions::park_timeout",
+            "run",
+            "frame 1",
+            "print timeout",
+        ],
+    ) else {
+        return;
+    };
+    assert!(frame(&output, 1).starts_with("miniloop::event_loop::Core::wait_for_work (self="));
+    assert!(
+        gdb_value(&output, 1).starts_with("core::time::Duration {secs: 0, nanos: "),
+        "{output}"
+    );
+    let script = "set pagination off\n\
+                  break std::thread::functions::park_timeout\ncommands\nsilent\ncontinue\nend\n\
+                  break miniloop::event_loop::Core::fire_due_timers\ncommands\nsilent\ncontinue\nend\n\
+                  run\ninfo breakpoints\n";
+    let output = run_gdb_script("13_real_event_loop", "0.1", script).expect("gdb ran a moment ago");
+    assert_eq!(hits(&output, 1), 13, "park_timeout:\n{output}");
+    assert_eq!(hits(&output, 2), 26, "fire_due_timers:\n{output}");
 }
