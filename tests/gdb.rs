@@ -1296,7 +1296,7 @@ fn lesson_17_the_inline_sum_on_the_loop_the_next_on_the_pool() {
     };
     assert_contains(
         &output,
-        "Breakpoint 1, 17_cpu_bound_work::sum_of_squares (count=200000) at examples/17_cpu_bound_work.rs:70",
+        "Breakpoint 1, 17_cpu_bound_work::sum_of_squares (count=200000) at examples/17_cpu_bound_work.rs:76",
     );
     assert_eq!(gdb_value(&output, 1), "200000");
     let rows: Vec<&str> = output
