@@ -30,7 +30,10 @@
 //!    function of `tests/gdb.rs` that runs that recipe, or `<!-- gdb: not checked: REASON -->`.
 //!    A marker may also stand before a block of gdb's output that the test checks; a marker
 //!    before anything but a fenced block is an error.
-//! 5. **The README says where the `unsafe` is.** The files of `src/` with
+//! 5. **Trace lines point at their spawn.** A `spawn task#N … at examples/FILE.rs:LINE:COLUMN`
+//!    line quoted from `MINILOOP_TRACE=1` (fenced blocks included) names a place where the
+//!    text starts with `spawn`: the call that `#[track_caller]` reported.
+//! 6. **The README says where the `unsafe` is.** The files of `src/` with
 //!    `#[allow(unsafe_code)]` are exactly the `src/` paths the README's `unsafe` paragraph
 //!    names, and the lessons it says use `unsafe` are exactly the examples that do.
 
@@ -695,4 +698,46 @@ fn the_readme_names_every_file_with_unsafe_and_only_those() {
         said, actual,
         "the lessons the README says use `unsafe`, and the ones that do"
     );
+}
+
+/// The `examples/FILE.rs:LINE:COLUMN` that a quoted `spawn task#…` trace line names.
+fn spawn_location(line: &str) -> Option<(String, usize, usize)> {
+    if !line.contains("spawn task#") {
+        return None;
+    }
+    let (_, place) = line.split_once(" at examples/")?;
+    let place = place.split_whitespace().next()?;
+    let mut parts = place.rsplitn(3, ':');
+    let column = parts.next()?.parse().ok()?;
+    let line_number = parts.next()?.parse().ok()?;
+    let file = parts.next()?;
+    Some((format!("examples/{file}"), line_number, column))
+}
+
+#[test]
+fn quoted_trace_lines_point_at_their_spawn() {
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for (document, text) in documents() {
+        for (number, line) in text.lines().enumerate() {
+            let Some((file, line_number, column)) = spawn_location(line) else {
+                continue;
+            };
+            checked += 1;
+            let source = std::fs::read_to_string(root().join(&file)).unwrap_or_default();
+            let at = source
+                .lines()
+                .nth(line_number.saturating_sub(1))
+                .and_then(|source_line| source_line.get(column.saturating_sub(1)..));
+            if !at.is_some_and(|text| text.starts_with("spawn")) {
+                wrong.push(format!(
+                    "{document}:{}: {file}:{line_number}:{column} is not a `spawn…` call: {:?}",
+                    number + 1,
+                    at.unwrap_or("(no such place)")
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+    assert!(checked >= 10, "only {checked} trace lines were found");
 }
