@@ -187,6 +187,27 @@ fn lesson_16_refuses_a_nested_run_and_shows_both_fixes() {
     );
 }
 
+/// The refused `run` is the lesson, and stdout explains it: the lesson's panic hook keeps the
+/// panic and its backtrace off stderr, even with `RUST_BACKTRACE=1` (23 frames used to come
+/// before the lesson's own "refused" line).
+#[test]
+fn lesson_16_prints_no_panic_or_backtrace_of_its_own_on_stderr() {
+    let output = std::process::Command::new(example_path("16_async_inside_sync"))
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("MINILOOP_TRACE")
+        .env_remove("MINILOOP_SLOW_POLL_MS")
+        .output()
+        .expect("the lesson should start");
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("stack backtrace"),
+        "stderr should stay quiet:\n{stderr}"
+    );
+    assert!(stderr.trim().is_empty(), "stderr:\n{stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Part 2, from inside a task: refused"));
+}
+
 /// Inline, the sum stalls the ticker; on the pool it doesn't; four sums at once run on four
 /// threads at the same moment, and keep more cores busy than one at a time when cores are
 /// free.
