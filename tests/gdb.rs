@@ -555,12 +555,12 @@ fn lesson_19_plain_and_eager_hits_are_polled_from_the_turn_and_the_spawner() {
     for backtrace in [&plain, &eager] {
         assert!(
             frame(backtrace, 0).starts_with("19_sync_first::cached_count (cache=0x")
-                && frame(backtrace, 0).contains("course=\"rust\") at examples/19_sync_first.rs:38"),
+                && frame(backtrace, 0).contains("course=\"rust\") at examples/19_sync_first.rs:41"),
             "{output}"
         );
         assert!(
             frame(backtrace, 1).starts_with(
-                "19_sync_first::count_students::{async_fn#0} () at examples/19_sync_first.rs:54"
+                "19_sync_first::count_students::{async_fn#0} () at examples/19_sync_first.rs:57"
             ),
             "{output}"
         );
@@ -579,7 +579,7 @@ fn lesson_19_plain_and_eager_hits_are_polled_from_the_turn_and_the_spawner() {
         "miniloop::sync_first::spawn_eager<19_sync_first::count_students::{async_fn_env#0}> (future="
     ));
     assert!(frame(&eager, 20).starts_with(
-        "19_sync_first::eager_spawns::{async_fn#0} () at examples/19_sync_first.rs:92"
+        "19_sync_first::eager_spawns::{async_fn#0} () at examples/19_sync_first.rs:95"
     ));
 }
 

@@ -367,10 +367,29 @@ fn lesson_19_eager_tasks_finish_hits_at_once_and_sections_refuse_misses() {
             "section, miss:",
             "  zig: not in the cache; querying the database",
             "  Err(WouldSuspend)",
-            "  error: the future would suspend inside `run_now` (waiting for a timer (a sleep …",
+            "  error: the future would suspend inside `run_now` (waiting for a timer (a sleep with \
+             50ms left)); suspending is not allowed in this section; make that step synchronous, \
+             or move it out of `run_now` and `.await` it",
             "  zig cached afterwards? false",
             "section, miss, checked first: Ok(Err(\"zig: not in the cache, and waiting is not \
              allowed here\"))",
         ],
     );
+}
+
+/// The section's error names the database's sleep and the time it had left, rounded up to the
+/// millisecond and scaled: 50ms at scale 1, 5ms at 0.1 (it used to print `49.999431ms`, a
+/// different tail on every run, and ignored the scale).
+#[test]
+fn lesson_19_the_time_left_in_the_error_is_rounded_and_scaled() {
+    for (time_scale, left) in [("1", "50ms"), ("0.1", "5ms")] {
+        let output = stdout_of(&run_lesson("19_sync_first", time_scale, &[]));
+        let expected = format!("waiting for a timer (a sleep with {left} left)");
+        assert!(
+            output
+                .lines()
+                .any(|line| line.starts_with("  error: ") && line.contains(&expected)),
+            "scale {time_scale}: {expected:?} in:\n{output}"
+        );
+    }
 }
