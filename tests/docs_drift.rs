@@ -33,7 +33,11 @@
 //! 5. **Trace lines point at their spawn.** A `spawn task#N … at examples/FILE.rs:LINE:COLUMN`
 //!    line quoted from `MINILOOP_TRACE=1` (fenced blocks included) names a place where the
 //!    text starts with `spawn`: the call that `#[track_caller]` reported.
-//! 6. **The README says where the `unsafe` is.** The files of `src/` with
+//! 6. **The README's reading order holds.** Each row `| N | `src/FILE` | LINES | … |` of its
+//!    "Reading the code" tables names a file whose lines without its own tests (those before a
+//!    `#[cfg(test)]` followed by `mod tests`) are within a quarter of LINES, and the first table,
+//!    "an afternoon", is at most 4 500 lines: four and a half hours at a thousand an hour.
+//! 7. **The README says where the `unsafe` is.** The files of `src/` with
 //!    `#[allow(unsafe_code)]` are exactly the `src/` paths the README's `unsafe` paragraph
 //!    names, and the lessons it says use `unsafe` are exactly the examples that do.
 
@@ -740,4 +744,88 @@ fn quoted_trace_lines_point_at_their_spawn() {
     }
     assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
     assert!(checked >= 10, "only {checked} trace lines were found");
+}
+
+/// A file's lines without its own tests: those before a `#[cfg(test)]` line followed by
+/// `mod tests`, or all of them.
+fn lines_without_tests(source: &str) -> usize {
+    let lines: Vec<&str> = source.lines().collect();
+    lines
+        .windows(2)
+        .position(|pair| pair[0].trim() == "#[cfg(test)]" && pair[1].starts_with("mod tests"))
+        .unwrap_or(lines.len())
+}
+
+/// The rows of the README's "Reading the code" tables, table by table: (file, lines stated).
+fn reading_order() -> Vec<Vec<(String, usize)>> {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let start = readme
+        .find("## Reading the code")
+        .expect("the README has a reading order");
+    let section = &readme[start..];
+    let section = &section[..section[3..]
+        .find("\n## ")
+        .map_or(section.len(), |end| end + 3)];
+    let mut tables: Vec<Vec<(String, usize)>> = Vec::new();
+    let mut in_table = false;
+    for line in section.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let row = match cells.as_slice() {
+            ["", number, file, lines, _, ""] if number.parse::<usize>().is_ok() => file
+                .strip_prefix('`')
+                .and_then(|file| file.strip_suffix('`'))
+                .zip(lines.parse::<usize>().ok()),
+            _ => None,
+        };
+        match row {
+            Some((file, lines)) => {
+                if !in_table {
+                    tables.push(Vec::new());
+                    in_table = true;
+                }
+                tables
+                    .last_mut()
+                    .expect("a table was started")
+                    .push((file.to_owned(), lines));
+            }
+            None if line.starts_with('|') => {}
+            None => in_table = false,
+        }
+    }
+    tables
+}
+
+#[test]
+fn the_readme_reading_order_names_real_files_at_their_size() {
+    let tables = reading_order();
+    assert!(
+        tables.len() >= 2,
+        "two tables: an afternoon, then the rest: {tables:?}"
+    );
+    let mut wrong = Vec::new();
+    let mut afternoon = 0;
+    for (index, table) in tables.iter().enumerate() {
+        for (file, stated) in table {
+            let Ok(source) = std::fs::read_to_string(root().join(file)) else {
+                wrong.push(format!("{file}: no such file"));
+                continue;
+            };
+            let actual = lines_without_tests(&source);
+            if index == 0 {
+                afternoon += actual;
+            }
+            let (low, high) = (stated * 3 / 4, stated * 5 / 4);
+            if !(low..=high).contains(&actual) {
+                wrong.push(format!(
+                    "{file}: the README says {stated} lines, it has {actual} (without its tests)"
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+    assert!(
+        afternoon <= 4_500,
+        "the README's afternoon is {afternoon} lines now: more than four and a half hours at a \
+         thousand lines an hour; split the first table or drop the word"
+    );
 }
