@@ -497,6 +497,12 @@ mod tests {
         );
     }
 
+    /// The "building the lessons" note comes when the example is not next to the tour yet.
+    #[test]
+    fn an_example_that_is_not_built_is_noticed() {
+        assert!(is_unbuilt("99_no_such_lesson"));
+    }
+
     #[test]
     fn every_lesson_has_its_example_and_chapter_on_disk() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
