@@ -6,6 +6,10 @@
 //! core. This lesson sums squares three ways: inline in async code (a ticker
 //! beside it stalls), on `spawn_blocking` (the ticker keeps its time), and four
 //! sums at once on `spawn_blocking`, which spreads them over the cores.
+//! Each part prints its CPU time over its run time: the number of cores the
+//! program kept busy, on average (1.0: one core the whole time). On a quiet
+//! machine the four jobs at once go towards the number of cores; on a busy one
+//! every part drops, because a thread waiting for a core burns no CPU time.
 //!
 //! Run it:     cargo run --example 17_cpu_bound_work
 //!             cargo run --release --example 17_cpu_bound_work
@@ -18,6 +22,8 @@
 //! `MINILOOP_TIME_SCALE` (a positive number, default 1.0) multiplies the job
 //! size and the ticker's period. It changes the `Job size` line and the timing
 //! lines, nothing else. A release build runs the sums several times faster.
+//! The CPU time is read with `getrusage` through `libc` (std can't), as in
+//! lessons 12 and 13, but for the whole process: the pool's threads count too.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -82,6 +88,53 @@ fn is_right(count: u64, sum: u128) -> bool {
     sum == last * (last + 1) * (2 * last + 1) / 6
 }
 
+/// CPU time (user plus system) of the whole process so far: every thread,
+/// the loop's and the pool's. std can't read it, hence `libc`.
+fn process_cpu_time() -> Duration {
+    // SAFETY: `rusage` holds only integers (two `timeval`s and `c_long`s), and
+    // all-zero bytes are a valid value for every one of them.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `&mut usage` points to a live, writable `rusage` for the whole
+    // call, which is all `getrusage` needs; it keeps no pointer afterwards.
+    let status = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    assert!(
+        status == 0,
+        "getrusage failed: {}",
+        std::io::Error::last_os_error()
+    );
+    duration_from_timeval(usage.ru_utime) + duration_from_timeval(usage.ru_stime)
+}
+
+fn duration_from_timeval(time: libc::timeval) -> Duration {
+    let seconds = u64::try_from(time.tv_sec).expect("CPU time should never be negative");
+    let micros = u64::try_from(time.tv_usec).expect("CPU time should never be negative");
+    Duration::from_secs(seconds) + Duration::from_micros(micros)
+}
+
+/// Starts a stopwatch for wall time and CPU time together.
+struct Stopwatch {
+    started_at: Instant,
+    cpu_at_start: Duration,
+}
+
+impl Stopwatch {
+    fn start() -> Stopwatch {
+        Stopwatch {
+            started_at: Instant::now(),
+            cpu_at_start: process_cpu_time(),
+        }
+    }
+
+    /// The run time so far, and the CPU time over it: how many cores were busy
+    /// on average (1.0: one, the whole time).
+    fn read(&self) -> (Duration, f64) {
+        let run_time = self.started_at.elapsed();
+        let cpu_time = process_cpu_time().saturating_sub(self.cpu_at_start);
+        let ratio = cpu_time.as_secs_f64() / run_time.as_secs_f64().max(1e-9);
+        (run_time, ratio)
+    }
+}
+
 /// Ticks every 0.02 s until `stop` is set; returns the worst lateness seen.
 async fn tick_until_stopped(stop: Arc<AtomicBool>) -> Duration {
     let mut ticker = interval(seconds(0.02));
@@ -113,14 +166,15 @@ async fn beside_a_ticker(label: &str, job: impl std::future::Future<Output = u12
         .spawn(tick_until_stopped(Arc::clone(&stop)));
     // Let the ticker take its first tick before the work starts.
     yield_now().await;
-    let started_at = Instant::now();
+    let stopwatch = Stopwatch::start();
     let sum = job.await;
-    let run_time = started_at.elapsed();
+    let (run_time, cpu_per_wall) = stopwatch.read();
     stop.store(true, Ordering::Relaxed);
     let worst = ticker.await.expect("the ticker does not panic");
     let is_right = is_right(job_size(), sum);
     println!("{label}: the sum matches n(n+1)(2n+1)/6? {is_right}");
     println!("{label} run time: {:.2} seconds", run_time.as_secs_f64());
+    println!("{label} CPU/wall: {cpu_per_wall:.1}");
     println!(
         "{label} max tick lateness: {:.3} seconds",
         worst.as_secs_f64()
@@ -160,15 +214,16 @@ async fn jobs_at_once(count: u64) -> bool {
         .all(|verdict| verdict.expect("summing never panics"))
 }
 
-/// Runs a batch on a fresh loop; prints its verdict, its run time and how
-/// many of its jobs ran at the same moment.
+/// Runs a batch on a fresh loop; prints its verdict, its run time, its CPU
+/// time over its run time, and how many of its jobs ran at the same moment.
 fn time_batch(title: &str, label: &str, batch: impl std::future::Future<Output = bool>) {
     MOST_AT_ONCE.store(0, Ordering::SeqCst);
-    let started_at = Instant::now();
+    let stopwatch = Stopwatch::start();
     let all_right = miniloop::run(batch);
-    let run_time = started_at.elapsed();
+    let (run_time, cpu_per_wall) = stopwatch.read();
     println!("{title}: every sum matches? {all_right}");
     println!("{label} run time: {:.2} seconds", run_time.as_secs_f64());
+    println!("{label} CPU/wall: {cpu_per_wall:.1}");
     let most = MOST_AT_ONCE.load(Ordering::SeqCst);
     println!("{label} jobs running at once, at most: {most}");
 }

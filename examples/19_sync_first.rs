@@ -10,16 +10,19 @@
 //! where a miss is an error instead of a wait.
 //!
 //! Run it:     cargo run --example 19_sync_first
+//!             MINILOOP_TIME_SCALE=0.1 cargo run --example 19_sync_first
 //! Read:       docs/19-sync-first.md
 //! Debug it:   break on `19_sync_first::cached_count` and `bt`: at the plain hit
 //!             the poll comes from `Core::run_ready_tasks` (the loop's next turn);
 //!             at the eager hit from `Core::spawn_eager`, right under
 //!             `eager_spawns`: the same poll, on the caller's stack
 //!
-//! The database is a 50 ms sleep; nothing printed depends on time.
+//! The database is a 50 ms sleep, times `MINILOOP_TIME_SCALE` (a positive
+//! number, default 1.0). The only line that depends on time is the section's
+//! error, which names the sleep and its time left, rounded up to the millisecond.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use miniloop::{is_suspend_allowed, run_now, sleep, spawn, spawn_eager};
@@ -44,7 +47,7 @@ fn cached_count(cache: &Cache, course: &str) -> Option<u32> {
 
 /// The slow part: a round trip to the database.
 async fn query_database(course: &'static str) -> u32 {
-    sleep(Duration::from_millis(50)).await;
+    sleep(seconds(0.05)).await;
     course.len() as u32 * 7
 }
 
@@ -122,7 +125,8 @@ fn sections(cache: &Cache) {
         Ok(count) => println!("  unexpectedly counted {count}"),
         Err(error) => {
             println!("  Err(WouldSuspend)");
-            // The reason names the timer and how long it had left: a varying tail.
+            // The reason names the timer and how long it had left: the database's
+            // delay, rounded up to the millisecond (50ms, or 5ms at scale 0.1).
             println!("  error: {error}");
         }
     }
@@ -136,9 +140,47 @@ fn sections(cache: &Cache) {
 }
 
 fn main() {
+    let time_scale = match time_scale_from_env() {
+        Ok(time_scale) => time_scale,
+        Err(message) => {
+            eprintln!("error: {message}");
+            std::process::exit(2);
+        }
+    };
+    TIME_SCALE
+        .set(time_scale)
+        .expect("the time scale is set once, at the start");
     let cache = new_cache();
     miniloop::run(plain_spawns(cache.clone()));
     miniloop::run(eager_spawns(cache.clone()));
     // `run_now` needs no loop: a section never waits, so nothing has to wake it.
     sections(&cache);
+}
+
+/// Set once in `main`; read by `seconds`.
+static TIME_SCALE: OnceLock<f64> = OnceLock::new();
+
+/// A number of seconds, times the time scale. Same as lesson 13.
+fn seconds(count: f64) -> Duration {
+    let time_scale = TIME_SCALE.get().copied().unwrap_or(1.0);
+    Duration::from_secs_f64(count * time_scale)
+}
+
+/// Reads `MINILOOP_TIME_SCALE`: 1.0 when unset, an error message when unusable.
+/// Same as lesson 12.
+fn time_scale_from_env() -> Result<f64, String> {
+    let Some(raw) = std::env::var_os("MINILOOP_TIME_SCALE") else {
+        return Ok(1.0);
+    };
+    let text = raw.to_string_lossy();
+    let parsed = text.trim().parse::<f64>();
+    // The upper bound keeps `Duration::from_secs_f64` far from overflowing.
+    match parsed {
+        Ok(scale) if scale > 0.0 && scale <= 1000.0 => Ok(scale),
+        _ => Err(format!(
+            "`MINILOOP_TIME_SCALE` must be a number greater than 0 and at most 1000, \
+             like 0.1 (got {text:?}); it multiplies every delay, so unset it or use 1 \
+             for real time"
+        )),
+    }
 }

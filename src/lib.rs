@@ -40,7 +40,9 @@
 //! ```
 #![warn(missing_docs, missing_debug_implementations)]
 // `unsafe` is denied everywhere but where it buys measured speed: the one-allocation task in
-// `src/task.rs`, each block allowed on its own with a `// SAFETY:` comment (docs/reliability.md).
+// `src/task.rs`, its join cell in `src/task/join_cell.rs`, and the two callers of the cell's
+// `unsafe fn`s (`src/task/join_handle.rs`, `src/blocking.rs`); each block is allowed on its
+// own, with a `// SAFETY:` comment (docs/reliability.md).
 #![deny(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 

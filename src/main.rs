@@ -5,7 +5,12 @@
 //! cargo run -- 07        one lesson (by number, or by its example's exact name:
 //!                         `cargo run -- 07_delegation`)
 //! cargo run -- --list    the list, with each lesson's chapter
+//! cargo run -- --fast    all lessons with `MINILOOP_TIME_SCALE=0.1`: the long ones (12, 13,
+//!                         26) take a second instead of ten (`cargo run -- --fast 12` too)
 //! ```
+//!
+//! The first run builds the lessons and their dependencies (tokio for lesson 13's twin, among
+//! others), which takes about a minute; the tour says so before it starts.
 //!
 //! Each lesson is an example (`examples/NN_*.rs`), so the tour runs it the way you would:
 //! `cargo run --example NN_*`. That way what you see here is exactly what the lesson prints
@@ -207,20 +212,37 @@ enum Request {
     Help,
 }
 
-const USAGE: &str = "usage: cargo run [-- NN | -- NN_example_name | --list | --help]";
+/// The command line: what to do, and whether `--fast` asked for the lessons' time scale 0.1.
+#[derive(Debug, PartialEq)]
+struct Arguments {
+    request: Request,
+    is_fast: bool,
+}
 
-/// Reads the arguments (without the program name).
-fn parse_args(args: &[String]) -> Result<Request, String> {
-    match args {
-        [] => Ok(Request::All),
-        [flag] if flag == "--list" || flag == "-l" => Ok(Request::List),
-        [flag] if flag == "--help" || flag == "-h" => Ok(Request::Help),
-        [wanted] => find_lesson(wanted).map(Request::One),
-        _ => Err(format!(
-            "expected at most one argument, got {}; {USAGE}",
-            args.len()
-        )),
-    }
+const USAGE: &str = "usage: cargo run [-- [--fast] [NN | NN_example_name] | -- --list | -- --help]";
+
+/// The time scale `--fast` gives the lessons it runs (`MINILOOP_TIME_SCALE`): every delay
+/// ten times shorter.
+const FAST_TIME_SCALE: &str = "0.1";
+
+/// Reads the arguments (without the program name). `--fast` may come before or after a
+/// lesson, or alone.
+fn parse_args(args: &[String]) -> Result<Arguments, String> {
+    let is_fast = args.iter().any(|arg| arg == "--fast");
+    let rest: Vec<&String> = args.iter().filter(|arg| *arg != "--fast").collect();
+    let request = match rest.as_slice() {
+        [] => Request::All,
+        [flag] if *flag == "--list" || *flag == "-l" => Request::List,
+        [flag] if *flag == "--help" || *flag == "-h" => Request::Help,
+        [wanted] => Request::One(find_lesson(wanted)?),
+        _ => {
+            return Err(format!(
+                "expected at most one lesson, and `--fast`, got {} arguments; {USAGE}",
+                args.len()
+            ))
+        }
+    };
+    Ok(Arguments { request, is_fast })
 }
 
 /// The index of the lesson called `wanted`: its number ("7", "07") or the exact name of one
@@ -254,75 +276,134 @@ fn list() -> String {
         .collect()
 }
 
-/// Runs one example through cargo, as a reader would, and reports whether it succeeded.
-fn run_example(example: &str) -> Result<(), String> {
-    // `cargo run` tells us which cargo started us; fall back to the one on PATH.
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
-    let status = Command::new(&cargo)
-        .args([
-            "run",
-            "--quiet",
-            "--manifest-path",
-            manifest,
-            "--example",
-            example,
-        ])
-        .status()
-        .map_err(|error| {
-            format!(
-                "could not start `cargo run --example {example}`: {error}; is cargo on your PATH?"
-            )
-        })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`cargo run --example {example}` failed ({status})"))
+/// Why the tour stopped early.
+#[derive(Debug)]
+enum Stop {
+    /// Something went wrong: the message is printed, and the exit code is 2.
+    Failed(String),
+    /// Nobody reads our output any more (`cargo run -- --help | head` closed the pipe): stop
+    /// quietly, with nothing more to say and no one to say it to.
+    OutputClosed,
+}
+
+impl From<String> for Stop {
+    fn from(message: String) -> Stop {
+        Stop::Failed(message)
     }
 }
 
-fn show(index: usize) -> Result<(), String> {
+/// Writes `text` on stdout, like `print!`, but a closed stdout stops the tour instead of
+/// panicking (`print!` panics on a broken pipe).
+fn say(text: &str) -> Result<(), Stop> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Err(Stop::OutputClosed),
+        Err(error) => Err(Stop::Failed(format!("cannot write to stdout: {error}"))),
+    }
+}
+
+/// Whether `example` is not built yet, next to this program (`target/<profile>/examples/`):
+/// then `cargo run --example` will compile it, and the first one compiles the lessons'
+/// dependencies too, which takes a while with nothing on the screen.
+fn is_unbuilt(example: &str) -> bool {
+    let Ok(tour) = std::env::current_exe() else {
+        return true;
+    };
+    let examples = tour.parent().map(|dir| dir.join("examples"));
+    !examples.is_some_and(|dir| dir.join(example).exists())
+}
+
+/// Runs one example through cargo, as a reader would, and reports whether it succeeded.
+fn run_example(example: &str, is_fast: bool) -> Result<(), Stop> {
+    // `cargo run` tells us which cargo started us; fall back to the one on PATH.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let mut command = Command::new(&cargo);
+    command.args([
+        "run",
+        "--quiet",
+        "--manifest-path",
+        manifest,
+        "--example",
+        example,
+    ]);
+    if is_fast {
+        command.env("MINILOOP_TIME_SCALE", FAST_TIME_SCALE);
+    }
+    let status = command.status().map_err(|error| {
+        format!("could not start `cargo run --example {example}`: {error}; is cargo on your PATH?")
+    })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Stop::Failed(format!(
+            "`cargo run --example {example}` failed ({status})"
+        )))
+    }
+}
+
+/// Runs lesson `index` with its header. Says once, before the first build, that the lessons
+/// are being built (the first build compiles their dependencies for most of a minute).
+fn show(index: usize, is_fast: bool, has_warned: &mut bool) -> Result<(), Stop> {
     let lesson = &LESSONS[index];
-    println!();
-    println!(
-        "=== Lesson {} of {}: {} ===",
+    say(&format!(
+        "\n=== Lesson {} of {}: {} ===\n    read along: {}\n",
         index + 1,
         LESSONS.len(),
-        lesson.title
-    );
-    println!("    read along: {}", lesson.chapter);
+        lesson.title,
+        lesson.chapter
+    ))?;
     for example in lesson.examples {
-        println!("--- cargo run --example {example}");
-        run_example(example)?;
+        say(&format!("--- cargo run --example {example}\n"))?;
+        if !*has_warned && is_unbuilt(example) {
+            *has_warned = true;
+            say("(building the lessons: first time only, about a minute)\n")?;
+        }
+        run_example(example, is_fast)?;
     }
     Ok(())
 }
 
+/// What the command line asked for, done.
+fn run(arguments: Arguments) -> Result<(), Stop> {
+    let Arguments { request, is_fast } = arguments;
+    let mut has_warned = false;
+    match request {
+        Request::List => say(&list()),
+        Request::Help => say(&format!(
+            "{USAGE}\n\n  --fast   run the lessons with MINILOOP_TIME_SCALE={FAST_TIME_SCALE}: every \
+             delay ten times shorter\n\nThe lessons:\n{}",
+            list()
+        )),
+        Request::One(index) => show(index, is_fast, &mut has_warned),
+        Request::All => {
+            say(&format!(
+                "miniloop: how async/await works, in {} lessons.\n",
+                LESSONS.len()
+            ))?;
+            if is_fast {
+                say(&format!(
+                    "--fast: MINILOOP_TIME_SCALE={FAST_TIME_SCALE}, every delay ten times shorter.\n"
+                ))?;
+            } else {
+                say("`cargo run -- --fast` runs the long lessons ten times faster.\n")?;
+            }
+            (0..LESSONS.len()).try_for_each(|index| show(index, is_fast, &mut has_warned))
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let outcome = match parse_args(&args) {
-        Ok(Request::List) => {
-            print!("{}", list());
-            Ok(())
-        }
-        Ok(Request::Help) => {
-            println!("{USAGE}\n\nThe lessons:\n{}", list());
-            Ok(())
-        }
-        Ok(Request::One(index)) => show(index),
-        Ok(Request::All) => {
-            println!(
-                "miniloop: how async/await works, in {} lessons.",
-                LESSONS.len()
-            );
-            println!("Set MINILOOP_TIME_SCALE=0.1 to run the long lessons ten times faster.");
-            (0..LESSONS.len()).try_for_each(show)
-        }
-        Err(message) => Err(message),
-    };
+    let outcome = parse_args(&args).map_err(Stop::Failed).and_then(run);
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Ok(()) | Err(Stop::OutputClosed) => ExitCode::SUCCESS,
+        Err(Stop::Failed(message)) => {
             eprintln!("error: {message}");
             ExitCode::from(2)
         }
@@ -337,9 +418,42 @@ mod tests {
         list.iter().map(|arg| arg.to_string()).collect()
     }
 
+    /// The request alone, for the tests that do not use `--fast`.
+    fn request(list: &[&str]) -> Result<Request, String> {
+        parse_args(&args(list)).map(|arguments| arguments.request)
+    }
+
     #[test]
     fn no_argument_means_the_whole_tour() {
-        assert_eq!(parse_args(&args(&[])), Ok(Request::All));
+        assert_eq!(request(&[]), Ok(Request::All));
+    }
+
+    #[test]
+    fn fast_goes_with_the_whole_tour_or_one_lesson_in_either_order() {
+        let fast = |request| {
+            Ok(Arguments {
+                request,
+                is_fast: true,
+            })
+        };
+        assert_eq!(parse_args(&args(&["--fast"])), fast(Request::All));
+        let lesson_12 = LESSONS.iter().position(|l| l.number == "12").unwrap();
+        assert_eq!(
+            parse_args(&args(&["--fast", "12"])),
+            fast(Request::One(lesson_12))
+        );
+        assert_eq!(
+            parse_args(&args(&["12", "--fast"])),
+            fast(Request::One(lesson_12))
+        );
+        assert_eq!(
+            parse_args(&args(&["12"])),
+            Ok(Arguments {
+                request: Request::One(lesson_12),
+                is_fast: false
+            })
+        );
+        assert!(parse_args(&args(&["--fast", "12", "13"])).is_err());
     }
 
     #[test]
@@ -349,20 +463,16 @@ mod tests {
             .position(|lesson| lesson.number == "07")
             .unwrap();
         for name in ["07", "7", "007", "07_delegation"] {
-            assert_eq!(
-                parse_args(&args(&[name])),
-                Ok(Request::One(delegation)),
-                "{name}"
-            );
+            assert_eq!(request(&[name]), Ok(Request::One(delegation)), "{name}");
         }
     }
 
     #[test]
     fn an_unknown_lesson_gets_the_list() {
-        let error = parse_args(&args(&["99"])).unwrap_err();
+        let error = request(&["99"]).unwrap_err();
         assert!(error.contains("there is no lesson \"99\""), "{error}");
         assert!(error.contains("docs/07-delegation.md"), "{error}");
-        assert!(parse_args(&args(&["--bogus"])).is_err());
+        assert!(request(&["--bogus"]).is_err());
     }
 
     /// Guards "an argument names one lesson exactly": only the leading digits used to be
@@ -377,14 +487,20 @@ mod tests {
             "+7",
             "13_real_event_loop_",
         ] {
-            let error = parse_args(&args(&[wanted])).unwrap_err();
+            let error = request(&[wanted]).unwrap_err();
             assert!(error.contains("cargo run -- --list"), "{wanted:?}: {error}");
         }
         let lesson_13 = LESSONS.iter().position(|l| l.number == "13").unwrap();
         assert_eq!(
-            parse_args(&args(&["13_real_event_loop_tokio"])),
+            request(&["13_real_event_loop_tokio"]),
             Ok(Request::One(lesson_13))
         );
+    }
+
+    /// The "building the lessons" note comes when the example is not next to the tour yet.
+    #[test]
+    fn an_example_that_is_not_built_is_noticed() {
+        assert!(is_unbuilt("99_no_such_lesson"));
     }
 
     #[test]

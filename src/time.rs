@@ -114,6 +114,20 @@ impl Sleep {
     }
 }
 
+/// `duration` rounded up to a whole millisecond (to a whole microsecond under one
+/// millisecond), for messages: `50ms`, not the `49.999431ms` that the nanoseconds between
+/// making a `Sleep` and polling it leave, and that differ from run to run.
+fn rounded_up(duration: Duration) -> Duration {
+    let whole = |unit_nanos: u128| {
+        u64::try_from(duration.as_nanos().div_ceil(unit_nanos)).unwrap_or(u64::MAX)
+    };
+    if duration >= Duration::from_millis(1) {
+        Duration::from_millis(whole(1_000_000))
+    } else {
+        Duration::from_micros(whole(1_000))
+    }
+}
+
 impl Future for Sleep {
     type Output = ();
 
@@ -124,7 +138,7 @@ impl Future for Sleep {
             if this.deadline <= Instant::now() {
                 return Poll::Ready(());
             }
-            let remaining = this.deadline - Instant::now();
+            let remaining = rounded_up(this.deadline - Instant::now());
             note_suspend(|| format!("a timer (a sleep with {remaining:?} left)"));
             return Poll::Pending;
         }
@@ -334,6 +348,24 @@ impl Interval {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_round_a_remaining_time_up_to_a_whole_unit() {
+        assert_eq!(
+            rounded_up(Duration::from_nanos(49_999_431)),
+            Duration::from_millis(50)
+        );
+        assert_eq!(
+            rounded_up(Duration::from_millis(5)),
+            Duration::from_millis(5)
+        );
+        assert_eq!(
+            rounded_up(Duration::from_nanos(4_200)),
+            Duration::from_micros(5)
+        );
+        assert_eq!(rounded_up(Duration::ZERO), Duration::ZERO);
+        assert_eq!(rounded_up(Duration::MAX), Duration::from_millis(u64::MAX));
+    }
 
     #[test]
     fn huge_durations_become_a_century_instead_of_overflowing() {

@@ -1,5 +1,5 @@
-//! Every numbered lesson, run as the reader runs it, with its output compared to the
-//! walkthrough (`shared/reference/walkthrough-expected.md`).
+//! Every numbered lesson, run as the reader runs it, with its output compared to what the
+//! Python walkthrough prints (the expected lines are written out in each test below).
 //!
 //! `cargo test` builds the examples before it runs any test; this file finds them next to its
 //! own binary (`target/<profile>/examples/`). Long lessons read `MINILOOP_TIME_SCALE`, which

@@ -67,3 +67,38 @@ fn an_argument_that_only_starts_like_a_lesson_is_refused() {
         assert!(output.stdout.is_empty(), "{wanted}: nothing runs");
     }
 }
+
+/// A pipe whose read end is already closed: whatever is written to the other end gets
+/// `EPIPE`, as when `cargo run -- --help | head` has printed its lines and gone.
+fn pipe_nobody_reads() -> std::process::Stdio {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut ends = [0; 2];
+    // SAFETY: `ends` is a live array of two `c_int`s, which is what `pipe` fills in.
+    let status = unsafe { libc::pipe(ends.as_mut_ptr()) };
+    assert_eq!(status, 0, "pipe: {}", std::io::Error::last_os_error());
+    // SAFETY: `pipe` just opened both descriptors, and nothing else owns them.
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+    drop(read_end);
+    std::process::Stdio::from(write_end)
+}
+
+/// Guards "a closed stdout stops the tour quietly": `println!` panics on a broken pipe, so
+/// `cargo run -- --help | head` used to end with a panic message on stderr.
+#[test]
+#[cfg_attr(miri, ignore = "starts a child process")]
+fn a_closed_stdout_ends_the_tour_quietly() {
+    for args in [&["--help"][..], &["--list"], &["03"]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_miniloop"))
+            .args(args)
+            .stdout(pipe_nobody_reads())
+            .output()
+            .expect("the tour binary should start");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: stderr should stay quiet:\n{stderr}"
+        );
+        assert!(output.status.success(), "{args:?}: {output:?}");
+    }
+}

@@ -187,33 +187,95 @@ fn lesson_16_refuses_a_nested_run_and_shows_both_fixes() {
     );
 }
 
+/// The refused `run` is the lesson, and stdout explains it: the lesson's panic hook keeps the
+/// panic and its backtrace off stderr, even with `RUST_BACKTRACE=1` (23 frames used to come
+/// before the lesson's own "refused" line).
+#[test]
+fn lesson_16_prints_no_panic_or_backtrace_of_its_own_on_stderr() {
+    let output = std::process::Command::new(example_path("16_async_inside_sync"))
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("MINILOOP_TRACE")
+        .env_remove("MINILOOP_SLOW_POLL_MS")
+        .output()
+        .expect("the lesson should start");
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("stack backtrace"),
+        "stderr should stay quiet:\n{stderr}"
+    );
+    assert!(stderr.trim().is_empty(), "stderr:\n{stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Part 2, from inside a task: refused"));
+}
+
 /// Inline, the sum stalls the ticker; on the pool it doesn't; four sums at once run on four
-/// threads at the same moment.
+/// threads at the same moment, and keep more cores busy than one at a time when cores are
+/// free.
 #[test]
 fn lesson_17_cpu_work_stalls_the_loop_unless_it_goes_to_threads() {
-    let output = stdout_of(&run_lesson("17_cpu_bound_work", "0.2", &[]));
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    // CPU time over run time is how many cores the process kept busy. A thread waiting for
+    // a core burns no CPU, so load from other programs lowers every ratio, and with Linux's
+    // autogroup four threads get no more of a busy machine than one (we saw 0.6 for both
+    // at a load average of 6.5 on 2 cores). So the parallel ratio is held to be higher only
+    // when the machine has room: a few tries (the other lessons of this file run beside the
+    // first), then a skip if the load average says the cores were taken.
+    for attempt in 1..=4 {
+        let output = stdout_of(&run_lesson("17_cpu_bound_work", "0.2", &[]));
+        let (sequential, parallel) = check_lesson_17(&output);
+        if cores < 2 || parallel > sequential + 0.3 {
+            return;
+        }
+        eprintln!(
+            "try {attempt}: parallel CPU/wall {parallel}, sequential {sequential}; \
+             trying again"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<f64>().ok());
+    match load {
+        Some(load) if load >= cores as f64 - 0.5 => eprintln!(
+            "skipped the CPU/wall comparison: the load average is {load} on {cores} cores, \
+             so there were no free cores for the four jobs to use"
+        ),
+        _ => panic!(
+            "four jobs at once kept no more cores busy than one at a time, four times, on \
+             {cores} cores with a load average of {load:?}"
+        ),
+    }
+}
+
+/// The checks of lesson 17's output that hold on any machine; returns its sequential and
+/// parallel CPU/wall.
+fn check_lesson_17(output: &str) -> (f64, f64) {
     assert_lines(
-        &output,
+        output,
         &[
             "Each job sums the squares of 1..=n",
             "Job size: n = 4000000",
             "Inline: the sum matches n(n+1)(2n+1)/6? true",
             "Inline run time: …",
+            "Inline CPU/wall: …",
             "Inline max tick lateness: …",
             "spawn_blocking: the sum matches n(n+1)(2n+1)/6? true",
             "spawn_blocking run time: …",
+            "spawn_blocking CPU/wall: …",
             "spawn_blocking max tick lateness: …",
             "Cores available: …",
             "4 jobs, one after another: every sum matches? true",
             "Sequential run time: …",
+            "Sequential CPU/wall: …",
             "Sequential jobs running at once, at most: 1",
             "4 jobs at once: every sum matches? true",
             "Parallel run time: …",
+            "Parallel CPU/wall: …",
             "Parallel jobs running at once, at most: …",
         ],
     );
-    let inline = number_after(&output, "Inline max tick lateness: ");
-    let on_the_pool = number_after(&output, "spawn_blocking max tick lateness: ");
+    let inline = number_after(output, "Inline max tick lateness: ");
+    let on_the_pool = number_after(output, "spawn_blocking max tick lateness: ");
     assert!(
         on_the_pool < inline / 2.0,
         "on the pool the ticker was {on_the_pool} s late, inline {inline} s"
@@ -221,8 +283,15 @@ fn lesson_17_cpu_work_stalls_the_loop_unless_it_goes_to_threads() {
     // Whether four threads finish sooner than one depends on free cores, which a shared
     // machine does not promise (we saw 0.49 s against 0.52 s under load); that the jobs ran
     // side by side is what `spawn_blocking` promises, so that is what we check.
-    let at_once = number_after(&output, "Parallel jobs running at once, at most: ");
+    let at_once = number_after(output, "Parallel jobs running at once, at most: ");
     assert!(at_once >= 2.0, "the 4 jobs ran one at a time: {at_once}");
+    let sequential = number_after(output, "Sequential CPU/wall: ");
+    let parallel = number_after(output, "Parallel CPU/wall: ");
+    assert!(
+        sequential <= 1.3,
+        "one job at a time keeps at most one core busy: {sequential}\n{output}"
+    );
+    (sequential, parallel)
 }
 
 /// A thousand waiting tasks cost a small part of what a thousand waiting threads cost.
@@ -298,10 +367,29 @@ fn lesson_19_eager_tasks_finish_hits_at_once_and_sections_refuse_misses() {
             "section, miss:",
             "  zig: not in the cache; querying the database",
             "  Err(WouldSuspend)",
-            "  error: the future would suspend inside `run_now` (waiting for a timer (a sleep …",
+            "  error: the future would suspend inside `run_now` (waiting for a timer (a sleep with \
+             50ms left)); suspending is not allowed in this section; make that step synchronous, \
+             or move it out of `run_now` and `.await` it",
             "  zig cached afterwards? false",
             "section, miss, checked first: Ok(Err(\"zig: not in the cache, and waiting is not \
              allowed here\"))",
         ],
     );
+}
+
+/// The section's error names the database's sleep and the time it had left, rounded up to the
+/// millisecond and scaled: 50ms at scale 1, 5ms at 0.1 (it used to print `49.999431ms`, a
+/// different tail on every run, and ignored the scale).
+#[test]
+fn lesson_19_the_time_left_in_the_error_is_rounded_and_scaled() {
+    for (time_scale, left) in [("1", "50ms"), ("0.1", "5ms")] {
+        let output = stdout_of(&run_lesson("19_sync_first", time_scale, &[]));
+        let expected = format!("waiting for a timer (a sleep with {left} left)");
+        assert!(
+            output
+                .lines()
+                .any(|line| line.starts_with("  error: ") && line.contains(&expected)),
+            "scale {time_scale}: {expected:?} in:\n{output}"
+        );
+    }
 }

@@ -111,7 +111,7 @@ pub fn counting_waker() -> (Waker, Count) {
     (futures::task::waker(inner), wakes)
 }
 
-/// An ordered record of events, shared between tasks (a small version of STYLE.md's `Trace`).
+/// An ordered record of events, shared between tasks.
 #[derive(Clone, Debug, Default)]
 pub struct Trace(Arc<Mutex<Vec<String>>>);
 
