@@ -117,7 +117,7 @@ fn wake_task_breakpoint_shows_the_timer_that_woke() {
         &[
             "break miniloop::waker::wake_task",
             "run",
-            "bt 6",
+            "bt 5",
             "print header.id",
         ],
     ) else {
