@@ -119,6 +119,8 @@ pub mod guide {
     pub mod lesson_24 {}
     #[doc = include_str!("../docs/25-blocking-inside-poll.md")]
     pub mod lesson_25 {}
+    #[doc = include_str!("../docs/29-poll-contract-broken.md")]
+    pub mod lesson_29 {}
     #[doc = include_str!("../docs/event-loop.md")]
     pub mod event_loop {}
     #[doc = include_str!("../docs/tasks-and-wakers.md")]

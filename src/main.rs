@@ -175,6 +175,12 @@ const LESSONS: &[Lesson] = &[
         examples: &["25_blocking_inside_poll"],
         chapter: "docs/25-blocking-inside-poll.md",
     },
+    Lesson {
+        number: "29",
+        title: "The poll contract (broken on purpose, then fixed)",
+        examples: &["29_poll_contract_broken"],
+        chapter: "docs/29-poll-contract-broken.md",
+    },
 ];
 
 /// What the command line asked for.

@@ -184,3 +184,48 @@ fn lesson_02_waits_for_all_sockets_in_one_reactor_wait() {
     assert_contains(&output, "Option<core::time::Duration>::None");
     assert_contains(&output, "Requested facebook");
 }
+
+/// Lesson 29: the stuck-loop report is raised from the loop's idle wait, and a pointer kept at
+/// each poll of the stuck task shows, at that moment, the future it is parked on. The
+/// chapter's `rust_panic` stop and its `stuck.gdb` script, run as the chapter says.
+#[test]
+fn lesson_29_the_stuck_report_and_the_future_the_task_waits_on() {
+    let Some(output) = run_under_gdb(
+        "29_poll_contract_broken",
+        &["break rust_panic", "run broken", "bt 10"],
+    ) else {
+        return;
+    };
+    assert_contains(&output, "Breakpoint 1, std::panicking::rust_panic");
+    assert_contains(&output, "miniloop::event_loop::stuck::StuckReport::raise");
+    assert_contains(&output, "miniloop::event_loop::Core::wait_for_work (self=");
+    assert_contains(&output, "is_runnable=false, has_reactor=false");
+
+    let script = std::env::temp_dir().join(format!("miniloop-stuck-{}.gdb", std::process::id()));
+    std::fs::write(
+        &script,
+        "break 'miniloop::task::Task<29_poll_contract_broken::sleeper::{async_fn_env#0}>::\
+         poll_future<29_poll_contract_broken::sleeper::{async_fn_env#0}>'\n\
+         commands\nsilent\nset $stuck = self.ptr.pointer\ncontinue\nend\n\
+         break miniloop::event_loop::stuck::StuckReport::raise\nrun broken\n\
+         print $stuck.data.shared.header.id\nprint $stuck.data.future.value\n\
+         print $stuck.strong\n",
+    )
+    .expect("the temp dir should be writable");
+    let output = run_under_gdb(
+        "29_poll_contract_broken",
+        &[&format!("source {}", script.display())],
+    );
+    let _ = std::fs::remove_file(&script);
+    let Some(output) = output else { return };
+    assert_contains(&output, "$1 = miniloop::task::TaskId (1)");
+    assert_contains(
+        &output,
+        "29_poll_contract_broken::sleeper::{async_fn_env#0}::Suspend0{__awaitee: \
+         29_poll_contract_broken::Sleep {variant: 29_poll_contract_broken::Variant::Broken",
+    );
+    assert_contains(
+        &output,
+        "$3 = core::sync::atomic::AtomicUsize {v: core::cell::UnsafeCell<usize> {value: 2}}",
+    );
+}

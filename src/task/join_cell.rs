@@ -381,4 +381,57 @@ mod tests {
             assert_eq!(shown(&dropped), [true, false, true]);
         }
     }
+
+    /// Guarantee: `poll_take` calls `before_new_waker` once each time a new waker goes in,
+    /// never for a waker that `will_wake` like the one kept, and while the old waker is still
+    /// in the cell (the stuck check writes down whose the new one is before the old one's
+    /// count goes down: `event_loop/stuck.rs`, "Races").
+    #[test]
+    #[allow(unsafe_code)]
+    fn the_hook_runs_once_per_new_waker_before_the_old_one_is_dropped() {
+        use std::cell::Cell;
+        use std::sync::Arc;
+        use std::task::Wake;
+
+        struct Counted;
+        impl Wake for Counted {
+            fn wake(self: Arc<Self>) {}
+        }
+        let first = Arc::new(Counted);
+        let second = Arc::new(Counted);
+        let (first_waker, second_waker) = (
+            Waker::from(Arc::clone(&first)),
+            Waker::from(Arc::clone(&second)),
+        );
+        let cell = JoinCell::<u8>::new();
+        let calls = Cell::new(0);
+        // SAFETY: this test is the one handle side, then the one task side.
+        unsafe {
+            let _ = cell.poll_take(&first_waker, || calls.set(calls.get() + 1));
+            assert_eq!(calls.get(), 1, "a first waker goes in");
+            let _ = cell.poll_take(&first_waker, || calls.set(calls.get() + 1));
+            assert_eq!(calls.get(), 1, "the same waker again: nothing new");
+            let _ = cell.poll_take(&second_waker, || {
+                calls.set(calls.get() + 1);
+                // `first`: ours, `first_waker`'s, and the clone still in the cell.
+                assert_eq!(
+                    Arc::strong_count(&first),
+                    3,
+                    "the old waker is still in the cell"
+                );
+            });
+            assert_eq!(calls.get(), 2);
+            assert_eq!(
+                Arc::strong_count(&first),
+                2,
+                "and is dropped after the hook"
+            );
+            cell.complete(5);
+            assert_eq!(
+                cell.poll_take(&first_waker, || panic!("no waker goes in")),
+                Poll::Ready(5)
+            );
+            cell.detach();
+        }
+    }
 }
