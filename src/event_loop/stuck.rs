@@ -105,10 +105,15 @@
 //! `abort`. The check takes such a handle for held by its (stuck) poller.
 //!
 //! # Rules this module keeps
-//! - The check runs only on the way into a wait with no deadline, never on the busy path; the
-//!   bookkeeping costs a poll one branch (`has_awaits_noted`), and a handle poll that leaves a
-//!   new waker one thread-local look-up and one push.
+//! - The check runs only on the way into a wait with no deadline, never on the busy path. The
+//!   bookkeeping costs every poll one branch (`has_awaits_noted`); a `JoinHandle` poll that
+//!   leaves a new waker pays a thread-local look-up and a push, and its naming a
+//!   compare-exchange when the poll returns: about 5 ns on a spawn-then-await round trip of
+//!   about 95 ns (release build, this machine; a handle awaited after its task finished, and
+//!   every other poll, pay nothing more).
 //! - It reports only what both looks agree on, and names every waiter and what it waits for.
+//! - A waker woken by value from another thread is let go of before its wake is sent
+//!   (`RemoteWake`, in `waker.rs`), and the loop counts its `Handle`s apart from its `Arc`s.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;

@@ -409,8 +409,14 @@ mod tests {
         unsafe {
             let _ = cell.poll_take(&first_waker, || calls.set(calls.get() + 1));
             assert_eq!(calls.get(), 1, "a first waker goes in");
+            // (Under miri, `will_wake` may say no for a clone: the vtable's address can differ
+            // between uses, which miri mimics; the cell then replaces the waker, and calls the
+            // hook, as it should.)
             let _ = cell.poll_take(&first_waker, || calls.set(calls.get() + 1));
-            assert_eq!(calls.get(), 1, "the same waker again: nothing new");
+            if !cfg!(miri) {
+                assert_eq!(calls.get(), 1, "the same waker again: nothing new");
+            }
+            calls.set(1);
             let _ = cell.poll_take(&second_waker, || {
                 calls.set(calls.get() + 1);
                 // `first`: ours, `first_waker`'s, and the clone still in the cell.
