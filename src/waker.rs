@@ -17,6 +17,8 @@
 //!   the check and the park makes the park return at once: no wake-up is lost. With a reactor,
 //!   the unpark is a write to the poller's eventfd, which is sticky in the same way.
 //! - A waker that outlives its loop finds no entry in [`LOOPS`] and does nothing.
+//! - A waker woken by value from another thread lets go of its `Arc` before the wake is sent
+//!   ([`RemoteWake`]), so that the loop never counts a spent waker (the stuck check).
 //!
 //! # Why an address book of loops and not a pointer to the loop in every task
 //! A reference-counted pointer in each task costs two atomic operations per spawn (clone and
