@@ -24,6 +24,7 @@
 mod builder;
 mod handle;
 mod scheduler;
+mod stuck;
 mod turn;
 
 use std::cell::{Cell, RefCell};
@@ -43,6 +44,8 @@ use crate::waker::{register_loop, unregister_loop, wake_task, LoopId, Shared, Ta
 pub use builder::Builder;
 pub use handle::Handle;
 use scheduler::Scheduler;
+pub(crate) use stuck::note_join_waker;
+use stuck::JoinWakerNote;
 
 /// Messages for misuse, kept in one place and tested.
 pub(crate) const SPAWN_OUTSIDE_LOOP: &str = "`miniloop::spawn` called outside an event loop; \
@@ -200,6 +203,10 @@ impl EventLoop {
             due_wakers: RefCell::new(Vec::new()),
             observer,
             turn_clock: Cell::new(None),
+            // Room for the few notes a poll makes, so that the first `JoinHandle` a program
+            // awaits allocates nothing.
+            awaits_noted: RefCell::new(Vec::with_capacity(4)),
+            has_awaits_noted: Cell::new(false),
         };
         EventLoop {
             core: Rc::new(core),
@@ -382,7 +389,18 @@ struct MainWaker {
 
 impl ArcWake for MainWaker {
     fn wake_by_ref(arc_self: &Arc<Self>) {
-        wake_task(&arc_self.header);
+        if let Some(remote) = wake_task(&arc_self.header) {
+            remote.send();
+        }
+    }
+
+    /// By value: the waker is let go of before the wake is sent (`RemoteWake` says why).
+    fn wake(self: Arc<Self>) {
+        let remote = wake_task(&self.header);
+        drop(self);
+        if let Some(remote) = remote {
+            remote.send();
+        }
     }
 }
 
@@ -409,6 +427,12 @@ pub(crate) struct Core {
     observer: ObserverSlot,
     /// The clock as first read during this turn (`turn_now`); cleared when a turn begins.
     turn_clock: Cell<Option<Instant>>,
+    /// `JoinHandle`s of this loop's tasks that the current poll left a new waker in, for the
+    /// stuck check to name who awaits each (`event_loop/stuck.rs`); emptied when the poll
+    /// returns.
+    awaits_noted: RefCell<Vec<JoinWakerNote>>,
+    /// Whether `awaits_noted` has anything: the one branch this costs a poll.
+    has_awaits_noted: Cell<bool>,
 }
 
 impl Core {

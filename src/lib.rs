@@ -128,6 +128,8 @@ pub mod guide {
     pub mod lesson_27 {}
     #[doc = include_str!("../docs/28-pin-shown.md")]
     pub mod lesson_28 {}
+    #[doc = include_str!("../docs/29-poll-contract-broken.md")]
+    pub mod lesson_29 {}
     #[doc = include_str!("../docs/event-loop.md")]
     pub mod event_loop {}
     #[doc = include_str!("../docs/tasks-and-wakers.md")]

@@ -201,6 +201,12 @@ const LESSONS: &[Lesson] = &[
         examples: &["28_pin_shown"],
         chapter: "docs/28-pin-shown.md",
     },
+    Lesson {
+        number: "29",
+        title: "The poll contract (broken on purpose, then fixed)",
+        examples: &["29_poll_contract_broken"],
+        chapter: "docs/29-poll-contract-broken.md",
+    },
 ];
 
 /// What the command line asked for.

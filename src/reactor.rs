@@ -264,6 +264,13 @@ impl Reactor {
         Ok(())
     }
 
+    /// Whether any task's waker is filed, waiting for a socket (the stuck check's quick sign:
+    /// usually the first live slot answers).
+    pub(crate) fn has_filed_wakers(&self) -> bool {
+        let has_wakers = |slot: &IoSlot| !slot.readers.is_empty() || !slot.writers.is_empty();
+        self.slots.iter().any(has_wakers)
+    }
+
     /// How many sockets are registered and open (orphans waiting to be freed don't count).
     pub(crate) fn registered(&self) -> usize {
         let orphaned = self.orphaned.lock();

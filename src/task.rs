@@ -47,7 +47,7 @@ use std::future::Future;
 use std::panic::Location;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -59,6 +59,7 @@ mod join_error;
 mod join_handle;
 
 pub use builder::Builder;
+pub(crate) use join_cell::JoinView;
 pub(crate) use join_error::Cause;
 pub use join_error::JoinError;
 pub use join_handle::JoinHandle;
@@ -107,6 +108,60 @@ impl fmt::Debug for TaskId {
     }
 }
 
+/// Who last left a waker in a task's join cell, as far as its loop knows: a 32-bit name for the
+/// main future or for a task of the same loop, kept in `Header::awaited_by` for the stuck-loop
+/// check (`event_loop/stuck.rs` explains how it is filled in and read).
+///
+/// 32 bits, so that it fits in the padding `Header` already had: a task's 64-bit `TaskId` is
+/// named only while its number fits (the first 2^31 - 3 tasks spawned on the loop's thread, and
+/// the first 2^31 - 1 spawned through a `Handle`). A later task is `UNKNOWN`, which never
+/// names anyone: the check then counts its waker as held outside the loop, so it can only miss
+/// a stuck loop, never report one that is not. Names are never reused, since ids are not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Awaiter(pub(crate) u32);
+
+impl Awaiter {
+    /// Nobody the loop can name: another thread's waker, a waker made inside a combinator,
+    /// or the cell never had one.
+    pub(crate) const UNKNOWN: Awaiter = Awaiter(0);
+    /// A poll on the loop's thread has just left a waker; the loop names its owner when that
+    /// poll returns (`Core::name_awaiters`).
+    pub(crate) const NOTED: Awaiter = Awaiter(1);
+    /// The future given to `run_until_complete`.
+    pub(crate) const MAIN: Awaiter = Awaiter(2);
+
+    /// Names of tasks spawned on the loop's thread are `number + 2`, up to this.
+    const LAST_LOCAL: u32 = (1 << 31) - 1;
+    /// Names of tasks spawned through a `Handle` are `REMOTE_BASE + number`.
+    const REMOTE_BASE: u32 = 1 << 31;
+
+    /// The name of the task (or main) with id `id`: never the same for two tasks of a loop.
+    pub(crate) fn of(id: TaskId) -> Awaiter {
+        if id == TaskId(0) {
+            return Awaiter::MAIN;
+        }
+        let number = id.0 & !(TaskId::BLOCKING_BIT | TaskId::REMOTE_BIT);
+        let named = if id.0 & TaskId::BLOCKING_BIT != 0 {
+            None // a `spawn_blocking` job is never polled, so it never awaits anything
+        } else if id.0 & TaskId::REMOTE_BIT != 0 {
+            u32::try_from(number)
+                .ok()
+                .filter(|number| *number < Self::REMOTE_BASE)
+                .map(|number| Self::REMOTE_BASE + number)
+        } else {
+            u32::try_from(number + 2)
+                .ok()
+                .filter(|name| *name <= Self::LAST_LOCAL)
+        };
+        named.map_or(Awaiter::UNKNOWN, Awaiter)
+    }
+
+    /// Whether this names the main future or a task (not `UNKNOWN` or `NOTED`).
+    pub(crate) fn is_named(self) -> bool {
+        self.0 >= Awaiter::MAIN.0
+    }
+}
+
 /// What every waker of a task needs to find it again: which loop, which slot.
 #[derive(Debug)]
 pub(crate) struct Header {
@@ -124,6 +179,10 @@ pub(crate) struct Header {
     /// Set by `JoinHandle::abort`; checked before each poll (by the task's own poll, which
     /// then answers `Polled::Aborted` instead of polling).
     pub(crate) is_abort_requested: AtomicBool,
+    /// Who last left a waker in this task's join cell, if that was the main future or a task
+    /// of the same loop: an `Awaiter`, for the stuck-loop check (`event_loop/stuck.rs`). It
+    /// fits in padding that `Header` had anyway (40 bytes with it or without it).
+    pub(crate) awaited_by: AtomicU32,
     /// The task's name and spawn location, kept only when someone will read them: when the
     /// task was given a name, or when the loop records a trace or watches for slow polls.
     /// Boxed, so that an ordinary task pays 8 bytes for it rather than 24 (bytes per task are
@@ -148,6 +207,7 @@ impl Header {
             key: AtomicU64::new(key.pack()),
             is_remote_queued: AtomicBool::new(false),
             is_abort_requested: AtomicBool::new(false),
+            awaited_by: AtomicU32::new(Awaiter::UNKNOWN.0),
             origin: is_wanted.then(|| Box::new(origin)),
         }
     }
@@ -164,6 +224,12 @@ impl Header {
     #[inline]
     pub(crate) fn set_key(&self, key: TaskKey) {
         self.key.store(key.pack(), Ordering::Relaxed);
+    }
+
+    /// Who last left a waker in this task's join cell (see `Awaiter`).
+    #[inline]
+    pub(crate) fn awaited_by(&self) -> Awaiter {
+        Awaiter(self.awaited_by.load(Ordering::Relaxed))
     }
 
     /// The name given with `task::Builder::name`.
@@ -264,7 +330,18 @@ where
     F::Output: Send,
 {
     fn wake_by_ref(arc_self: &Arc<Self>) {
-        wake_task(&arc_self.shared.header);
+        if let Some(remote) = wake_task(&arc_self.shared.header) {
+            remote.send();
+        }
+    }
+
+    /// By value: the waker is let go of before the wake is sent (`RemoteWake` says why).
+    fn wake(self: Arc<Self>) {
+        let remote = wake_task(&self.shared.header);
+        drop(self);
+        if let Some(remote) = remote {
+            remote.send();
+        }
     }
 }
 
@@ -295,6 +372,25 @@ impl TaskRef {
     /// The header shared with this task's wakers.
     pub(crate) fn header(&self) -> &Header {
         self.0.header()
+    }
+
+    /// The address every waker of this task carries as its data pointer (`Waker::data`): the
+    /// task's allocation, which `waker_ref` and `ArcWake` hand to the `Waker` as it is. The
+    /// stuck check compares it, never dereferences it.
+    pub(crate) fn waker_data(&self) -> *const () {
+        Arc::as_ptr(&self.0).cast()
+    }
+
+    /// How many `Arc`s point at the task: this `TaskRef`, the `JoinHandle` while it lives, and
+    /// every clone of its waker. A `Relaxed` load (`Arc::strong_count`); the stuck check says
+    /// why that is enough where it reads it.
+    pub(crate) fn ref_count(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
+
+    /// What the task's join cell says right now (one `Acquire` load of its state).
+    pub(crate) fn join_view(&self) -> JoinView {
+        self.0.join_view()
     }
 
     /// Polls the future once with a waker that points at this task, catching a panic, unless
@@ -356,6 +452,7 @@ trait RunTask {
     fn poll(self: Arc<Self>) -> (ErasedTask, Polled);
     fn fail(self: Arc<Self>, error: JoinError);
     fn finish_leaked(self: Arc<Self>, error: JoinError);
+    fn join_view(&self) -> JoinView;
 }
 
 impl<F> RunTask for Task<F>
@@ -397,6 +494,10 @@ where
         unsafe {
             self.shared.finish(Err(error));
         }
+    }
+
+    fn join_view(&self) -> JoinView {
+        self.shared.join.view()
     }
 
     fn finish_leaked(self: Arc<Self>, error: JoinError) {
@@ -724,6 +825,42 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    /// `Header::awaited_by` sits in padding the header had: a task is no bigger for it (bytes
+    /// per task are a benchmark target: `benches/alloc_per_task.rs` counts 128).
+    #[test]
+    fn the_header_keeps_its_40_bytes() {
+        assert_eq!(std::mem::size_of::<Header>(), 40);
+    }
+
+    /// Two tasks of a loop never share an `Awaiter` name: the main future, tasks spawned on
+    /// the loop's thread and tasks spawned through a `Handle` each get their own range, and an
+    /// id that does not fit is `UNKNOWN`, which names nobody.
+    #[test]
+    fn awaiter_names_are_distinct_and_an_id_too_big_is_unknown() {
+        let names = [
+            Awaiter::of(TaskId(0)),
+            Awaiter::of(TaskId(1)),
+            Awaiter::of(TaskId(2)),
+            Awaiter::of(TaskId((1 << 31) - 3)),
+            Awaiter::of(TaskId::remote(1)),
+            Awaiter::of(TaskId::remote((1 << 31) - 1)),
+        ];
+        assert_eq!(names[0], Awaiter::MAIN);
+        for (index, name) in names.iter().enumerate() {
+            assert!(name.is_named(), "{index}: {name:?}");
+            assert!(!names[..index].contains(name), "{index}: {name:?} twice");
+        }
+        for too_big in [
+            TaskId((1 << 31) - 2),
+            TaskId(u64::from(u32::MAX) + 7),
+            TaskId::remote(1 << 31),
+            TaskId::blocking(1),
+        ] {
+            assert_eq!(Awaiter::of(too_big), Awaiter::UNKNOWN, "{too_big}");
+        }
+        assert!(!Awaiter::UNKNOWN.is_named() && !Awaiter::NOTED.is_named());
     }
 
     #[test]

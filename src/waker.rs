@@ -17,13 +17,15 @@
 //!   the check and the park makes the park return at once: no wake-up is lost. With a reactor,
 //!   the unpark is a write to the poller's eventfd, which is sticky in the same way.
 //! - A waker that outlives its loop finds no entry in [`LOOPS`] and does nothing.
+//! - A waker woken by value from another thread lets go of its `Arc` before the wake is sent
+//!   ([`RemoteWake`]), so that the loop never counts a spent waker (the stuck check).
 //!
 //! # Why an address book of loops and not a pointer to the loop in every task
 //! A reference-counted pointer in each task costs two atomic operations per spawn (clone and
 //! drop), paid by every task. A global list costs a lock only on the slow remote path, and
 //! it answers "is the loop still there?" for free.
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Thread;
 
@@ -106,6 +108,10 @@ pub(crate) struct Shared {
     /// Set after every push; the loop looks at this flag on each turn and takes the lock
     /// only when it is set, so a loop nobody wakes from afar never touches the `Mutex`.
     has_remote_wakes: AtomicBool,
+    /// How many `Handle`s of the loop exist: while one does, the loop is never stuck (it can
+    /// spawn). Counted apart from this `Shared`'s own `Arc`, which a remote wake also holds
+    /// for a moment, after the loop may have heard of it (`event_loop/stuck.rs`).
+    handles: AtomicUsize,
     /// The thread that runs the loop (an `EventLoop` is not `Send`, so this never changes).
     /// It is unparked by a remote wake while the loop has no reactor.
     loop_thread: Thread,
@@ -127,6 +133,7 @@ impl Shared {
             keeps_origins,
             remote_wakers: names_remote_wakers.then(RemoteWakers::default),
             has_remote_wakes: AtomicBool::new(false),
+            handles: AtomicUsize::new(0),
             loop_thread: std::thread::current(),
             io_waker: Mutex::new(None),
         }
@@ -171,6 +178,23 @@ impl Shared {
         self.remote_spawns
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A `Handle` was made (`Handle::new`, `Handle::clone`).
+    pub(crate) fn add_handle(&self) {
+        // `Relaxed`: a `Handle` is made from another one, or on the loop's thread.
+        self.handles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A `Handle` was dropped. `Release`: whatever it did before (a spawn, which raised
+    /// `has_remote_wakes`) is seen by a loop that sees it gone (the stuck check's fence).
+    pub(crate) fn remove_handle(&self) {
+        self.handles.fetch_sub(1, Ordering::Release);
+    }
+
+    /// How many `Handle`s exist (a `Relaxed` load: the stuck check fences after it).
+    pub(crate) fn handles(&self) -> usize {
+        self.handles.load(Ordering::Relaxed)
     }
 
     /// A number for a task spawned through a `Handle`.
@@ -353,25 +377,56 @@ pub(crate) fn cancel_timer_at(home: LoopId, key: TimerKey) {
     }
 }
 
-/// Puts the task that `header` describes back on its loop's run queue.
-pub(crate) fn wake_task(header: &Header) {
+/// Puts the task that `header` describes back on its loop's run queue, if that loop runs on
+/// this thread. Otherwise marks the task as on its way and returns the [`RemoteWake`] for the
+/// caller to send; `None` if there is nothing to send (delivered here, or already on its way:
+/// the coming poll covers this wake too).
+///
+/// The caller sends it, rather than this function, so that a waker woken by value can let go
+/// of its `Arc` first (`ArcWake::wake` for tasks and main): see [`RemoteWake`].
+pub(crate) fn wake_task(header: &Header) -> Option<RemoteWake> {
     let delivered = with_current_core(|core| core.try_schedule_here(header));
-    if delivered != Some(true) {
-        wake_remote(header);
+    if delivered == Some(true) {
+        return None;
     }
+    claim_remote_wake(header)
 }
 
 /// The slow path of [`wake_task`], out of line so that the same-thread path stays small.
 #[cold]
 #[inline(never)]
-fn wake_remote(header: &Header) {
+fn claim_remote_wake(header: &Header) -> Option<RemoteWake> {
     if header.is_remote_queued.swap(true, Ordering::AcqRel) {
-        return; // already on its way: the coming poll covers this wake too
+        return None; // already on its way: the coming poll covers this wake too
     }
-    if let Some(shared) = find_loop(header.home) {
-        if let Some(wakers) = &shared.remote_wakers {
-            wakers.note(header.key()); // the loop traces: it will say which thread woke
+    Some(RemoteWake {
+        home: header.home,
+        key: header.key(),
+    })
+}
+
+/// A wake for a loop on another thread (or not running): which loop, which slot. It needs no
+/// header, so a waker woken by value can drop its `Arc` before sending it. It must: once the
+/// loop hears of the wake it may poll the task and come back to wait, and the stuck check
+/// (`event_loop/stuck.rs`) must not find the spent waker still counted, or it would take it
+/// for one that could wake the task again, and never report a loop stuck after that wake.
+#[must_use = "a remote wake does nothing until it is sent"]
+#[derive(Debug)]
+pub(crate) struct RemoteWake {
+    home: LoopId,
+    key: TaskKey,
+}
+
+impl RemoteWake {
+    /// Queues the key in its loop's remote queue, and wakes the loop.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn send(self) {
+        if let Some(shared) = find_loop(self.home) {
+            if let Some(wakers) = &shared.remote_wakers {
+                wakers.note(self.key); // the loop traces: it will say which thread woke
+            }
+            shared.push_remote(self.key);
         }
-        shared.push_remote(header.key());
     }
 }

@@ -1,5 +1,5 @@
-//! Lessons 20–25, the classic executor bugs "broken on purpose": each broken variant must
-//! fail exactly the way its chapter says, and each fixed variant must succeed.
+//! Lessons 20–25 and 29, the classic executor bugs "broken on purpose": each broken variant
+//! must fail exactly the way its chapter says, and each fixed variant must succeed.
 //!
 //! `cargo test` builds the examples before it runs any test; this file finds them next to its
 //! own binary (`target/<profile>/examples/`), as `tests/lessons.rs` does.
@@ -7,17 +7,32 @@
 mod common;
 use common::example_path;
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// How long a lesson may run before the test kills it: a broken variant must end by itself
+/// (lesson 29's would hang for ever if the loop did not report that it is stuck).
+const LESSON_LIMIT: Duration = Duration::from_secs(30);
+
 /// Runs a lesson with one argument (`broken`, `fixed`, or none) and returns its stdout lines
-/// and how long it took; fails on a bad exit.
+/// and how long it took; fails on a bad exit, and kills it (and fails) after `LESSON_LIMIT`.
 fn run_lesson(name: &str, variant: Option<&str>) -> (Vec<String>, Duration) {
-    let mut command = Command::new(example_path(name));
-    command.args(variant);
+    let mut child = Command::new(example_path(name))
+        .args(variant)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the lesson should start");
     let started = Instant::now();
-    let output = command.output().expect("the lesson should start");
+    while child.try_wait().expect("the lesson's status").is_none() {
+        if started.elapsed() > LESSON_LIMIT {
+            let _ = child.kill();
+            panic!("lesson {name} {variant:?} did not end within {LESSON_LIMIT:?}: it hangs");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let took = started.elapsed();
+    let output = child.wait_with_output().expect("the lesson's output");
     assert!(
         output.status.success(),
         "lesson {name} {variant:?} exited with {}; stderr:\n{}",
@@ -33,17 +48,48 @@ fn run_lesson(name: &str, variant: Option<&str>) -> (Vec<String>, Duration) {
     (stdout.lines().map(str::to_owned).collect(), took)
 }
 
+/// Whether `line` is `expected`, where a `…` in `expected` stands for any text (a source
+/// location that moves when the lesson is edited).
+fn line_matches(expected: &str, line: &str) -> bool {
+    match expected.split_once('…') {
+        Some((before, after)) => {
+            line.len() >= before.len() + after.len()
+                && line.starts_with(before)
+                && line.ends_with(after)
+        }
+        None => line == expected,
+    }
+}
+
+/// Asserts that `lines` are `expected`, line by line (see `line_matches`).
+fn assert_lines(lines: &[String], expected: &[&str], what: &str) {
+    let is_match = lines.len() == expected.len()
+        && lines
+            .iter()
+            .zip(expected)
+            .all(|(line, expected)| line_matches(expected, line));
+    assert!(
+        is_match,
+        "{what}:\n got {lines:#?}\n expected {expected:#?}"
+    );
+}
+
 /// Checks both variants alone and together (no argument: broken, then fixed).
 fn check_lesson(name: &str, broken: &[&str], fixed: &[&str]) {
     let (broken_lines, broken_took) = run_lesson(name, Some("broken"));
-    assert_eq!(broken_lines, broken, "the broken variant of {name}");
+    assert_lines(
+        &broken_lines,
+        broken,
+        &format!("the broken variant of {name}"),
+    );
     let (fixed_lines, _) = run_lesson(name, Some("fixed"));
-    assert_eq!(fixed_lines, fixed, "the fixed variant of {name}");
+    assert_lines(&fixed_lines, fixed, &format!("the fixed variant of {name}"));
     let (both, _) = run_lesson(name, None);
     let expected: Vec<&str> = broken.iter().chain(fixed).copied().collect();
-    assert_eq!(
-        both, expected,
-        "{name} with no argument runs broken, then fixed"
+    assert_lines(
+        &both,
+        &expected,
+        &format!("{name} with no argument runs broken, then fixed"),
     );
     assert!(
         broken_took < Duration::from_secs(10),
@@ -184,6 +230,33 @@ fn lesson_25_a_sleep_that_blocks_inside_poll_makes_the_tick_late_then_on_time() 
 
 #[test]
 #[cfg_attr(miri, ignore = "runs the lessons as child processes")]
+fn lesson_29_a_future_that_keeps_no_waker_gets_the_loop_reported_stuck_then_woken() {
+    check_lesson(
+        "29_poll_contract_broken",
+        &[
+            "broken: main awaits task#1 \"sleeper\", which awaits a Sleep",
+            "broken: Sleep::poll #1: not yet; returns Pending and keeps no waker",
+            "broken: the loop had nothing to run and nothing that could ever wake it; instead \
+             of waiting forever it panicked:",
+            "broken: | miniloop: the event loop is stuck: every task is waiting and nothing can \
+             ever wake one (no timer, no socket, no waker held outside the loop)",
+            "broken: |  task#1 \"sleeper\" (spawned at examples/29_poll_contract_broken.rs:…): \
+             nothing kept its waker",
+            "broken: the Sleep was polled 1 time; nothing could ever poll it again",
+        ],
+        &[
+            "fixed: main awaits task#1 \"sleeper\", which awaits a Sleep",
+            "fixed: Sleep::poll #1: not yet; gives cx.waker() to a timer thread, returns Pending",
+            "fixed: the timer thread calls the waker after 20ms",
+            "fixed: Sleep::poll #2: done; returns Ready",
+            "fixed: main got: \"the sleeper woke up\"",
+            "fixed: the Sleep was polled 2 times: once to start, once after the wake",
+        ],
+    );
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "runs the lessons as child processes")]
 fn every_broken_lesson_refuses_an_unknown_argument_with_exit_code_2() {
     for name in [
         "20_lost_wakeup",
@@ -192,6 +265,7 @@ fn every_broken_lesson_refuses_an_unknown_argument_with_exit_code_2() {
         "23_queue_grows_per_wake",
         "24_loop_never_exits",
         "25_blocking_inside_poll",
+        "29_poll_contract_broken",
     ] {
         let output = Command::new(example_path(name))
             .arg("sideways")

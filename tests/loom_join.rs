@@ -119,7 +119,7 @@ unsafe fn finish_awaiting(
                 "the last waker left was woken once"
             );
             // SAFETY: passed on from our caller.
-            match unsafe { cell.poll_take(waker) } {
+            match unsafe { cell.poll_take(waker, || {}) } {
                 Poll::Ready(output) => output.value,
                 Poll::Pending => panic!("the task completed but the handle still says Pending"),
             }
@@ -134,7 +134,7 @@ fn join_a_handle_awaiting_the_output_is_woken_and_gets_it_once() {
         let (counter, waker) = counting_waker();
         let drops = race(
             // SAFETY: this thread is the only handle side.
-            |cell| unsafe { cell.poll_take(&waker).map(|output| output.value) },
+            |cell| unsafe { cell.poll_take(&waker, || {}).map(|output| output.value) },
             |cell, first| {
                 // SAFETY: still the handle side; `detach` is its last call.
                 unsafe {
@@ -162,10 +162,10 @@ fn join_a_handle_that_changes_waker_gets_the_wake_on_the_new_one() {
             |cell| {
                 // SAFETY: this thread is the only handle side.
                 unsafe {
-                    match cell.poll_take(&first) {
+                    match cell.poll_take(&first, || {}) {
                         // The awaiting task moved (a `select!` re-polled it with another
                         // waker): from now on only the new waker may be relied on.
-                        Poll::Pending => cell.poll_take(&second).map(|output| output.value),
+                        Poll::Pending => cell.poll_take(&second, || {}).map(|output| output.value),
                         Poll::Ready(output) => Poll::Ready(output.value),
                     }
                 }
@@ -201,7 +201,7 @@ fn join_a_handle_dropped_while_the_task_completes_drops_output_and_waker_once() 
             |cell| {
                 // SAFETY: this thread is the only handle side; `detach` is its last call.
                 unsafe {
-                    let _ = cell.poll_take(&waker); // leaves a waker, or takes the output
+                    let _ = cell.poll_take(&waker, || {}); // leaves a waker, or takes the output
                     cell.detach();
                 }
             },

@@ -47,7 +47,6 @@ pub(crate) const NO_CURRENT_HANDLE: &str = "`miniloop::Handle::current` called o
 /// let answer = event_loop.run_until_complete(async { join.await.unwrap() });
 /// assert_eq!(answer, 42);
 /// ```
-#[derive(Clone)]
 pub struct Handle {
     home: LoopId,
     shared: Arc<Shared>,
@@ -55,6 +54,7 @@ pub struct Handle {
 
 impl Handle {
     pub(super) fn new(home: LoopId, shared: Arc<Shared>) -> Handle {
+        shared.add_handle(); // the loop counts its handles (see `Drop` below)
         Handle { home, shared }
     }
 
@@ -95,6 +95,20 @@ impl Handle {
             task.fail(JoinError::cancelled(id));
         }
         handle
+    }
+}
+
+impl Clone for Handle {
+    fn clone(&self) -> Handle {
+        Handle::new(self.home, Arc::clone(&self.shared))
+    }
+}
+
+/// A loop with a `Handle` somewhere is never reported stuck: the handle can spawn. So the loop
+/// counts its handles (`event_loop/stuck.rs`).
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.remove_handle();
     }
 }
 

@@ -183,6 +183,24 @@ impl Scheduler {
         }
     }
 
+    /// Every task in the table with its key, for the stuck check (`stuck.rs`); `None` if a
+    /// task is out of the table being polled, which the check, run between turns, never sees.
+    pub(crate) fn parked_tasks(&self) -> Option<Vec<(TaskKey, &TaskRef)>> {
+        let mut tasks = Vec::with_capacity(self.live_tasks);
+        for (index, slot) in self.slots.iter().enumerate() {
+            let key = TaskKey {
+                index: index as u32,
+                generation: slot.generation,
+            };
+            match &slot.state {
+                SlotState::Vacant => {}
+                SlotState::Parked(task) => tasks.push((key, task)),
+                SlotState::Polling => return None,
+            }
+        }
+        Some(tasks)
+    }
+
     /// Whether the task under `key` is out of its slot because it is being polled now.
     pub(crate) fn is_polling(&self, key: TaskKey) -> bool {
         let slot = self.slots.get(key.index as usize);

@@ -11,7 +11,8 @@
 //!    cannot starve others);
 //! 4. fire the timers whose deadline has passed (`fire_due_timers`);
 //! 5. if nothing is runnable, block once (`wait_for_work`): until the earliest deadline, an
-//!    I/O event or a remote wake.
+//!    I/O event or a remote wake. A wait with no deadline that nothing could ever end panics
+//!    instead, with a report of what every task waits for (`event_loop/stuck.rs`).
 //!
 //! `yield_now` also does step 1 before it queues its own task (`take_in_remote_work`): a task
 //! woken from another thread before the yield is then ahead of the yielder in the queue, as
@@ -23,15 +24,17 @@
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_task::waker_ref;
 
 use super::scheduler::{shrink_buffer, Taken};
+use super::stuck::Verdict;
 use super::Core;
 use crate::reactor::Reactor;
-use crate::task::{Header, JoinError, Polled, TaskRef};
+use crate::task::{Awaiter, Header, JoinError, Polled, TaskRef};
 use crate::trace::{Observer, WakeOrigin};
 use crate::waker::TaskKey;
 
@@ -54,6 +57,11 @@ impl Core {
                 // blocks first. One branch when nothing is observed.
                 let started = self.observer.get().map(|_| Instant::now());
                 let poll = future.as_mut().poll(&mut cx);
+                // Did the poll leave main's waker in a task's `JoinHandle`? (`stuck.rs`)
+                if self.has_awaits_noted.get() {
+                    let waker_data = Arc::as_ptr(&self.main_waker).cast();
+                    self.name_awaiters(Awaiter::MAIN, None, waker_data);
+                }
                 if let (Some(observer), Some(started)) = (self.observer.get(), started) {
                     observer.main_polled(&self.main_waker.header, started);
                 }
@@ -93,7 +101,7 @@ impl Core {
 
     /// Whether the next turn has something to poll: the main future or a queued task.
     #[inline]
-    fn is_runnable(&self) -> bool {
+    pub(super) fn is_runnable(&self) -> bool {
         let scheduler = self.scheduler.borrow();
         scheduler.is_main_woken || !scheduler.run_queue.is_empty()
     }
@@ -152,6 +160,12 @@ impl Core {
     /// Parks a task that answered `Pending`, or frees the slot of one that ended.
     #[inline(always)]
     fn after_poll(&self, key: TaskKey, task: TaskRef, polled: Polled) {
+        // Did the poll leave a waker in a `JoinHandle` of this loop? One branch per poll;
+        // the naming itself (`stuck.rs`) is out of line.
+        if self.has_awaits_noted.get() {
+            let header = task.header();
+            self.name_awaiters(Awaiter::of(header.id), Some(header), task.waker_data());
+        }
         let error = match polled {
             Polled::Pending => return self.scheduler.borrow_mut().put_back(key, task),
             Polled::Ready => {
@@ -265,6 +279,16 @@ impl Core {
             let next_deadline = self.timers.borrow_mut().next_deadline();
             next_deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
         };
+        // A wait with no deadline ends only if someone wakes the loop. If nobody can, say so
+        // and panic rather than wait forever (`stuck.rs`). Only here, on the way into an
+        // endless wait: the busy path never comes this way, so the check costs it nothing.
+        if timeout.is_none() {
+            match self.check_stuck(has_reactor) {
+                Verdict::MayWake => {}
+                Verdict::LookAgain => return, // the next turn waits, and looks, again
+                Verdict::Stuck(report) => report.raise(),
+            }
+        }
         let idle_since = self.observer.get().map(|_| Instant::now());
         match timeout {
             _ if has_reactor => self.wait_for_io(timeout),
@@ -281,7 +305,7 @@ impl Core {
     }
 
     /// Blocks in the reactor, then wakes the tasks whose sockets are ready.
-    fn wait_for_io(&self, timeout: Option<Duration>) {
+    pub(super) fn wait_for_io(&self, timeout: Option<Duration>) {
         let mut woken = self.due_wakers.borrow_mut();
         let waited = self.with_existing_reactor(|reactor| reactor.wait(timeout, &mut woken));
         if let Some(Err(error)) = waited {

@@ -79,6 +79,18 @@ impl<V> JoinCell<V> {
         self.state.load(Ordering::Acquire) & COMPLETE != 0
     }
 
+    /// The three bits as the stuck-loop check reads them (`event_loop/stuck.rs`), from one
+    /// `Acquire` load. Only the bits: the check never reads the waker itself, which the handle
+    /// side may be replacing on another thread at that very moment.
+    pub(crate) fn view(&self) -> JoinView {
+        let state = self.state.load(Ordering::Acquire);
+        JoinView {
+            is_complete: state & COMPLETE != 0,
+            has_waker: state & JOIN_WAKER != 0,
+            is_detached: state & DETACHED != 0,
+        }
+    }
+
     /// The task side: puts the output in and wakes the handle's waker. A second call (which
     /// the task side does not make) drops its value. A panic in the waker or in the output's
     /// `Drop` is contained: it is someone else's code, and the loop must go on.
@@ -142,6 +154,11 @@ impl<V> JoinCell<V> {
     /// The handle side: the output if it is in, otherwise `Pending` with `waker` left to be
     /// woken when it comes (replacing an older waker that would not wake the same task).
     ///
+    /// `before_new_waker` runs when a new waker is about to go in: after the task side has
+    /// let go of the old one (`JOIN_WAKER` unset), before the old one is dropped. The stuck
+    /// check hangs its bookkeeping there (`JoinHandle::poll`); the cell does not care what it
+    /// does, and it runs at most once per call.
+    ///
     /// # Panics
     /// If the output was taken already: a `JoinHandle` returns its result once.
     ///
@@ -149,7 +166,11 @@ impl<V> JoinCell<V> {
     /// Only the handle side calls this and `try_take`, never from two threads at once, and
     /// never after `detach`.
     #[allow(unsafe_code)]
-    pub(crate) unsafe fn poll_take(&self, waker: &Waker) -> Poll<V> {
+    pub(crate) unsafe fn poll_take(
+        &self,
+        waker: &Waker,
+        before_new_waker: impl FnOnce(),
+    ) -> Poll<V> {
         let mut state = self.state.load(Ordering::Acquire);
         if state & COMPLETE != 0 {
             // SAFETY: passed on from our caller.
@@ -180,6 +201,7 @@ impl<V> JoinCell<V> {
                 Err(_) => return Poll::Ready(unsafe { self.take_output() }),
             }
         }
+        before_new_waker();
         // SAFETY: `JOIN_WAKER` is unset, so the task side does not read the waker: it is ours.
         // (If `COMPLETE` is set meanwhile, the task side saw no `JOIN_WAKER` and leaves it.)
         let old = unsafe {
@@ -274,6 +296,18 @@ impl<V> std::fmt::Debug for JoinCell<V> {
     }
 }
 
+/// A join cell's state bits at one moment (`JoinCell::view`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct JoinView {
+    /// `COMPLETE`: the task side has put the output in.
+    pub(crate) is_complete: bool,
+    /// `JOIN_WAKER`: a waker is in the cell, and only the task's completion wakes it.
+    pub(crate) has_waker: bool,
+    /// `DETACHED`: the handle was dropped. (A handle dropped after it got its output does not
+    /// set it, so this says "the handle is alive" only while the task is unfinished.)
+    pub(crate) is_detached: bool,
+}
+
 /// Drops `value`, containing a panic from its `Drop` (an output's `Drop` is user code).
 fn drop_quietly<T>(value: T) {
     let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
@@ -331,7 +365,7 @@ mod tests {
         assert_eq!(shown(&awaited), [false, false, false]);
         // SAFETY: this test is both the one handle side and the one task side, in turn.
         unsafe {
-            assert!(awaited.poll_take(Waker::noop()).is_pending());
+            assert!(awaited.poll_take(Waker::noop(), || {}).is_pending());
             assert_eq!(shown(&awaited), [false, true, false], "a waker left");
             awaited.complete(7);
             assert_eq!(shown(&awaited), [true, false, false], "woken, then cleared");
@@ -345,6 +379,65 @@ mod tests {
             assert_eq!(shown(&dropped), [false, false, true], "the handle is gone");
             dropped.complete(8);
             assert_eq!(shown(&dropped), [true, false, true]);
+        }
+    }
+
+    /// Guarantee: `poll_take` calls `before_new_waker` once each time a new waker goes in,
+    /// never for a waker that `will_wake` like the one kept, and while the old waker is still
+    /// in the cell (the stuck check writes down whose the new one is before the old one's
+    /// count goes down: `event_loop/stuck.rs`, "Races").
+    #[test]
+    #[allow(unsafe_code)]
+    fn the_hook_runs_once_per_new_waker_before_the_old_one_is_dropped() {
+        use std::cell::Cell;
+        use std::sync::Arc;
+        use std::task::Wake;
+
+        struct Counted;
+        impl Wake for Counted {
+            fn wake(self: Arc<Self>) {}
+        }
+        let first = Arc::new(Counted);
+        let second = Arc::new(Counted);
+        let (first_waker, second_waker) = (
+            Waker::from(Arc::clone(&first)),
+            Waker::from(Arc::clone(&second)),
+        );
+        let cell = JoinCell::<u8>::new();
+        let calls = Cell::new(0);
+        // SAFETY: this test is the one handle side, then the one task side.
+        unsafe {
+            let _ = cell.poll_take(&first_waker, || calls.set(calls.get() + 1));
+            assert_eq!(calls.get(), 1, "a first waker goes in");
+            // (Under miri, `will_wake` may say no for a clone: the vtable's address can differ
+            // between uses, which miri mimics; the cell then replaces the waker, and calls the
+            // hook, as it should.)
+            let _ = cell.poll_take(&first_waker, || calls.set(calls.get() + 1));
+            if !cfg!(miri) {
+                assert_eq!(calls.get(), 1, "the same waker again: nothing new");
+            }
+            calls.set(1);
+            let _ = cell.poll_take(&second_waker, || {
+                calls.set(calls.get() + 1);
+                // `first`: ours, `first_waker`'s, and the clone still in the cell.
+                assert_eq!(
+                    Arc::strong_count(&first),
+                    3,
+                    "the old waker is still in the cell"
+                );
+            });
+            assert_eq!(calls.get(), 2);
+            assert_eq!(
+                Arc::strong_count(&first),
+                2,
+                "and is dropped after the hook"
+            );
+            cell.complete(5);
+            assert_eq!(
+                cell.poll_take(&first_waker, || panic!("no waker goes in")),
+                Poll::Ready(5)
+            );
+            cell.detach();
         }
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::{JoinError, Joinable, TaskId};
+use crate::event_loop::note_join_waker;
 use crate::sync_first::{is_suspend_allowed, note_suspend};
 use crate::waker::wake_task;
 
@@ -57,7 +58,9 @@ impl<T: Send + 'static> JoinHandle<T> {
         let was_requested = header.is_abort_requested.swap(true, Ordering::AcqRel);
         if !was_requested && !self.is_finished() {
             // Schedule it, so the loop notices the request even if nothing else would wake it.
-            wake_task(header);
+            if let Some(remote) = wake_task(header) {
+                remote.send();
+            }
         }
     }
 
@@ -79,8 +82,11 @@ impl<T> Future for JoinHandle<T> {
         let answer = if is_suspend_allowed() {
             // Leaves only the latest waker: the awaiting task may have moved to another waker
             // since its last poll, and only that one may be woken (the stale-waker rule).
+            // When a new waker goes in, the loop notes whose it is, before the old one is
+            // dropped: the stuck-loop check counts on that order (`event_loop/stuck.rs`).
+            let note_awaiter = || note_join_waker(&shared.header, cx.waker());
             // SAFETY: the one handle side, by `&mut`, before `Drop` (above).
-            unsafe { shared.join.poll_take(cx.waker()) }
+            unsafe { shared.join.poll_take(cx.waker(), note_awaiter) }
         } else {
             // Inside `run_now`: say "not yet" without replacing the waker of a task that
             // really awaits this handle (the section's no-op waker would steal its wake).
