@@ -363,3 +363,47 @@ fn a_socket_read_in_a_run_now_section_says_it_would_wait_to_become_readable() {
         });
     });
 }
+
+/// A writer that fills the socket's send buffer waits for it to drain: the reactor must wake
+/// it on the socket's *writable* edge. 8 MB through loopback is far more than the kernel
+/// buffers, so the writing task waits many times while the reading task drains. Found by
+/// `cargo mutants` (waking writers only on an event that is writable *and* a hang-up passed
+/// every test: no test wrote more than a buffer holds).
+/// Guards: a task waiting to write is woken when it can write again.
+#[test]
+#[cfg_attr(miri, ignore = "real TCP sockets: Miri has no TCP shims")]
+fn a_writer_that_fills_the_send_buffer_is_woken_when_it_drains() {
+    const BYTES: usize = 8 << 20;
+    within(WATCHDOG, || {
+        let received = miniloop::run(async {
+            let (listener, address) = listen().await;
+            let mut client = TcpStream::connect(&address).await.unwrap();
+            let (mut server_side, _) = listener.accept().await.unwrap();
+            let writer = miniloop::spawn(async move {
+                client.write_all(&vec![7; BYTES]).await.unwrap();
+            });
+            let mut received = 0;
+            let mut buffer = vec![0; 64 << 10];
+            while received < BYTES {
+                let read = server_side.read(&mut buffer).await.unwrap();
+                assert!(read > 0, "the writer closed early");
+                received += read;
+            }
+            writer.await.unwrap();
+            received
+        });
+        assert_eq!(received, BYTES);
+    });
+}
+
+/// The loop's `Debug` shows the tasks spawned through a `Handle` that wait to be taken in,
+/// by id. Found by `cargo mutants` (`TaskRef`'s `Debug` returning nothing passed).
+#[test]
+fn a_loops_debug_shows_a_task_waiting_to_be_taken_in() {
+    let event_loop = EventLoop::new();
+    let handle = event_loop.handle();
+    let join = handle.spawn(async { 1 });
+    let shown = format!("{event_loop:?}");
+    assert!(shown.contains("task#r1"), "{shown}");
+    assert_eq!(event_loop.run_until_complete(join).unwrap(), 1);
+}
