@@ -6,7 +6,7 @@
 //! shrinks every delay without changing the order of the lines they print.
 
 mod common;
-use common::example_path;
+use common::{example_path, COUNTDOWN};
 
 use std::process::Command;
 
@@ -122,24 +122,6 @@ fn lesson_11_async_fn_waits_the_same_fifteen_cycles() {
     let output = run_lesson("11_async_fn_is_a_state_machine", None);
     assert_eq!(lines(&output), ["Hello World", "Waited for 15 cycles"]);
 }
-
-/// The 14 lines of the countdown program (Python example 12), in order.
-const COUNTDOWN: [&str; 14] = [
-    "10",
-    "9",
-    "Doing more stuff",
-    "8",
-    "7",
-    "Hello World",
-    "6",
-    "5",
-    "4",
-    "3",
-    "2",
-    "1",
-    "TAKE OFF!!!!!",
-    "Main is exiting",
-];
 
 /// Checks the countdown lines and returns (run time, CPU time) from the two timing lines,
 /// and the whole output.

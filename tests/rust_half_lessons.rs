@@ -8,7 +8,7 @@
 //! a raw address or a raw size, which change between runs and between compilers.
 
 mod common;
-use common::example_path;
+use common::{example_path, COUNTDOWN};
 
 use std::process::Command;
 
@@ -102,24 +102,6 @@ fn glob_match_stands_for_any_run_of_characters() {
     assert_eq!(numbers_in("at 0x10, yes (byte 8 of 40)"), [16.0, 8.0, 40.0]);
     assert_eq!(numbers_in("Run time: 0.512 seconds"), [0.512]);
 }
-
-/// The 14 lines of the countdown program (lesson 12, the walkthrough's example 12).
-const COUNTDOWN: [&str; 14] = [
-    "10",
-    "9",
-    "Doing more stuff",
-    "8",
-    "7",
-    "Hello World",
-    "6",
-    "5",
-    "4",
-    "3",
-    "2",
-    "1",
-    "TAKE OFF!!!!!",
-    "Main is exiting",
-];
 
 /// Lesson 26 prints lesson 12's lines, burns next to no CPU, and polls each task once per
 /// wake; lesson 12, on the same program, polls each task hundreds of times more.

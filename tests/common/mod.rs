@@ -214,3 +214,21 @@ pub fn example_path(name: &str) -> std::path::PathBuf {
     );
     path
 }
+
+/// The 14 lines of the countdown program (lesson 12, the walkthrough's example 12).
+pub const COUNTDOWN: [&str; 14] = [
+    "10",
+    "9",
+    "Doing more stuff",
+    "8",
+    "7",
+    "Hello World",
+    "6",
+    "5",
+    "4",
+    "3",
+    "2",
+    "1",
+    "TAKE OFF!!!!!",
+    "Main is exiting",
+];
