@@ -40,7 +40,9 @@ use crate::sync_first::{EagerDepth, SuspendScope};
 use crate::task::{new_task, Header, JoinError, JoinHandle, Origin, TaskId, TaskRef};
 use crate::time::{Registration, TimerQueue};
 use crate::trace::{ObserveConfig, Observer, ObserverSlot, Timeline, WakeOrigin};
-use crate::waker::{register_loop, unregister_loop, wake_task, LoopId, Shared, TaskKey};
+use crate::waker::{
+    register_loop, unregister_loop, wake_task, wake_task_by_value, LoopId, Shared, TaskKey,
+};
 pub use builder::Builder;
 pub use handle::Handle;
 use scheduler::Scheduler;
@@ -389,18 +391,12 @@ struct MainWaker {
 
 impl ArcWake for MainWaker {
     fn wake_by_ref(arc_self: &Arc<Self>) {
-        if let Some(remote) = wake_task(&arc_self.header) {
-            remote.send();
-        }
+        wake_task(&arc_self.header);
     }
 
-    /// By value: the waker is let go of before the wake is sent (`RemoteWake` says why).
+    /// By value: the waker is let go of before a remote wake is sent (`RemoteWake` says why).
     fn wake(self: Arc<Self>) {
-        let remote = wake_task(&self.header);
-        drop(self);
-        if let Some(remote) = remote {
-            remote.send();
-        }
+        wake_task_by_value(self, |main| &main.header);
     }
 }
 

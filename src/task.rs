@@ -64,7 +64,7 @@ pub(crate) use join_error::Cause;
 pub use join_error::JoinError;
 pub use join_handle::JoinHandle;
 
-use crate::waker::{wake_task, LoopId, TaskKey};
+use crate::waker::{wake_task, wake_task_by_value, LoopId, TaskKey};
 use join_cell::JoinCell;
 
 /// A task's number, unique within its loop; prints as `task#7`.
@@ -330,18 +330,12 @@ where
     F::Output: Send,
 {
     fn wake_by_ref(arc_self: &Arc<Self>) {
-        if let Some(remote) = wake_task(&arc_self.shared.header) {
-            remote.send();
-        }
+        wake_task(&arc_self.shared.header);
     }
 
-    /// By value: the waker is let go of before the wake is sent (`RemoteWake` says why).
+    /// By value: the waker is let go of before a remote wake is sent (`RemoteWake` says why).
     fn wake(self: Arc<Self>) {
-        let remote = wake_task(&self.shared.header);
-        drop(self);
-        if let Some(remote) = remote {
-            remote.send();
-        }
+        wake_task_by_value(self, |task| &task.shared.header);
     }
 }
 

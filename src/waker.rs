@@ -377,22 +377,51 @@ pub(crate) fn cancel_timer_at(home: LoopId, key: TimerKey) {
     }
 }
 
-/// Puts the task that `header` describes back on its loop's run queue, if that loop runs on
-/// this thread. Otherwise marks the task as on its way and returns the [`RemoteWake`] for the
-/// caller to send; `None` if there is nothing to send (delivered here, or already on its way:
-/// the coming poll covers this wake too).
-///
-/// The caller sends it, rather than this function, so that a waker woken by value can let go
-/// of its `Arc` first (`ArcWake::wake` for tasks and main): see [`RemoteWake`].
-pub(crate) fn wake_task(header: &Header) -> Option<RemoteWake> {
-    let delivered = with_current_core(|core| core.try_schedule_here(header));
-    if delivered == Some(true) {
-        return None;
+/// Puts the task that `header` describes back on its loop's run queue: at once if that loop
+/// runs on this thread, else through its remote queue (the cold path, `wake_remote`). For a
+/// wake by reference; a wake by value goes through [`wake_task_by_value`].
+#[inline]
+pub(crate) fn wake_task(header: &Header) {
+    if !wake_here(header) {
+        wake_remote(header);
     }
-    claim_remote_wake(header)
+}
+
+/// A wake by value: as [`wake_task`], but the waker's `Arc` (`owner`, whose header
+/// `header_of` finds) is let go of before a remote wake is sent ([`RemoteWake`] says why).
+/// The same-thread path is `wake_task`'s.
+#[inline]
+pub(crate) fn wake_task_by_value<T>(owner: Arc<T>, header_of: impl Fn(&T) -> &Header) {
+    let remote = {
+        let header = header_of(&owner);
+        if wake_here(header) {
+            return;
+        }
+        claim_remote_wake(header)
+    };
+    drop(owner);
+    if let Some(remote) = remote {
+        remote.send();
+    }
+}
+
+/// The same-thread half of a wake: whether the loop running here took it.
+#[inline]
+fn wake_here(header: &Header) -> bool {
+    with_current_core(|core| core.try_schedule_here(header)) == Some(true)
 }
 
 /// The slow path of [`wake_task`], out of line so that the same-thread path stays small.
+#[cold]
+#[inline(never)]
+fn wake_remote(header: &Header) {
+    if let Some(remote) = claim_remote_wake(header) {
+        remote.send();
+    }
+}
+
+/// Marks the task as on its way to its loop from afar; the `RemoteWake` to send, or `None`
+/// if it is on its way already (the coming poll covers this wake too).
 #[cold]
 #[inline(never)]
 fn claim_remote_wake(header: &Header) -> Option<RemoteWake> {

@@ -58,9 +58,7 @@ impl<T: Send + 'static> JoinHandle<T> {
         let was_requested = header.is_abort_requested.swap(true, Ordering::AcqRel);
         if !was_requested && !self.is_finished() {
             // Schedule it, so the loop notices the request even if nothing else would wake it.
-            if let Some(remote) = wake_task(header) {
-                remote.send();
-            }
+            wake_task(header);
         }
     }
 
