@@ -501,7 +501,10 @@ fn lesson_13_chapter_count_gdb_counts_polls_waits_and_sleeps() {
     };
     assert_contains(&output, "Main is exiting");
     assert_eq!(hits(&output, 1), 11, "poll_task:\n{output}");
-    assert_eq!(hits(&output, 2), 13, "park_timeout:\n{output}");
+    // 13 waits on a quiet machine; under load a wait can end late, when two deadlines are
+    // due, and then one wait covers both (the chapter says so).
+    let waits = hits(&output, 2);
+    assert!((10..=13).contains(&waits), "park_timeout {waits} times:\n{output}");
     assert_eq!(hits(&output, 3), 26, "poll_sleep:\n{output}");
 }
 
