@@ -504,7 +504,10 @@ fn lesson_13_chapter_count_gdb_counts_polls_waits_and_sleeps() {
     // 13 waits on a quiet machine; under load a wait can end late, when two deadlines are
     // due, and then one wait covers both (the chapter says so).
     let waits = hits(&output, 2);
-    assert!((10..=13).contains(&waits), "park_timeout {waits} times:\n{output}");
+    assert!(
+        (10..=13).contains(&waits),
+        "park_timeout {waits} times:\n{output}"
+    );
     assert_eq!(hits(&output, 3), 26, "poll_sleep:\n{output}");
 }
 
