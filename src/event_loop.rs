@@ -41,7 +41,8 @@ use crate::task::{new_task, Header, JoinError, JoinHandle, Origin, TaskId, TaskR
 use crate::time::{Registration, TimerQueue};
 use crate::trace::{ObserveConfig, Observer, ObserverSlot, Timeline, WakeOrigin};
 use crate::waker::{
-    register_loop, unregister_loop, wake_task, wake_task_by_value, LoopId, Shared, TaskKey,
+    claim_remote_wake, register_loop, unregister_loop, wake_remote, wake_task, LoopId, Shared,
+    TaskKey,
 };
 pub use builder::Builder;
 pub use handle::Handle;
@@ -391,12 +392,21 @@ struct MainWaker {
 
 impl ArcWake for MainWaker {
     fn wake_by_ref(arc_self: &Arc<Self>) {
-        wake_task(&arc_self.header);
+        if !wake_task(&arc_self.header) {
+            wake_remote(&arc_self.header);
+        }
     }
 
     /// By value: the waker is let go of before a remote wake is sent (`RemoteWake` says why).
     fn wake(self: Arc<Self>) {
-        wake_task_by_value(self, |main| &main.header);
+        if wake_task(&self.header) {
+            return;
+        }
+        let remote = claim_remote_wake(&self.header);
+        drop(self);
+        if let Some(remote) = remote {
+            remote.send();
+        }
     }
 }
 

@@ -64,7 +64,7 @@ pub(crate) use join_error::Cause;
 pub use join_error::JoinError;
 pub use join_handle::JoinHandle;
 
-use crate::waker::{wake_task, wake_task_by_value, LoopId, TaskKey};
+use crate::waker::{claim_remote_wake, wake_remote, wake_task, LoopId, TaskKey};
 use join_cell::JoinCell;
 
 /// A task's number, unique within its loop; prints as `task#7`.
@@ -330,12 +330,21 @@ where
     F::Output: Send,
 {
     fn wake_by_ref(arc_self: &Arc<Self>) {
-        wake_task(&arc_self.shared.header);
+        if !wake_task(&arc_self.shared.header) {
+            wake_remote(&arc_self.shared.header);
+        }
     }
 
     /// By value: the waker is let go of before a remote wake is sent (`RemoteWake` says why).
     fn wake(self: Arc<Self>) {
-        wake_task_by_value(self, |task| &task.shared.header);
+        if wake_task(&self.shared.header) {
+            return;
+        }
+        let remote = claim_remote_wake(&self.shared.header);
+        drop(self);
+        if let Some(remote) = remote {
+            remote.send();
+        }
     }
 }
 

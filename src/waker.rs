@@ -377,44 +377,21 @@ pub(crate) fn cancel_timer_at(home: LoopId, key: TimerKey) {
     }
 }
 
-/// Puts the task that `header` describes back on its loop's run queue: at once if that loop
-/// runs on this thread, else through its remote queue (the cold path, `wake_remote`). For a
-/// wake by reference; a wake by value goes through [`wake_task_by_value`].
-#[inline]
-pub(crate) fn wake_task(header: &Header) {
-    if !wake_here(header) {
-        wake_remote(header);
-    }
-}
-
-/// A wake by value: as [`wake_task`], but the waker's `Arc` (`owner`, whose header
-/// `header_of` finds) is let go of before a remote wake is sent ([`RemoteWake`] says why).
-/// The same-thread path is `wake_task`'s.
-#[inline]
-pub(crate) fn wake_task_by_value<T>(owner: Arc<T>, header_of: impl Fn(&T) -> &Header) {
-    let remote = {
-        let header = header_of(&owner);
-        if wake_here(header) {
-            return;
-        }
-        claim_remote_wake(header)
-    };
-    drop(owner);
-    if let Some(remote) = remote {
-        remote.send();
-    }
-}
-
-/// The same-thread half of a wake: whether the loop running here took it.
-#[inline]
-fn wake_here(header: &Header) -> bool {
+/// Puts the task that `header` describes back on its loop's run queue if that loop runs on
+/// this thread, and says so. `false`: it does not, and the caller sends the wake from afar,
+/// by reference with [`wake_remote`], or, for a wake by value, with [`claim_remote_wake`] and
+/// [`RemoteWake::send`], letting go of its `Arc` in between ([`RemoteWake`] says why).
+/// Returning a `bool` keeps the same-thread path as short as it was (an `Option<RemoteWake>`
+/// returned from here cost `yield_many` 14 instructions per yield). Not `#[inline]`: one copy,
+/// so that `break miniloop::waker::wake_task` in gdb stops at every wake (docs/debugging.md).
+pub(crate) fn wake_task(header: &Header) -> bool {
     with_current_core(|core| core.try_schedule_here(header)) == Some(true)
 }
 
-/// The slow path of [`wake_task`], out of line so that the same-thread path stays small.
+/// The slow path of a wake by reference, out of line so that the same-thread path stays small.
 #[cold]
 #[inline(never)]
-fn wake_remote(header: &Header) {
+pub(crate) fn wake_remote(header: &Header) {
     if let Some(remote) = claim_remote_wake(header) {
         remote.send();
     }
@@ -424,7 +401,7 @@ fn wake_remote(header: &Header) {
 /// if it is on its way already (the coming poll covers this wake too).
 #[cold]
 #[inline(never)]
-fn claim_remote_wake(header: &Header) -> Option<RemoteWake> {
+pub(crate) fn claim_remote_wake(header: &Header) -> Option<RemoteWake> {
     if header.is_remote_queued.swap(true, Ordering::AcqRel) {
         return None; // already on its way: the coming poll covers this wake too
     }

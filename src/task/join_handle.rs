@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use super::{JoinError, Joinable, TaskId};
 use crate::event_loop::note_join_waker;
 use crate::sync_first::{is_suspend_allowed, note_suspend};
-use crate::waker::wake_task;
+use crate::waker::{wake_remote, wake_task};
 
 /// An owned permission to await a spawned task's result; `.await` it to get
 /// `Result<T, JoinError>`.
@@ -58,7 +58,9 @@ impl<T: Send + 'static> JoinHandle<T> {
         let was_requested = header.is_abort_requested.swap(true, Ordering::AcqRel);
         if !was_requested && !self.is_finished() {
             // Schedule it, so the loop notices the request even if nothing else would wake it.
-            wake_task(header);
+            if !wake_task(header) {
+                wake_remote(header);
+            }
         }
     }
 
