@@ -46,6 +46,7 @@ use crate::waker::{
 };
 pub use builder::Builder;
 pub use handle::Handle;
+pub(crate) use scheduler::cut_vacant_tail;
 use scheduler::Scheduler;
 pub(crate) use stuck::note_join_waker;
 use stuck::JoinWakerNote;

@@ -257,23 +257,22 @@ impl Shared {
         self.has_remote_wakes.store(true, Ordering::Release);
     }
 
-    /// Files a timer of this loop to be cancelled at its next turn (see `cancel_timer_at`).
-    fn push_timer_cancel(&self, key: TimerKey) {
+    fn lock_cancelled_timers(&self) -> MutexGuard<'_, Vec<TimerKey>> {
+        // Only pushes and takes happen under this lock; nothing in it can panic.
         self.cancelled_timers
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(key);
+    }
+
+    /// Files a timer of this loop to be cancelled at its next turn (see `cancel_timer_at`).
+    fn push_timer_cancel(&self, key: TimerKey) {
+        self.lock_cancelled_timers().push(key);
         self.notify_loop();
     }
 
     /// The timers to cancel (the loop calls it in step 1 of a turn).
     pub(crate) fn take_timer_cancels(&self) -> Vec<TimerKey> {
-        std::mem::take(
-            &mut *self
-                .cancelled_timers
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        std::mem::take(&mut *self.lock_cancelled_timers())
     }
 
     fn push_remote(&self, key: TaskKey) {

@@ -74,6 +74,32 @@ pub(crate) struct Scheduler {
 /// kept for reuse, and only a real spike is given back.
 pub(crate) const KEEP_ENTRIES: usize = 1024;
 
+/// Cuts the vacant slots off the end of a slot table (`is_vacant`; `on_cut` sees each before
+/// it goes) and rebuilds its free list highest index first, so that `pop` hands out the lowest
+/// slot. Returns the index of the last slot kept: the one that stopped the cut. Shared by the
+/// task table and the timer queue (`shrink_when_idle` in both).
+pub(crate) fn cut_vacant_tail<T>(
+    slots: &mut Vec<T>,
+    free: &mut Vec<u32>,
+    is_vacant: impl Fn(&T) -> bool,
+    on_cut: impl FnMut(&T),
+) -> Option<usize> {
+    let kept = slots
+        .iter()
+        .rposition(|slot| !is_vacant(slot))
+        .map_or(0, |last| last + 1);
+    slots[kept..].iter().for_each(on_cut);
+    slots.truncate(kept);
+    free.clear();
+    let vacant = slots.iter().enumerate().rev();
+    free.extend(
+        vacant
+            .filter(|(_, slot)| is_vacant(slot))
+            .map(|(index, _)| index as u32),
+    );
+    kept.checked_sub(1)
+}
+
 /// Gives back the unused capacity of `buffer` when it is under a quarter full and larger
 /// than `KEEP_ENTRIES`, keeping room for twice what it holds. Called on idle turns only.
 pub(crate) fn shrink_buffer<T>(buffer: &mut Vec<T>) {
@@ -278,25 +304,15 @@ impl Scheduler {
             return;
         }
         self.task_id_at_last_shrink = self.next_task_id;
-        let kept = self
-            .slots
-            .iter()
-            .rposition(|slot| !matches!(slot.state, SlotState::Vacant))
-            .map_or(0, |last| last + 1);
-        self.shrink_blocked_at = kept.checked_sub(1);
-        for slot in &self.slots[kept..] {
-            let next = slot.generation.wrapping_add(1);
-            self.fresh_generation = self.fresh_generation.max(next);
-        }
-        self.slots.truncate(kept);
-        // Highest first, so that `pop` hands out the lowest slot.
-        self.free.clear();
-        let vacant = self.slots.iter().enumerate().rev();
-        self.free.extend(
-            vacant
-                .filter(|(_, slot)| matches!(slot.state, SlotState::Vacant))
-                .map(|(index, _)| index as u32),
+        let mut fresh_generation = self.fresh_generation;
+        self.shrink_blocked_at = cut_vacant_tail(
+            &mut self.slots,
+            &mut self.free,
+            |slot| matches!(slot.state, SlotState::Vacant),
+            |cut| fresh_generation = fresh_generation.max(cut.generation.wrapping_add(1)),
         );
+        self.fresh_generation = fresh_generation;
+        let kept = self.slots.len();
         self.slots.shrink_to(kept.max(KEEP_ENTRIES));
         shrink_buffer(&mut self.free);
     }

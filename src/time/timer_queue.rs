@@ -36,6 +36,8 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+use crate::event_loop::cut_vacant_tail;
+
 /// One heap entry: when (nanoseconds since the queue's epoch), tie-breaker, and where the
 /// waker is. Ordered by those fields in that order.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -256,20 +258,11 @@ impl TimerQueue {
         }
         self.registered_since_shrink = 0;
         self.drop_stale_entries();
-        let kept = self
-            .slots
-            .iter()
-            .rposition(|slot| !matches!(slot, TimerSlot::Vacant))
-            .map_or(0, |last| last + 1);
-        self.shrink_blocked_at = kept.checked_sub(1);
-        self.slots.truncate(kept);
-        // Highest first, so that `pop` hands out the lowest slot.
-        self.free.clear();
-        let vacant = self.slots.iter().enumerate().rev();
-        self.free.extend(
-            vacant
-                .filter(|(_, slot)| matches!(slot, TimerSlot::Vacant))
-                .map(|(index, _)| index as u32),
+        self.shrink_blocked_at = cut_vacant_tail(
+            &mut self.slots,
+            &mut self.free,
+            |slot| matches!(slot, TimerSlot::Vacant),
+            |_| {},
         );
         let keep = |len: usize| (len * 2).max(KEEP_ENTRIES);
         self.slots.shrink_to(keep(self.slots.len()));
