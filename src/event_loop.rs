@@ -49,7 +49,7 @@ pub use handle::Handle;
 pub(crate) use scheduler::cut_vacant_tail;
 use scheduler::Scheduler;
 pub(crate) use stuck::note_join_waker;
-use stuck::JoinWakerNote;
+use stuck::{JoinWakerNote, MIN_NOTES_BEFORE_PRUNING};
 
 /// Messages for misuse, kept in one place and tested.
 pub(crate) const SPAWN_OUTSIDE_LOOP: &str = "`miniloop::spawn` called outside an event loop; \
@@ -209,8 +209,8 @@ impl EventLoop {
             turn_clock: Cell::new(None),
             // Room for the few notes a poll makes, so that the first `JoinHandle` a program
             // awaits allocates nothing.
-            awaits_noted: RefCell::new(Vec::with_capacity(4)),
-            has_awaits_noted: Cell::new(false),
+            awaits_noted: RefCell::new(Vec::new()),
+            prune_notes_at: Cell::new(MIN_NOTES_BEFORE_PRUNING),
         };
         EventLoop {
             core: Rc::new(core),
@@ -434,12 +434,13 @@ pub(crate) struct Core {
     observer: ObserverSlot,
     /// The clock as first read during this turn (`turn_now`); cleared when a turn begins.
     turn_clock: Cell<Option<Instant>>,
-    /// `JoinHandle`s of this loop's tasks that the current poll left a new waker in, for the
-    /// stuck check to name who awaits each (`event_loop/stuck.rs`); emptied when the poll
-    /// returns.
+    /// Which waker a `JoinHandle` poll on this thread left in which task's join cell, oldest
+    /// first, for the stuck check to name who awaits each (`event_loop/stuck.rs`). Read only
+    /// by the check; pruned when it reaches `prune_notes_at`.
     awaits_noted: RefCell<Vec<JoinWakerNote>>,
-    /// Whether `awaits_noted` has anything: the one branch this costs a poll.
-    has_awaits_noted: Cell<bool>,
+    /// The length of `awaits_noted` at which its stale notes are pruned: twice what the last
+    /// pruning kept, so that pruning costs O(1) per note.
+    prune_notes_at: Cell<usize>,
 }
 
 impl Core {

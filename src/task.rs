@@ -108,12 +108,13 @@ impl fmt::Debug for TaskId {
     }
 }
 
-/// Who last left a waker in a task's join cell, as far as its loop knows: a 32-bit name for the
-/// main future or for a task of the same loop, kept in `Header::awaited_by` for the stuck-loop
-/// check (`event_loop/stuck.rs` explains how it is filled in and read).
+/// A 32-bit name for the main future or for a task of a loop, which the stuck-loop check
+/// (`event_loop/stuck.rs`) uses to say who left a waker in which join cell; and the two marks
+/// that `Header::awaited_by` holds for it (`NOTED`, `UNKNOWN`).
 ///
-/// 32 bits, so that it fits in the padding `Header` already had: a task's 64-bit `TaskId` is
-/// named only while its number fits (the first 2^31 - 3 tasks spawned on the loop's thread, and
+/// 32 bits, so that the marks fit in the padding `Header` already had (names were kept there
+/// too, before the check learnt to name waiters itself): a task's 64-bit `TaskId` is named
+/// only while its number fits (the first 2^31 - 3 tasks spawned on the loop's thread, and
 /// the first 2^31 - 1 spawned through a `Handle`). A later task is `UNKNOWN`, which never
 /// names anyone: the check then counts its waker as held outside the loop, so it can only miss
 /// a stuck loop, never report one that is not. Names are never reused, since ids are not.
@@ -124,8 +125,8 @@ impl Awaiter {
     /// Nobody the loop can name: another thread's waker, a waker made inside a combinator,
     /// or the cell never had one.
     pub(crate) const UNKNOWN: Awaiter = Awaiter(0);
-    /// A poll on the loop's thread has just left a waker; the loop names its owner when that
-    /// poll returns (`Core::name_awaiters`).
+    /// A `JoinHandle` poll on the loop's thread left the cell's waker, and filed a note of
+    /// it: the check names its owner from that note (`Core::waiters_by_note`).
     pub(crate) const NOTED: Awaiter = Awaiter(1);
     /// The future given to `run_until_complete`.
     pub(crate) const MAIN: Awaiter = Awaiter(2);
@@ -179,9 +180,10 @@ pub(crate) struct Header {
     /// Set by `JoinHandle::abort`; checked before each poll (by the task's own poll, which
     /// then answers `Polled::Aborted` instead of polling).
     pub(crate) is_abort_requested: AtomicBool,
-    /// Who last left a waker in this task's join cell, if that was the main future or a task
-    /// of the same loop: an `Awaiter`, for the stuck-loop check (`event_loop/stuck.rs`). It
-    /// fits in padding that `Header` had anyway (40 bytes with it or without it).
+    /// `Awaiter::NOTED` if the waker in this task's join cell was left by a `JoinHandle` poll
+    /// on its loop's thread (the loop kept a note of whose it is), else `Awaiter::UNKNOWN`:
+    /// for the stuck-loop check (`event_loop/stuck.rs`). It fits in padding that `Header` had
+    /// anyway (40 bytes with it or without it).
     pub(crate) awaited_by: AtomicU32,
     /// The task's name and spawn location, kept only when someone will read them: when the
     /// task was given a name, or when the loop records a trace or watches for slow polls.
@@ -226,7 +228,8 @@ impl Header {
         self.key.store(key.pack(), Ordering::Relaxed);
     }
 
-    /// Who last left a waker in this task's join cell (see `Awaiter`).
+    /// Whether the loop noted who left the waker in this task's join cell (`NOTED` or
+    /// `UNKNOWN`; see `Awaiter`).
     #[inline]
     pub(crate) fn awaited_by(&self) -> Awaiter {
         Awaiter(self.awaited_by.load(Ordering::Relaxed))

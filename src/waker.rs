@@ -51,7 +51,7 @@ impl LoopId {
 
 /// Where a task lives in its loop's task table: the slot, and which use of that slot.
 /// The generation makes a stale key (its task finished, the slot reused) harmless.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct TaskKey {
     pub(crate) index: u32,
     pub(crate) generation: u32,

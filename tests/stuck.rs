@@ -204,6 +204,48 @@ fn an_unnamed_task_gets_the_hint_to_trace() {
     assert_eq!(lines[3], TRACE_HINT, "{message}");
 }
 
+/// Guarantee: the note of who awaits a handle survives the pruning of thousands of later
+/// notes. Main polls the stuck task's handle once (its note is filed), then spawns and awaits
+/// 2 000 other tasks (a note each, pruned again and again), then awaits the handle again with
+/// the same waker, which files no new note: only the first one can name main. A pruning that
+/// dropped it (or kept an older note instead of the newest) leaves the handle's waker unnamed,
+/// so the check counts it as outside, never reports, and the watchdog fails the test.
+#[test]
+#[cfg_attr(miri, ignore = "waits 50 ms between two looks")]
+fn fires_when_the_note_naming_main_outlives_thousands_of_later_notes() {
+    let message = stuck_message(|| {
+        quiet_loop().run_until_complete(async {
+            let mut stuck = Builder::new().name("forgetful").spawn(Forgetful);
+            let mut is_first_poll = true;
+            std::future::poll_fn(|cx| {
+                assert!(Pin::new(&mut stuck).poll(cx).is_pending());
+                if std::mem::take(&mut is_first_poll) {
+                    cx.waker().wake_by_ref(); // come back once: the note is filed now
+                    return Poll::Pending;
+                }
+                Poll::Ready(())
+            })
+            .await;
+            for n in 0..2_000u32 {
+                let done = miniloop::spawn(async move {
+                    miniloop::yield_now().await; // so that main's await leaves its waker
+                    n
+                })
+                .await;
+                assert_eq!(done.unwrap(), n);
+            }
+            let _ = stuck.await;
+        })
+    });
+    let lines: Vec<&str> = message.lines().collect();
+    assert_eq!(lines[0], HEADLINE, "{message}");
+    assert_eq!(
+        lines[1],
+        format!("  {MAIN}: waits for task#1 \"forgetful\", which is stuck too"),
+        "{message}"
+    );
+}
+
 /// Guarantee: two tasks awaiting each other's handles are reported, each waiting for the
 /// other: their wakers sit only in each other's join cells.
 #[test]

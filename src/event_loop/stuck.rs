@@ -60,17 +60,33 @@
 //!    `Header::awaited_by` `NOTED` and files `(the task's key, the waker's data pointer)` in
 //!    `Core::awaits_noted`; anywhere else it marks it `UNKNOWN`. Both before the old waker is
 //!    dropped.
-//! 2. When the poll that did it returns (`after_poll`, or the main future's poll), the loop
-//!    compares each filed pointer with the polled one's own waker's (`TaskRef::waker_data`;
-//!    for main, the `MainWaker`'s address) and turns `NOTED` into that waiter's name, or into
-//!    `UNKNOWN` if the waker was someone else's (a `join_all` child's, say). Newest note
-//!    first, each a compare-exchange from `NOTED`: only the latest waker left in a cell names
-//!    anyone, and a handle re-polled on another thread meanwhile (which wrote `UNKNOWN`)
-//!    keeps `UNKNOWN`. This costs the busy path one branch per poll (`has_awaits_noted`).
+//! 2. The check, and only the check, turns the notes into names (`waiters_by_note`): for each
+//!    task marked `NOTED`, its newest note's pointer is compared with each waiter's own waker
+//!    (`TaskRef::waker_data` of each task in the table; for main, the `MainWaker`'s address).
+//!    The match is that waiter; no match (a waker made inside a combinator, say `join_all`'s
+//!    for each child) names nobody. Only the newest note counts, since only the latest waker
+//!    left in a cell is there; a handle re-polled on another thread since (which wrote
+//!    `UNKNOWN`) names nobody either.
 //!
-//! A name is an `Awaiter` (`task.rs`): 32 bits, which fit in `Header`'s padding, so a task
-//! costs no more memory (`benches/alloc_per_task.rs` counts 128 bytes per task with it and
-//! without it).
+//! Why a pointer can be trusted at the check, when the allocation it came from may be gone:
+//! if the cell still holds the waker the note describes, that waker keeps its allocation
+//! alive, so no other live waiter can have the same address. If it does not (the handle was
+//! dropped, or the task finished and took the waker out), the check does not ask whose waker
+//! the cell holds: a detached handle counts for nothing and a finished task is not in the
+//! table.
+//!
+//! The notes are kept between polls, so they must not pile up: a million tasks spawned and
+//! awaited leave a million notes. When the list reaches twice what its last pruning kept
+//! (at least `MIN_NOTES_BEFORE_PRUNING`), the notes of ended tasks and all but the newest of
+//! each task go (`prune_notes`): O(1) per note, amortised.
+//!
+//! Naming after each poll instead, the first version of this module, cost every poll a
+//! branch ("did that poll leave a note?"): +7 instructions on a yield, +2.6% of `yield_many`
+//! (docs/benchmarks.md). Naming at the check costs the busy path nothing.
+//!
+//! The mark is an `Awaiter` (`task.rs`, where names are made too) in 32 bits of padding that
+//! `Header` had anyway, so a task costs no more memory (`benches/alloc_per_task.rs` counts
+//! 128 bytes per task with it and without it).
 //!
 //! # Races
 //! Another thread holding the last outside waker may call it while the loop looks. A wake by
@@ -105,12 +121,10 @@
 //! `abort`. The check takes such a handle for held by its (stuck) poller.
 //!
 //! # Rules this module keeps
-//! - The check runs only on the way into a wait with no deadline, never on the busy path. The
-//!   bookkeeping costs every poll one branch (`has_awaits_noted`); a `JoinHandle` poll that
-//!   leaves a new waker pays a thread-local look-up and a push, and its naming a
-//!   compare-exchange when the poll returns: about 5 ns on a spawn-then-await round trip of
-//!   about 95 ns (release build, this machine; a handle awaited after its task finished, and
-//!   every other poll, pay nothing more).
+//! - The check runs only on the way into a wait with no deadline, never on the busy path, and
+//!   so does the naming. A poll pays nothing for it; a `JoinHandle` poll that leaves a new
+//!   waker pays a thread-local look-up, a push and a length check (a handle awaited after its
+//!   task finished pays nothing more).
 //! - It reports only what both looks agree on, and names every waiter and what it waits for.
 //! - A waker woken by value from another thread is let go of before its wake is sent
 //!   (`RemoteWake`, in `waker.rs`), and the loop counts its `Handle`s apart from its `Arc`s.
@@ -141,6 +155,10 @@ pub(crate) const STUCK_CAUSE: &str = "the likely cause: a future returned `Poll:
      thread); keep the waker and wake it when the wait is over, or await something that does \
      (`miniloop::sleep`, a socket, a channel); lesson 29 shows the bug and the fix: \
      `cargo run --example 29_poll_contract_broken`, docs/29-poll-contract-broken.md";
+
+/// The shortest the join-waker notes are let grow before the first pruning
+/// (`Core::prune_notes`).
+pub(super) const MIN_NOTES_BEFORE_PRUNING: usize = 64;
 
 /// How long the check waits before its second look.
 const SECOND_LOOK_AFTER: Duration = Duration::from_millis(50);
@@ -179,7 +197,9 @@ pub(super) enum Verdict {
 }
 
 impl Core {
-    /// Step 1 of naming, on the loop's thread: files the note if `awaited` is this loop's.
+    /// Files the note, on the loop's thread, if `awaited` is this loop's: step 1 of naming.
+    /// The only work a `JoinHandle` poll pays for the check; once in a while (twice the
+    /// length the last pruning left) it also prunes the list.
     fn note_join_waker(&self, awaited: &Header, waker: &Waker) -> bool {
         if awaited.home != self.id {
             return false;
@@ -191,48 +211,56 @@ impl Core {
             awaited: awaited.key(),
             waker_data: waker.data(),
         });
-        self.has_awaits_noted.set(true);
+        if notes.len() >= self.prune_notes_at.get() {
+            self.prune_notes(&mut notes);
+        }
         true
     }
 
-    /// Step 2 of naming, when the poll of `polled` returns (the caller checks
-    /// `has_awaits_noted` first). `own` is the polled task's header (a task may await its own
-    /// handle), `waker_data` its waker's data pointer.
+    /// Drops every note that can no longer name anyone: those of tasks that have ended, and
+    /// all but the newest of each task (only the latest waker left in a cell is there).
     #[cold]
     #[inline(never)]
-    pub(super) fn name_awaiters(
-        &self,
-        polled: Awaiter,
-        own: Option<&Header>,
-        waker_data: *const (),
-    ) {
-        self.has_awaits_noted.set(false);
-        let mut notes = self.awaits_noted.borrow_mut();
-        // If the table is busy (it never is after a poll), the marks stay `NOTED`, which names
-        // nobody: the check then counts those wakers as outside.
+    fn prune_notes(&self, notes: &mut Vec<JoinWakerNote>) {
+        // The task being polled is out of the table, but alive: `is_polling` keeps its notes.
+        // With the table busy (it never is inside a poll), prune another time.
         let Ok(scheduler) = self.scheduler.try_borrow() else {
-            notes.clear();
             return;
         };
-        // Newest first: the latest waker left in a cell is the one it holds.
-        for note in notes.drain(..).rev() {
-            let header = match own {
-                Some(own) if own.key() == note.awaited => Some(own),
-                _ => scheduler.parked_task(note.awaited).map(TaskRef::header),
-            };
-            let Some(header) = header else { continue };
-            let name = if note.waker_data == waker_data {
-                polled
-            } else {
-                Awaiter::UNKNOWN // a waker made inside the poll: a combinator's own
-            };
-            let _ = header.awaited_by.compare_exchange(
-                Awaiter::NOTED.0,
-                name.0,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
+        let mut seen = HashSet::new();
+        let mut kept: Vec<JoinWakerNote> = notes
+            .drain(..)
+            .rev()
+            .filter(|note| {
+                let key = note.awaited;
+                (scheduler.parked_task(key).is_some() || scheduler.is_polling(key))
+                    && seen.insert(key)
+            })
+            .collect();
+        kept.reverse();
+        *notes = kept;
+        self.prune_notes_at
+            .set((2 * notes.len()).max(MIN_NOTES_BEFORE_PRUNING));
+    }
+
+    /// Step 2 of naming, at the check: who left the waker in each cell marked `NOTED`. The
+    /// newest note of a task gives the waker's data pointer, which is compared with that of
+    /// every waiter the loop has (the main future and each task in the table). A cell with no
+    /// note, or a waker that is no waiter's (a combinator's own), names nobody: `UNKNOWN`.
+    fn waiters_by_note(&self, tasks: &[(TaskKey, &TaskRef)]) -> HashMap<TaskKey, Awaiter> {
+        let mut waiters: HashMap<*const (), Awaiter> = tasks
+            .iter()
+            .map(|(_, task)| (task.waker_data(), Awaiter::of(task.header().id)))
+            .collect();
+        waiters.insert(Arc::as_ptr(&self.main_waker).cast(), Awaiter::MAIN);
+        let notes = self.awaits_noted.borrow();
+        // Oldest first, so the newest note of each task is the one left in the map.
+        let mut newest: HashMap<TaskKey, Awaiter> = HashMap::new();
+        for note in notes.iter() {
+            let waiter = waiters.get(&note.waker_data).copied();
+            newest.insert(note.awaited, waiter.unwrap_or(Awaiter::UNKNOWN));
         }
+        newest
     }
 
     /// Called by `wait_for_work` just before a wait with no deadline: can anything ever end
@@ -304,18 +332,23 @@ impl Core {
                 .header
                 .is_remote_queued
                 .load(Ordering::Acquire);
+        let named = self.waiters_by_note(&tasks);
         let tasks = tasks
             .iter()
             .zip(refs)
             .map(|((key, task), refs)| {
                 let header = task.header();
+                let awaited_by = match header.awaited_by() {
+                    Awaiter::NOTED => named.get(key).copied().unwrap_or(Awaiter::UNKNOWN),
+                    _ => Awaiter::UNKNOWN,
+                };
                 TaskLook {
                     key: *key,
                     id: header.id,
                     name: Awaiter::of(header.id),
                     refs,
                     join: task.join_view(),
-                    awaited_by: header.awaited_by(),
+                    awaited_by,
                     is_woken: header.is_remote_queued.load(Ordering::Acquire)
                         || header.is_abort_requested.load(Ordering::Acquire),
                 }
@@ -702,6 +735,32 @@ mod tests {
         drop(queue);
         waking.join().unwrap();
         drop(handle);
+    }
+
+    /// Guarantee: the notes do not pile up. Spawning and awaiting 10 000 tasks one after
+    /// another files a note each (main's await leaves a new waker in each new task's cell);
+    /// pruning keeps the list under twice its floor, since at most two tasks live at once.
+    /// Without pruning it would hold 10 000 notes at the end.
+    #[test]
+    fn the_notes_of_join_wakers_stay_few_however_many_tasks_were_awaited() {
+        let event_loop = crate::EventLoop::builder().trace(false).build();
+        let most = event_loop.run_until_complete(async {
+            let mut most = 0;
+            for n in 0..10_000u32 {
+                let handle = crate::spawn(async move {
+                    crate::yield_now().await;
+                    n
+                });
+                assert_eq!(handle.await.unwrap(), n);
+                let notes = with_current_core(|core| core.awaits_noted.borrow().len());
+                most = most.max(notes.expect("inside the loop"));
+            }
+            most
+        });
+        assert!(
+            (2..2 * MIN_NOTES_BEFORE_PRUNING).contains(&most),
+            "at most {most} notes"
+        );
     }
 
     #[test]

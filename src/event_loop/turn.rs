@@ -24,7 +24,6 @@
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -34,7 +33,7 @@ use super::scheduler::{shrink_buffer, Taken};
 use super::stuck::Verdict;
 use super::Core;
 use crate::reactor::Reactor;
-use crate::task::{Awaiter, Header, JoinError, Polled, TaskRef};
+use crate::task::{Header, JoinError, Polled, TaskRef};
 use crate::trace::{Observer, WakeOrigin};
 use crate::waker::TaskKey;
 
@@ -57,11 +56,6 @@ impl Core {
                 // blocks first. One branch when nothing is observed.
                 let started = self.observer.get().map(|_| Instant::now());
                 let poll = future.as_mut().poll(&mut cx);
-                // Did the poll leave main's waker in a task's `JoinHandle`? (`stuck.rs`)
-                if self.has_awaits_noted.get() {
-                    let waker_data = Arc::as_ptr(&self.main_waker).cast();
-                    self.name_awaiters(Awaiter::MAIN, None, waker_data);
-                }
                 if let (Some(observer), Some(started)) = (self.observer.get(), started) {
                     observer.main_polled(&self.main_waker.header, started);
                 }
@@ -160,12 +154,6 @@ impl Core {
     /// Parks a task that answered `Pending`, or frees the slot of one that ended.
     #[inline(always)]
     fn after_poll(&self, key: TaskKey, task: TaskRef, polled: Polled) {
-        // Did the poll leave a waker in a `JoinHandle` of this loop? One branch per poll;
-        // the naming itself (`stuck.rs`) is out of line.
-        if self.has_awaits_noted.get() {
-            let header = task.header();
-            self.name_awaiters(Awaiter::of(header.id), Some(header), task.waker_data());
-        }
         let error = match polled {
             Polled::Pending => return self.scheduler.borrow_mut().put_back(key, task),
             Polled::Ready => {
