@@ -12,6 +12,8 @@
 //! - Dropping a `Sleep` costs O(1) (lazy removal, see `time/timer_queue.rs`).
 //! - `Duration::ZERO`, deadlines in the past and `Duration::MAX` all work: a deadline too far
 //!   to represent becomes "in a century", which no program outlives.
+//! - A `Sleep` that returned `Ready` stays finished (until `reset`): polled again it is `Ready`
+//!   at once, and `FusedFuture::is_terminated` says so, which is what `futures::select!` reads.
 //!
 //! # Why a binary heap and not a timer wheel
 //! A heap is short, exact and easy to step through; a wheel pays off with very many timers and
@@ -27,6 +29,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use futures_core::future::FusedFuture;
+use futures_core::stream::{FusedStream, Stream};
 use pin_project_lite::pin_project;
 
 use crate::event_loop::{with_current_core, Core};
@@ -60,7 +64,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
         seq: NEXT_SEQ.fetch_add(1, Ordering::Relaxed),
-        registration: None,
+        state: SleepState::Unfiled,
     }
 }
 
@@ -79,8 +83,20 @@ pub struct Sleep {
     deadline: Instant,
     /// Ties between equal deadlines are broken by creation order.
     seq: u64,
-    /// Where this sleep is filed, once it has been polled.
-    registration: Option<Registration>,
+    state: SleepState,
+}
+
+/// Where a `Sleep` is in its life. Three states in the space that `Option<Registration>`
+/// took: the enum's tag fills the word that `Option`'s did, so `Sleep` did not grow to tell
+/// "finished" (for `is_terminated`) from "not polled yet".
+#[derive(Clone, Copy, Debug)]
+enum SleepState {
+    /// Not polled yet (or `reset`).
+    Unfiled,
+    /// Waiting in one loop's timer queue.
+    Filed(Registration),
+    /// Returned `Ready`.
+    Finished,
 }
 
 /// A `Sleep`'s entry in one loop's timer queue.
@@ -108,7 +124,8 @@ impl Sleep {
     }
 
     fn deregister(&mut self) {
-        if let Some(registration) = self.registration.take() {
+        if let SleepState::Filed(registration) = self.state {
+            self.state = SleepState::Unfiled;
             cancel_registration(registration);
         }
     }
@@ -136,6 +153,7 @@ impl Future for Sleep {
         if !is_suspend_allowed() {
             // Inside `run_now`: no loop is needed to say "not yet", and nothing is filed.
             if this.deadline <= Instant::now() {
+                this.state = SleepState::Finished;
                 return Poll::Ready(());
             }
             let remaining = rounded_up(this.deadline - Instant::now());
@@ -163,40 +181,63 @@ fn cancel_registration(registration: Registration) {
 
 /// Checks a sleep against the timer queue of the loop polling it.
 fn poll_sleep(core: &Core, sleep: &mut Sleep, waker: &Waker) -> Poll<()> {
-    match sleep.registration {
-        Some(registration) if registration.home == core.id() => {
+    match sleep.state {
+        SleepState::Filed(registration) if registration.home == core.id() => {
             let state = core
                 .timers()
                 .borrow_mut()
                 .poll_timer(registration.key, waker);
             match state {
                 TimerState::Fired => {
-                    sleep.registration = None;
+                    sleep.state = SleepState::Finished;
                     Poll::Ready(())
                 }
                 TimerState::Waiting => Poll::Pending,
             }
         }
+        SleepState::Finished => Poll::Ready(()),
         // First poll (or the sleep moved to another loop): file it, unless it is already due
         // (by the turn's clock, which is never ahead of the real one). A registration with
         // another loop is cancelled there first, so the entry does not stay behind.
-        _ => {
-            if let Some(elsewhere) = sleep.registration.take() {
+        SleepState::Unfiled | SleepState::Filed(_) => {
+            if let SleepState::Filed(elsewhere) = sleep.state {
+                sleep.state = SleepState::Unfiled;
                 cancel_registration(elsewhere);
             }
             if sleep.deadline <= core.turn_now() {
+                sleep.state = SleepState::Finished;
                 return Poll::Ready(());
             }
             let key = core
                 .timers()
                 .borrow_mut()
                 .register(sleep.deadline, sleep.seq, waker.clone());
-            sleep.registration = Some(Registration {
+            sleep.state = SleepState::Filed(Registration {
                 home: core.id(),
                 key,
             });
             Poll::Pending
         }
+    }
+}
+
+/// A `Sleep` that returned `Ready` is terminated until [`Sleep::reset`], so that
+/// `futures::select!` takes it without `.fuse()` and skips it once it has fired.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use futures::future::FusedFuture;
+/// miniloop::run(async {
+///     let mut timer = std::pin::pin!(miniloop::sleep(Duration::from_millis(1)));
+///     assert!(!timer.is_terminated());
+///     timer.as_mut().await;
+///     assert!(timer.is_terminated());
+/// });
+/// ```
+impl FusedFuture for Sleep {
+    fn is_terminated(&self) -> bool {
+        matches!(self.state, SleepState::Finished)
     }
 }
 
@@ -208,9 +249,14 @@ impl Drop for Sleep {
 
 impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            SleepState::Unfiled => "unfiled",
+            SleepState::Filed(_) => "filed",
+            SleepState::Finished => "finished",
+        };
         f.debug_struct("Sleep")
             .field("deadline", &self.deadline)
-            .field("is_registered", &self.registration.is_some())
+            .field("state", &state)
             .finish()
     }
 }
@@ -267,6 +313,30 @@ impl<F: Future> Future for Timeout<F> {
     }
 }
 
+/// A `Timeout` is terminated once its future returned or its deadline passed; both halves
+/// must say so, hence `F: FusedFuture` (a `Sleep`, a `Select`, or any future after
+/// `.fuse()`). No flag of its own: `timeout_cancel`, a benchmark row, keeps its size.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use futures::future::FusedFuture;
+/// miniloop::run(async {
+///     let mut slow = std::pin::pin!(miniloop::timeout(
+///         Duration::from_millis(1),
+///         miniloop::sleep(Duration::from_secs(3600)),
+///     ));
+///     assert!(!slow.is_terminated());
+///     assert!(slow.as_mut().await.is_err());
+///     assert!(slow.is_terminated());
+/// });
+/// ```
+impl<F: FusedFuture> FusedFuture for Timeout<F> {
+    fn is_terminated(&self) -> bool {
+        self.future.is_terminated() || self.sleep.is_terminated()
+    }
+}
+
 /// The error of a [`timeout`] whose deadline passed; prints as `deadline has elapsed (50ms)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Elapsed {
@@ -281,7 +351,8 @@ impl fmt::Display for Elapsed {
 
 impl std::error::Error for Elapsed {}
 
-/// Ticks every `period`; the first tick completes at once.
+/// Ticks every `period`; the first tick completes at once. Await [`Interval::tick`], or use
+/// the interval as a [`Stream`] of tick instants that never ends.
 ///
 /// If the loop was too busy to tick on time, the missed ticks are skipped: the next tick is
 /// the next multiple of `period` after now (tokio calls this `MissedTickBehavior::Skip`). We
@@ -311,7 +382,7 @@ pub fn interval(period: Duration) -> Interval {
     }
     Interval {
         period,
-        next_tick: Instant::now(),
+        next_tick: sleep_until(Instant::now()),
     }
 }
 
@@ -319,14 +390,23 @@ pub fn interval(period: Duration) -> Interval {
 #[derive(Debug)]
 pub struct Interval {
     period: Duration,
-    next_tick: Instant,
+    /// A sleep until the next tick, kept between ticks (not made in `tick`) so that `poll_next`
+    /// has somewhere to keep its timer between polls.
+    next_tick: Sleep,
 }
 
 impl Interval {
     /// Waits for the next tick and returns the instant it was scheduled for.
     pub async fn tick(&mut self) -> Instant {
-        let scheduled = self.next_tick;
-        sleep_until(scheduled).await;
+        std::future::poll_fn(|cx| self.poll_tick(cx)).await
+    }
+
+    fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
+        let scheduled = self.next_tick.deadline();
+        let fired = Pin::new(&mut self.next_tick).poll(cx);
+        if fired.is_pending() {
+            return Poll::Pending;
+        }
         let now = Instant::now();
         let mut next = deadline_after(scheduled, self.period);
         if next <= now {
@@ -335,13 +415,42 @@ impl Interval {
             let skip = u32::try_from(periods_behind + 1).unwrap_or(u32::MAX);
             next = deadline_after(scheduled, self.period.saturating_mul(skip));
         }
-        self.next_tick = next;
-        scheduled
+        self.next_tick.reset(next);
+        Poll::Ready(scheduled)
     }
 
     /// The time between ticks.
     pub fn period(&self) -> Duration {
         self.period
+    }
+}
+
+/// The ticks as a stream: each item is the instant the tick was scheduled for, as
+/// [`Interval::tick`] returns it. It never ends.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use futures::StreamExt;
+/// let ticks: Vec<_> = miniloop::run(async {
+///     miniloop::time::interval(Duration::from_millis(2)).take(3).collect().await
+/// });
+/// assert_eq!(ticks.len(), 3);
+/// assert!(ticks[0] < ticks[1] && ticks[1] < ticks[2]);
+/// ```
+impl Stream for Interval {
+    type Item = Instant;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Instant>> {
+        self.get_mut().poll_tick(cx).map(Some)
+    }
+}
+
+/// Never terminated: an interval ticks for as long as it lives, so `futures::select!` may take
+/// `interval.next()` in a loop.
+impl FusedStream for Interval {
+    fn is_terminated(&self) -> bool {
+        false
     }
 }
 
