@@ -270,7 +270,7 @@ impl<F: Future> Future for Race<F> {
 /// ```
 /// use futures::future::FusedFuture;
 /// miniloop::run(async {
-///     let mut first = std::pin::pin!(miniloop::race([async { 1 }, async { 2 }]));
+///     let mut first = std::pin::pin!(miniloop::race([1, 2].map(|n| async move { n })));
 ///     assert!(!first.is_terminated());
 ///     assert_eq!(first.as_mut().await, (0, 1));
 ///     assert!(first.is_terminated());
@@ -319,6 +319,6 @@ mod tests {
     #[test]
     #[should_panic(expected = "`miniloop::race` was given no futures")]
     fn a_race_of_nothing_is_refused_at_the_call() {
-        let _ = race(Vec::<std::future::Ready<()>>::new());
+        drop(race(Vec::<std::future::Ready<()>>::new()));
     }
 }

@@ -484,6 +484,16 @@ mod tests {
     }
 
     #[test]
+    fn telling_finished_from_unpolled_costs_a_sleep_no_space() {
+        // The enum's tag takes the word that `Option<Registration>`'s tag took: a `Sleep` in
+        // `sleep_many` is as large as before `FusedFuture` (a `bool` beside it would add 8).
+        assert_eq!(
+            std::mem::size_of::<SleepState>(),
+            std::mem::size_of::<Option<Registration>>()
+        );
+    }
+
+    #[test]
     fn elapsed_prints_like_tokio_with_the_duration() {
         let elapsed = Elapsed {
             duration: Duration::from_millis(50),

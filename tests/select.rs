@@ -36,7 +36,10 @@ fn select_drops_the_loser_before_the_caller_resumes() {
         (outcome, drops.get())
     });
     assert_eq!(outcome, Either::Left("winner"));
-    assert_eq!(drops_at_resume, 1, "the loser was not dropped when `select` returned");
+    assert_eq!(
+        drops_at_resume, 1,
+        "the loser was not dropped when `select` returned"
+    );
 }
 
 /// Proves the fairness choice: `a` is polled first on every poll, so when both are ready `a`

@@ -57,7 +57,10 @@ fn dropping_an_interval_cancels_its_timer() {
         (filed_while_alive, event_loop.has_timers())
     });
     assert!(filed_while_alive, "the interval's next tick is not filed");
-    assert!(!filed_after_drop, "the dropped interval left its timer behind");
+    assert!(
+        !filed_after_drop,
+        "the dropped interval left its timer behind"
+    );
 }
 
 /// Proves that `futures::select!` accepts `interval.next()`: `Interval` is a `FusedStream`
@@ -94,7 +97,12 @@ fn as_completed_streams_outputs_in_completion_order_then_ends() {
         let first = StreamExt::next(&mut completed).await;
         let rest: Vec<_> = (&mut completed).map(|turns| turns * 10).collect().await;
         let terminated = completed.is_terminated();
-        (first, rest, terminated, StreamExt::next(&mut completed).await)
+        (
+            first,
+            rest,
+            terminated,
+            StreamExt::next(&mut completed).await,
+        )
     });
     assert_eq!(first, Some(0));
     assert_eq!(rest, [10, 20, 30]);
