@@ -188,6 +188,16 @@ fn futures_select_macro_takes_miniloop_sleeps_without_fuse() {
     assert_eq!(order, ["short", "long", "complete"]);
 }
 
+/// Proves that a sleep that finished inside `run_now` (no loop, a deadline already past: the
+/// path that reads the real clock instead of the loop's timer queue) is terminated too.
+#[test]
+fn a_sleep_that_finished_inside_run_now_is_terminated() {
+    let mut due = pin!(sleep(Duration::ZERO));
+    assert!(!due.is_terminated());
+    assert_eq!(miniloop::run_now(due.as_mut()), Ok(()));
+    assert!(due.is_terminated());
+}
+
 /// Proves that a `timeout` of a fused future is terminated once it returned, whichever half
 /// finished: the future (`Ok`) or the deadline (`Err`).
 #[test]
