@@ -191,6 +191,17 @@ impl<F: Future> Stream for AsCompleted<F> {
 }
 
 /// Terminated once every output was returned: the next poll would give `None`.
+///
+/// # Examples
+/// ```
+/// use futures::stream::{FusedStream, StreamExt};
+/// miniloop::run(async {
+///     let mut completed = miniloop::as_completed([async { 1 }]);
+///     assert!(!completed.is_terminated());
+///     assert_eq!(StreamExt::next(&mut completed).await, Some(1));
+///     assert!(completed.is_terminated());
+/// });
+/// ```
 impl<F: Future> FusedStream for AsCompleted<F> {
     fn is_terminated(&self) -> bool {
         self.remaining() == 0

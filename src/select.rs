@@ -119,7 +119,13 @@ pub fn select<A: Future, B: Future>(a: A, b: B) -> Select<A, B> {
 }
 
 pin_project! {
-    /// The future returned by [`select`].
+    /// The future returned by [`select`]. Its `Debug` says whether it is still racing.
+    ///
+    /// # Examples
+    /// ```
+    /// let first = miniloop::select(async { 1 }, async { 2 });
+    /// assert_eq!(format!("{first:?}"), r#"Select { state: "racing" }"#);
+    /// ```
     #[must_use = "futures do nothing unless you `.await` them"]
     pub struct Select<A, B> {
         #[pin]
@@ -232,7 +238,14 @@ where
     Race { group }
 }
 
-/// The future returned by [`race`].
+/// The future returned by [`race`]. Its `Debug` gives the number of futures it holds (none
+/// once it returned).
+///
+/// # Examples
+/// ```
+/// let first = miniloop::race([1, 2, 3].map(|n| async move { n }));
+/// assert_eq!(format!("{first:?}"), "Race { futures: 3, is_finished: false }");
+/// ```
 #[must_use = "futures do nothing unless you `.await` them"]
 pub struct Race<F: Future> {
     /// Empty once the race returned: `race` refuses an empty input, so no children means

@@ -459,6 +459,21 @@ impl Stream for Interval {
 
 /// Never terminated: an interval ticks for as long as it lives, so `futures::select!` may take
 /// `interval.next()` in a loop.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use futures::{stream::FusedStream, StreamExt};
+/// miniloop::run(async {
+///     let mut ticker = miniloop::time::interval(Duration::from_millis(1));
+///     for _ in 0..3 {
+///         futures::select! {
+///             tick = ticker.next() => assert!(tick.is_some()),
+///         }
+///     }
+///     assert!(!ticker.is_terminated());
+/// });
+/// ```
 impl FusedStream for Interval {
     fn is_terminated(&self) -> bool {
         false
