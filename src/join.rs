@@ -1,4 +1,5 @@
-//! Combining futures: [`join_all`] (Python's `asyncio.gather`) and [`as_completed`].
+//! Combining futures: [`join_all`] (Python's `asyncio.gather`) and [`as_completed`], and the
+//! `Group` of children with one waker each that they, and `race` (`src/select.rs`), share.
 //!
 //! Lesson 02 waits for five requests with `as_completed`; the gather lesson compares
 //! sequential awaits with `join_all`. Both run their futures *inside the awaiting task*:
@@ -17,11 +18,13 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+use futures_core::stream::{FusedStream, Stream};
 use futures_task::{waker_ref, ArcWake};
 
 /// Waits for every future and returns their outputs in input order (`asyncio.gather`).
@@ -64,8 +67,10 @@ impl<F: Future> Future for JoinAll<F> {
         // `JoinAll` is `Unpin`: every child sits in its own pinned box.
         let this = self.get_mut();
         let outputs = &mut this.outputs;
-        this.group
-            .poll_woken_children(cx, |index, output| outputs[index] = Some(output));
+        this.group.poll_woken_children(cx, |index, output| {
+            outputs[index] = Some(output);
+            ControlFlow::Continue(())
+        });
         if this.group.unfinished > 0 {
             return Poll::Pending;
         }
@@ -89,6 +94,10 @@ impl<F: Future> fmt::Debug for JoinAll<F> {
 }
 
 /// Yields the futures' outputs in the order they complete (`asyncio.as_completed`).
+///
+/// Call [`AsCompleted::next`], or use the value as a [`Stream`] (with `futures::StreamExt`:
+/// `.next()`, `.map()`, `.collect()`, ...); either ends with `None` once every output was
+/// returned.
 ///
 /// # Examples
 /// ```
@@ -124,10 +133,13 @@ pub struct AsCompleted<F: Future> {
     completed: VecDeque<F::Output>,
 }
 
+// As for `JoinAll`: the outputs are never pinned and each child has its own pinned box.
+impl<F: Future> Unpin for AsCompleted<F> {}
+
 impl<F: Future> AsCompleted<F> {
     /// The next output to complete, or `None` once every future has been returned.
     pub async fn next(&mut self) -> Option<F::Output> {
-        std::future::poll_fn(|cx| self.poll_next(cx)).await
+        std::future::poll_fn(|cx| self.poll_next_output(cx)).await
     }
 
     /// How many outputs have not been returned yet.
@@ -135,17 +147,64 @@ impl<F: Future> AsCompleted<F> {
         self.group.unfinished + self.completed.len()
     }
 
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
+    fn poll_next_output(&mut self, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
         if self.completed.is_empty() && self.group.unfinished > 0 {
             let completed = &mut self.completed;
-            self.group
-                .poll_woken_children(cx, |_, output| completed.push_back(output));
+            self.group.poll_woken_children(cx, |_, output| {
+                completed.push_back(output);
+                ControlFlow::Continue(())
+            });
         }
         match self.completed.pop_front() {
             Some(output) => Poll::Ready(Some(output)),
             None if self.group.unfinished == 0 => Poll::Ready(None),
             None => Poll::Pending,
         }
+    }
+}
+
+/// The outputs in completion order, then `None`.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use futures::StreamExt;
+/// let doubled: Vec<u64> = miniloop::run(async {
+///     let completed = miniloop::as_completed([30, 10, 20].map(|ms| async move {
+///         miniloop::sleep(Duration::from_millis(ms)).await;
+///         ms
+///     }));
+///     completed.map(|ms| 2 * ms).collect().await
+/// });
+/// assert_eq!(doubled, [20, 40, 60]);
+/// ```
+impl<F: Future> Stream for AsCompleted<F> {
+    type Item = F::Output;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
+        self.get_mut().poll_next_output(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining(), Some(self.remaining()))
+    }
+}
+
+/// Terminated once every output was returned: the next poll would give `None`.
+///
+/// # Examples
+/// ```
+/// use futures::stream::{FusedStream, StreamExt};
+/// miniloop::run(async {
+///     let mut completed = miniloop::as_completed([async { 1 }]);
+///     assert!(!completed.is_terminated());
+///     assert_eq!(StreamExt::next(&mut completed).await, Some(1));
+///     assert!(completed.is_terminated());
+/// });
+/// ```
+impl<F: Future> FusedStream for AsCompleted<F> {
+    fn is_terminated(&self) -> bool {
+        self.remaining() == 0
     }
 }
 
@@ -158,7 +217,7 @@ impl<F: Future> fmt::Debug for AsCompleted<F> {
 }
 
 /// Futures polled together, each with its own waker.
-struct Group<F: Future> {
+pub(crate) struct Group<F: Future> {
     /// `None` once a child completed: it is dropped at once and never polled again.
     children: Vec<Option<Pin<Box<F>>>>,
     child_wakers: Vec<Arc<ChildWaker>>,
@@ -213,7 +272,7 @@ impl ArcWake for ChildWaker {
 }
 
 impl<F: Future> Group<F> {
-    fn new<I: IntoIterator<Item = F>>(futures: I) -> Self {
+    pub(crate) fn new<I: IntoIterator<Item = F>>(futures: I) -> Self {
         let children: Vec<_> = futures
             .into_iter()
             .map(|future| Some(Box::pin(future)))
@@ -238,11 +297,30 @@ impl<F: Future> Group<F> {
         }
     }
 
-    /// Polls the children woken since the last call; hands each output to `on_output`.
-    fn poll_woken_children(
+    /// How many children the group holds: all it was made with, none after `drop_children`.
+    pub(crate) fn len(&self) -> usize {
+        self.children.len()
+    }
+
+    /// Drops every child that has not completed, at once, and the awaiting task's waker.
+    pub(crate) fn drop_children(&mut self) {
+        self.children.clear();
+        self.unfinished = 0;
+        let parent = {
+            let mut state = self.woken.lock();
+            state.indices.clear();
+            state.parent.take()
+        };
+        drop(parent); // outside the lock, as in `wake_by_ref`
+    }
+
+    /// Polls the children woken since the last call; hands each output to `on_output`. If
+    /// `on_output` breaks, no other child is polled in this call (`race` wants no second
+    /// output, which it would have to drop): those not reached stay listed as woken.
+    pub(crate) fn poll_woken_children(
         &mut self,
         cx: &mut Context<'_>,
-        mut on_output: impl FnMut(usize, F::Output),
+        mut on_output: impl FnMut(usize, F::Output) -> ControlFlow<()>,
     ) {
         // File the parent's waker first, so that a child woken after we take the list still
         // wakes the task that awaits us.
@@ -254,7 +332,8 @@ impl<F: Future> Group<F> {
             }
             std::mem::take(&mut state.indices)
         };
-        for index in indices {
+        let mut indices = indices.into_iter();
+        while let Some(index) = indices.next() {
             let child_waker = &self.child_wakers[index];
             // Cleared before the poll: a wake during the poll lists the child again.
             // A swap, not a store: reading the flag synchronises with the waker that set it
@@ -268,7 +347,14 @@ impl<F: Future> Group<F> {
             if let Poll::Ready(output) = child.as_mut().poll(&mut child_cx) {
                 self.children[index] = None;
                 self.unfinished -= 1;
-                on_output(index, output);
+                if on_output(index, output).is_break() {
+                    // Their `is_listed` flags are still set, so no wake would list them again:
+                    // put them back ahead of the children woken since.
+                    let mut state = self.woken.lock();
+                    let woken_since = std::mem::take(&mut state.indices);
+                    state.indices = indices.chain(woken_since).collect();
+                    return;
+                }
             }
         }
     }

@@ -13,7 +13,7 @@
 //! | wakers instead of spinning (`src/waker.rs`) | 13 | [`JoinHandle`], [`yield_now`] | [`guide::tasks_and_wakers`] |
 //! | timers | 13 | [`time`] | [`guide::timers`] |
 //! | I/O readiness (`src/reactor.rs`) | 01, 02 | [`net`] | [`guide::reactor`] |
-//! | gather, as_completed | 02, 14 | [`join_all`], [`as_completed`] | [`guide::event_loop`] |
+//! | gather, as_completed; the first one wins: select, race | 02, 14 | [`join_all`], [`as_completed`], [`select`], [`race`], [`Either`] | [`guide::event_loop`] |
 //! | sync code from async, async from sync | 15–18 | [`blocking`], [`run`], [`Handle`] | [`guide::two_worlds`] |
 //! | sync-first tasks, no-suspend sections | 19 | [`spawn_eager`], [`run_now`] | [`guide::sync_first`] |
 //! | seeing it run: trace, slow polls, timeline | 01, 02, 15 | [`trace`] | [`guide::seeing_it_run`], [`guide::debugging`] |
@@ -52,6 +52,7 @@ pub mod http;
 mod join;
 pub mod net;
 mod reactor;
+mod select;
 mod sync_first;
 pub mod task;
 pub mod time;
@@ -62,6 +63,7 @@ mod yield_now;
 pub use blocking::spawn_blocking;
 pub use event_loop::{run, spawn, EventLoop, Handle};
 pub use join::{as_completed, join_all, AsCompleted, JoinAll};
+pub use select::{race, select, Either, Race, Select};
 pub use sync_first::{is_suspend_allowed, run_now, spawn_eager, WouldSuspend};
 pub use task::{JoinError, JoinHandle, TaskId};
 pub use time::{interval, sleep, sleep_until, timeout, Elapsed, Interval, Sleep, Timeout};

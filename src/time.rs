@@ -12,6 +12,11 @@
 //! - Dropping a `Sleep` costs O(1) (lazy removal, see `time/timer_queue.rs`).
 //! - `Duration::ZERO`, deadlines in the past and `Duration::MAX` all work: a deadline too far
 //!   to represent becomes "in a century", which no program outlives.
+//! - A `Sleep` that returned `Ready` says so through `FusedFuture::is_terminated` until
+//!   `reset`, which is what `futures::select!` reads to skip it. Polled again anyway, it checks
+//!   its deadline as on a first poll: `Ready`, the deadline having passed. (A guard that
+//!   returned `Ready` without looking cost `sleep_many` 3 instructions per timer, for a poll
+//!   the `Future` contract already forbids.)
 //!
 //! # Why a binary heap and not a timer wheel
 //! A heap is short, exact and easy to step through; a wheel pays off with very many timers and
@@ -27,6 +32,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use futures_core::future::FusedFuture;
+use futures_core::stream::{FusedStream, Stream};
 use pin_project_lite::pin_project;
 
 use crate::event_loop::{with_current_core, Core};
@@ -60,7 +67,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
         seq: NEXT_SEQ.fetch_add(1, Ordering::Relaxed),
-        registration: None,
+        registration: Filing::Unfiled,
     }
 }
 
@@ -79,8 +86,21 @@ pub struct Sleep {
     deadline: Instant,
     /// Ties between equal deadlines are broken by creation order.
     seq: u64,
-    /// Where this sleep is filed, once it has been polled.
-    registration: Option<Registration>,
+    registration: Filing,
+}
+
+/// Where a `Sleep` is in its life. Three states in the space that `Option<Registration>`
+/// took: the enum's tag fills the word that `Option`'s did, so `Sleep` did not grow to tell
+/// "finished" (for `is_terminated`) from "not polled yet". (The field keeps the name
+/// `registration`, which the gdb recipes of lesson 13 print.)
+#[derive(Clone, Copy, Debug)]
+enum Filing {
+    /// Not polled yet (or `reset`).
+    Unfiled,
+    /// Waiting in one loop's timer queue.
+    Filed(Registration),
+    /// Returned `Ready`.
+    Finished,
 }
 
 /// A `Sleep`'s entry in one loop's timer queue.
@@ -108,7 +128,8 @@ impl Sleep {
     }
 
     fn deregister(&mut self) {
-        if let Some(registration) = self.registration.take() {
+        if let Filing::Filed(registration) = self.registration {
+            self.registration = Filing::Unfiled;
             cancel_registration(registration);
         }
     }
@@ -134,13 +155,7 @@ impl Future for Sleep {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         if !is_suspend_allowed() {
-            // Inside `run_now`: no loop is needed to say "not yet", and nothing is filed.
-            if this.deadline <= Instant::now() {
-                return Poll::Ready(());
-            }
-            let remaining = rounded_up(this.deadline - Instant::now());
-            note_suspend(|| format!("a timer (a sleep with {remaining:?} left)"));
-            return Poll::Pending;
+            return poll_inside_run_now(this);
         }
         let outcome = with_current_core(|core| poll_sleep(core, this, cx.waker()));
         match outcome {
@@ -148,6 +163,21 @@ impl Future for Sleep {
             None => panic!("{SLEEP_OUTSIDE_LOOP}"),
         }
     }
+}
+
+/// Inside `run_now`: no loop is needed to say "not yet", and nothing is filed. Out of line and
+/// cold, so that the loop's path through `Sleep::poll` does not pay for it: inline, its one
+/// store of `Finished` cost `sleep_many` 4 instructions per timer (`scripts/callgrind_per_op.py`).
+#[cold]
+#[inline(never)]
+fn poll_inside_run_now(sleep: &mut Sleep) -> Poll<()> {
+    if sleep.deadline <= Instant::now() {
+        sleep.registration = Filing::Finished;
+        return Poll::Ready(());
+    }
+    let remaining = rounded_up(sleep.deadline - Instant::now());
+    note_suspend(|| format!("a timer (a sleep with {remaining:?} left)"));
+    Poll::Pending
 }
 
 /// Removes a timer from the queue of the loop that holds it: at once if that loop is the one
@@ -164,14 +194,14 @@ fn cancel_registration(registration: Registration) {
 /// Checks a sleep against the timer queue of the loop polling it.
 fn poll_sleep(core: &Core, sleep: &mut Sleep, waker: &Waker) -> Poll<()> {
     match sleep.registration {
-        Some(registration) if registration.home == core.id() => {
+        Filing::Filed(registration) if registration.home == core.id() => {
             let state = core
                 .timers()
                 .borrow_mut()
                 .poll_timer(registration.key, waker);
             match state {
                 TimerState::Fired => {
-                    sleep.registration = None;
+                    sleep.registration = Filing::Finished;
                     Poll::Ready(())
                 }
                 TimerState::Waiting => Poll::Pending,
@@ -181,22 +211,44 @@ fn poll_sleep(core: &Core, sleep: &mut Sleep, waker: &Waker) -> Poll<()> {
         // (by the turn's clock, which is never ahead of the real one). A registration with
         // another loop is cancelled there first, so the entry does not stay behind.
         _ => {
-            if let Some(elsewhere) = sleep.registration.take() {
+            if let Filing::Filed(elsewhere) = sleep.registration {
+                sleep.registration = Filing::Unfiled;
                 cancel_registration(elsewhere);
             }
             if sleep.deadline <= core.turn_now() {
+                sleep.registration = Filing::Finished;
                 return Poll::Ready(());
             }
             let key = core
                 .timers()
                 .borrow_mut()
                 .register(sleep.deadline, sleep.seq, waker.clone());
-            sleep.registration = Some(Registration {
+            sleep.registration = Filing::Filed(Registration {
                 home: core.id(),
                 key,
             });
             Poll::Pending
         }
+    }
+}
+
+/// A `Sleep` that returned `Ready` is terminated until [`Sleep::reset`], so that
+/// `futures::select!` takes it without `.fuse()` and skips it once it has fired.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use futures::future::FusedFuture;
+/// miniloop::run(async {
+///     let mut timer = std::pin::pin!(miniloop::sleep(Duration::from_millis(1)));
+///     assert!(!timer.is_terminated());
+///     timer.as_mut().await;
+///     assert!(timer.is_terminated());
+/// });
+/// ```
+impl FusedFuture for Sleep {
+    fn is_terminated(&self) -> bool {
+        matches!(self.registration, Filing::Finished)
     }
 }
 
@@ -208,9 +260,14 @@ impl Drop for Sleep {
 
 impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.registration {
+            Filing::Unfiled => "unfiled",
+            Filing::Filed(_) => "filed",
+            Filing::Finished => "finished",
+        };
         f.debug_struct("Sleep")
             .field("deadline", &self.deadline)
-            .field("is_registered", &self.registration.is_some())
+            .field("state", &state)
             .finish()
     }
 }
@@ -267,6 +324,30 @@ impl<F: Future> Future for Timeout<F> {
     }
 }
 
+/// A `Timeout` is terminated once its future returned or its deadline passed; both halves
+/// must say so, hence `F: FusedFuture` (a `Sleep`, a `Select`, or any future after
+/// `.fuse()`). No flag of its own: `timeout_cancel`, a benchmark row, keeps its size.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use futures::future::FusedFuture;
+/// miniloop::run(async {
+///     let mut slow = std::pin::pin!(miniloop::timeout(
+///         Duration::from_millis(1),
+///         miniloop::sleep(Duration::from_secs(3600)),
+///     ));
+///     assert!(!slow.is_terminated());
+///     assert!(slow.as_mut().await.is_err());
+///     assert!(slow.is_terminated());
+/// });
+/// ```
+impl<F: FusedFuture> FusedFuture for Timeout<F> {
+    fn is_terminated(&self) -> bool {
+        self.future.is_terminated() || self.sleep.is_terminated()
+    }
+}
+
 /// The error of a [`timeout`] whose deadline passed; prints as `deadline has elapsed (50ms)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Elapsed {
@@ -281,7 +362,8 @@ impl fmt::Display for Elapsed {
 
 impl std::error::Error for Elapsed {}
 
-/// Ticks every `period`; the first tick completes at once.
+/// Ticks every `period`; the first tick completes at once. Await [`Interval::tick`], or use
+/// the interval as a [`Stream`] of tick instants that never ends.
 ///
 /// If the loop was too busy to tick on time, the missed ticks are skipped: the next tick is
 /// the next multiple of `period` after now (tokio calls this `MissedTickBehavior::Skip`). We
@@ -311,7 +393,7 @@ pub fn interval(period: Duration) -> Interval {
     }
     Interval {
         period,
-        next_tick: Instant::now(),
+        next_tick: sleep_until(Instant::now()),
     }
 }
 
@@ -319,14 +401,23 @@ pub fn interval(period: Duration) -> Interval {
 #[derive(Debug)]
 pub struct Interval {
     period: Duration,
-    next_tick: Instant,
+    /// A sleep until the next tick, kept between ticks (not made in `tick`) so that `poll_next`
+    /// has somewhere to keep its timer between polls.
+    next_tick: Sleep,
 }
 
 impl Interval {
     /// Waits for the next tick and returns the instant it was scheduled for.
     pub async fn tick(&mut self) -> Instant {
-        let scheduled = self.next_tick;
-        sleep_until(scheduled).await;
+        std::future::poll_fn(|cx| self.poll_tick(cx)).await
+    }
+
+    fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
+        let scheduled = self.next_tick.deadline();
+        let fired = Pin::new(&mut self.next_tick).poll(cx);
+        if fired.is_pending() {
+            return Poll::Pending;
+        }
         let now = Instant::now();
         let mut next = deadline_after(scheduled, self.period);
         if next <= now {
@@ -335,13 +426,57 @@ impl Interval {
             let skip = u32::try_from(periods_behind + 1).unwrap_or(u32::MAX);
             next = deadline_after(scheduled, self.period.saturating_mul(skip));
         }
-        self.next_tick = next;
-        scheduled
+        self.next_tick.reset(next);
+        Poll::Ready(scheduled)
     }
 
     /// The time between ticks.
     pub fn period(&self) -> Duration {
         self.period
+    }
+}
+
+/// The ticks as a stream: each item is the instant the tick was scheduled for, as
+/// [`Interval::tick`] returns it. It never ends.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use futures::StreamExt;
+/// let ticks: Vec<_> = miniloop::run(async {
+///     miniloop::time::interval(Duration::from_millis(2)).take(3).collect().await
+/// });
+/// assert_eq!(ticks.len(), 3);
+/// assert!(ticks[0] < ticks[1] && ticks[1] < ticks[2]);
+/// ```
+impl Stream for Interval {
+    type Item = Instant;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Instant>> {
+        self.get_mut().poll_tick(cx).map(Some)
+    }
+}
+
+/// Never terminated: an interval ticks for as long as it lives, so `futures::select!` may take
+/// `interval.next()` in a loop.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use futures::{stream::FusedStream, StreamExt};
+/// miniloop::run(async {
+///     let mut ticker = miniloop::time::interval(Duration::from_millis(1));
+///     for _ in 0..3 {
+///         futures::select! {
+///             tick = ticker.next() => assert!(tick.is_some()),
+///         }
+///     }
+///     assert!(!ticker.is_terminated());
+/// });
+/// ```
+impl FusedStream for Interval {
+    fn is_terminated(&self) -> bool {
+        false
     }
 }
 
@@ -372,6 +507,16 @@ mod tests {
         let now = Instant::now();
         let deadline = deadline_after(now, Duration::MAX);
         assert!(deadline > now + Duration::from_secs(50 * 365 * 24 * 3600));
+    }
+
+    #[test]
+    fn telling_finished_from_unpolled_costs_a_sleep_no_space() {
+        // The enum's tag takes the word that `Option<Registration>`'s tag took: a `Sleep` in
+        // `sleep_many` is as large as before `FusedFuture` (a `bool` beside it would add 8).
+        assert_eq!(
+            std::mem::size_of::<Filing>(),
+            std::mem::size_of::<Option<Registration>>()
+        );
     }
 
     #[test]
