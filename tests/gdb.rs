@@ -390,7 +390,7 @@ fn lesson_13_chapter_poll_task_backtrace_and_both_futures() {
             "13_real_event_loop::main_task::{async_fn_env#0}::Suspend0{countdown_handle: \
              miniloop::task::join_handle::JoinHandle<()> {"
         ) && main.contains("__awaitee: miniloop::time::Sleep {deadline: ")
-            && main.contains("seq: 0, registration: ")
+            && main.contains("seq: 0, registration: miniloop::time::Filing::Filed(")
             && main.contains("TimerKey {slot: 0, seq: 0}"),
         "{output}"
     );
