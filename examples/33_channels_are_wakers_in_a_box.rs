@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex, TryLockError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use miniloop::{sleep, spawn, yield_now};
+use miniloop::{sleep, spawn, timeout, yield_now, Elapsed, JoinError};
 
 /// How many messages go through the channel, and how many fit in it at once.
 const MESSAGES: u32 = 10;
@@ -487,8 +487,10 @@ async fn noting_wait<F: Future>(future: F, on_wait: impl FnOnce()) -> (F::Output
     let mut on_wait = Some(on_wait);
     let output = poll_fn(|cx| {
         let poll = future.as_mut().poll(cx);
-        if let (Poll::Pending, Some(on_wait)) = (&poll, on_wait.take()) {
-            on_wait();
+        if poll.is_pending() {
+            if let Some(on_wait) = on_wait.take() {
+                on_wait();
+            }
         }
         poll
     })
@@ -573,7 +575,9 @@ async fn program<C: Channels>(number: u32) {
         yes(most_ahead as usize <= CAPACITY)
     );
     println!("   main got the sum over the oneshot: {total:?}");
-    println!("   closing: {}", closing::<C>().await);
+    for line in closing::<C>().await {
+        println!("   closing: {line}");
+    }
     let consumer_wakes = consumer_wakes.load(Ordering::Relaxed);
     println!(
         "   counts: the producer waited {waits} times and was at most {most_ahead} ahead; the consumer \
@@ -583,17 +587,41 @@ async fn program<C: Channels>(number: u32) {
     );
 }
 
-/// What each end sees when the other is gone.
-async fn closing<C: Channels>() -> String {
+/// How long `closing` waits for a wake that a correct channel sends at once.
+const GIVE_UP: Duration = Duration::from_secs(1);
+
+/// What a parked task got, or that nothing woke it.
+fn woken_with<T: std::fmt::Debug>(outcome: Result<Result<T, JoinError>, Elapsed>) -> String {
+    match outcome {
+        Ok(Ok(output)) => format!("woken, gets {output:?}"),
+        Ok(Err(error)) => format!("the task failed: {error}"),
+        Err(_) => format!("not woken: still waiting after {GIVE_UP:?}"),
+    }
+}
+
+/// What each end sees when the other is gone. A receiver already parked must be woken
+/// by the drop of the other end, or it waits for ever (here: until `GIVE_UP`).
+async fn closing<C: Channels>() -> [String; 3] {
+    let (sender, mut receiver) = C::bounded(CAPACITY);
+    let waiting = spawn(async move { C::recv(&mut receiver).await });
+    yield_now().await; // the receiving task runs, finds the channel empty, and parks
+    drop(sender);
+    let parked_receiver = woken_with(timeout(GIVE_UP, waiting).await);
+
     let (mut sender, receiver) = C::bounded(CAPACITY);
     drop(receiver);
     let sent = C::send(&mut sender, 1).await;
+
     let (once_sender, once_receiver) = C::oneshot();
+    let waiting = spawn(C::recv_once(once_receiver));
+    yield_now().await;
     drop(once_sender);
-    let received = C::recv_once(once_receiver).await;
-    format!(
-        "a send after the receiver was dropped: {sent:?}; a oneshot whose sender was dropped unsent: {received:?}"
-    )
+    let parked_once_receiver = woken_with(timeout(GIVE_UP, waiting).await);
+    [
+        format!("a receiver parked on an empty channel when its last sender is dropped: {parked_receiver}"),
+        format!("a send after the receiver was dropped: {sent:?}"),
+        format!("a oneshot receiver parked when its sender is dropped unsent: {parked_once_receiver}"),
+    ]
 }
 
 // ---------------------------------------------------------------------------------

@@ -8,88 +8,8 @@
 //! a raw address or a raw size, which change between runs and between compilers.
 
 mod common;
-use common::{example_path, COUNTDOWN};
-
-use std::process::Command;
-
-/// Runs a lesson (with a time scale, if given) and returns its stdout; fails on a bad exit
-/// or on anything written to stderr.
-fn run_lesson(name: &str, time_scale: Option<&str>) -> String {
-    let mut command = Command::new(example_path(name));
-    if let Some(scale) = time_scale {
-        command.env("MINILOOP_TIME_SCALE", scale);
-    }
-    let output = command.output().expect("the lesson should start");
-    assert!(
-        output.status.success(),
-        "lesson {name} exited with {}; stderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.stderr.is_empty(),
-        "lesson {name} wrote to stderr:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("lessons print UTF-8")
-}
-
-/// Whether `line` matches `pattern`, where each `*` stands for any run of characters.
-fn glob_match(pattern: &str, line: &str) -> bool {
-    let pieces: Vec<&str> = pattern.split('*').collect();
-    let (first, rest) = pieces
-        .split_first()
-        .expect("split gives one piece at least");
-    let Some(mut remaining) = line.strip_prefix(first) else {
-        return false;
-    };
-    let Some((last, middle)) = rest.split_last() else {
-        return remaining.is_empty(); // no `*`: the whole line must match
-    };
-    for piece in middle {
-        match remaining.find(piece) {
-            Some(at) => remaining = &remaining[at + piece.len()..],
-            None => return false,
-        }
-    }
-    remaining.len() >= last.len() && remaining.ends_with(last)
-}
-
-/// Checks `output` line by line against `patterns` (see `glob_match`).
-fn assert_lines(output: &str, patterns: &[&str]) {
-    let lines: Vec<&str> = output.lines().collect();
-    assert_eq!(
-        lines.len(),
-        patterns.len(),
-        "expected {} lines, got:\n{output}",
-        patterns.len()
-    );
-    for (line, pattern) in lines.iter().zip(patterns) {
-        assert!(
-            glob_match(pattern, line),
-            "line {line:?} does not match {pattern:?} in:\n{output}"
-        );
-    }
-}
-
-/// The numbers in `line`, in order (a `0x…` address counts as one hexadecimal number).
-fn numbers_in(line: &str) -> Vec<f64> {
-    line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
-        .filter_map(|word| match word.strip_prefix("0x") {
-            Some(hex) => u64::from_str_radix(hex, 16).ok().map(|n| n as f64),
-            None => word.trim_end_matches('.').parse().ok(),
-        })
-        .collect()
-}
-
-/// The numbers on the one line that starts with `prefix`.
-fn numbers_after(output: &str, prefix: &str) -> Vec<f64> {
-    let line = output
-        .lines()
-        .find(|line| line.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no line starting with {prefix:?} in:\n{output}"));
-    numbers_in(&line[prefix.len()..])
-}
+use common::lesson_output::{assert_lines, glob_match, numbers_after, numbers_in, run_lesson};
+use common::COUNTDOWN;
 
 #[test]
 fn glob_match_stands_for_any_run_of_characters() {
@@ -102,6 +22,7 @@ fn glob_match_stands_for_any_run_of_characters() {
     assert_eq!(numbers_in("at 0x10, yes (byte 8 of 40)"), [16.0, 8.0, 40.0]);
     assert_eq!(numbers_in("Run time: 0.512 seconds"), [0.512]);
 }
+
 
 /// Lesson 26 prints lesson 12's lines, burns next to no CPU, and polls each task once per
 /// wake; lesson 12, on the same program, polls each task hundreds of times more.
