@@ -2,30 +2,66 @@
 //! varies (an address, a size, a timing, a count of attempts), and the numbers on a line, so
 //! that a test can check how they relate rather than what they are.
 
-use std::process::Command;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use super::example_path;
 
-/// Runs a lesson (with a time scale, if given) and returns its stdout; fails on a bad exit
-/// or on anything written to stderr.
+/// How long a lesson may run before the test gives up on it: far above the second or two
+/// any lesson takes, even on a loaded machine.
+pub const LESSON_LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs a lesson (with a time scale, if given) and returns its stdout; fails on a bad exit,
+/// on anything written to stderr, and on a lesson that is still running after
+/// `LESSON_LIMIT` (it is killed, so that a lost wake-up fails the test instead of hanging it).
 pub fn run_lesson(name: &str, time_scale: Option<&str>) -> String {
     let mut command = Command::new(example_path(name));
     if let Some(scale) = time_scale {
         command.env("MINILOOP_TIME_SCALE", scale);
     }
-    let output = command.output().expect("the lesson should start");
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the lesson should start");
+    // Read both pipes while the lesson runs: a full pipe would stop it.
+    let read_all = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                pipe.read_to_end(&mut bytes).expect("the lesson's output is readable");
+            }
+            bytes
+        })
+    };
+    let stdout = read_all(child.stdout.take().map(|pipe| Box::new(pipe) as Box<dyn Read + Send>));
+    let stderr = read_all(child.stderr.take().map(|pipe| Box::new(pipe) as Box<dyn Read + Send>));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the lesson can be waited for") {
+            break status;
+        }
+        if started.elapsed() > LESSON_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("lesson {name} was still running after {LESSON_LIMIT:?}: killed (a lost wake-up?)");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let stdout = stdout.join().expect("the stdout reader does not panic");
+    let stderr = stderr.join().expect("the stderr reader does not panic");
     assert!(
-        output.status.success(),
-        "lesson {name} exited with {}; stderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
+        status.success(),
+        "lesson {name} exited with {status}; stderr:\n{}",
+        String::from_utf8_lossy(&stderr)
     );
     assert!(
-        output.stderr.is_empty(),
+        stderr.is_empty(),
         "lesson {name} wrote to stderr:\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        String::from_utf8_lossy(&stderr)
     );
-    String::from_utf8(output.stdout).expect("lessons print UTF-8")
+    String::from_utf8(stdout).expect("lessons print UTF-8")
 }
 
 /// Whether `line` matches `pattern`, where each `*` stands for any run of characters.
