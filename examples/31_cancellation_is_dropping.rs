@@ -314,7 +314,10 @@ async fn naive_attempt() -> io::Result<()> {
     println!("   naive: sent the second piece, {} bytes", second.len());
     let unused = RefCell::new(Vec::new());
     match read_frame_naive(&mut reader, &unused).await {
-        Ok(frame) => println!("   naive: the retry read {:?}", String::from_utf8_lossy(&frame)),
+        Ok(frame) => println!(
+            "   naive: the retry read {:?}",
+            String::from_utf8_lossy(&frame)
+        ),
         Err(error) => println!("   naive: the retry starts mid-frame: {error}"),
     }
     Ok(())
@@ -346,7 +349,10 @@ async fn cancel_safe_attempt() -> io::Result<()> {
         hex(&reader.buffer)
     );
     writer.write_all(second).await?;
-    println!("   cancel-safe: sent the second piece, {} bytes", second.len());
+    println!(
+        "   cancel-safe: sent the second piece, {} bytes",
+        second.len()
+    );
     match reader.read_frame().await {
         Ok(payload) => println!(
             "   cancel-safe: the retry completes the frame: {:?} ({} bytes with its header: {kept} kept + {} new)",
@@ -396,7 +402,10 @@ impl Drop for Session {
         });
         note_drop(
             &self.log,
-            &format!("Drop of the session: cannot await; spawned {}", cleanup.id()),
+            &format!(
+                "Drop of the session: cannot await; spawned {}",
+                cleanup.id()
+            ),
         );
         self.cleanups.lock().unwrap().push(cleanup);
     }

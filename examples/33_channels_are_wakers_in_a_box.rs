@@ -180,7 +180,10 @@ struct Receiver<T> {
 }
 
 fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
-    assert!(capacity > 0, "a bounded channel needs room for one message at least");
+    assert!(
+        capacity > 0,
+        "a bounded channel needs room for one message at least"
+    );
     let state = Arc::new(Mutex::new(ChannelState {
         queue: VecDeque::with_capacity(capacity),
         capacity,
@@ -298,7 +301,8 @@ impl<T> Drop for Receiver<T> {
 
 /// What the program needs of a bounded channel and a oneshot. Each method returns a
 /// `Send` future, so that the tasks using it can be spawned (and `'static`, as
-/// spawned tasks must be).
+/// spawned tasks must be). An impl may write them as `async fn`s: the compiler then
+/// checks that each one's future is `Send`.
 trait Channels: 'static {
     const NAME: &'static str;
     type Sender: Send + 'static;
@@ -331,8 +335,8 @@ impl Channels for Ours {
     fn bounded(capacity: usize) -> (Sender<u32>, Receiver<u32>) {
         channel(capacity)
     }
-    fn send(sender: &mut Sender<u32>, value: u32) -> impl Future<Output = Result<(), Closed>> + Send + '_ {
-        async move { sender.send(value).await.map_err(|_| Closed) }
+    async fn send(sender: &mut Sender<u32>, value: u32) -> Result<(), Closed> {
+        sender.send(value).await.map_err(|_| Closed)
     }
     fn recv(receiver: &mut Receiver<u32>) -> impl Future<Output = Option<u32>> + Send + '_ {
         receiver.recv()
@@ -363,11 +367,9 @@ impl Channels for Futures {
         // futures' bound is `buffer` plus one slot per sender: one sender, so one less.
         futures::channel::mpsc::channel(capacity - 1)
     }
-    fn send(sender: &mut Self::Sender, value: u32) -> impl Future<Output = Result<(), Closed>> + Send + '_ {
-        async move {
-            let sent = futures::SinkExt::send(sender, value).await;
-            sent.map_err(|_| Closed)
-        }
+    async fn send(sender: &mut Self::Sender, value: u32) -> Result<(), Closed> {
+        let sent = futures::SinkExt::send(sender, value).await;
+        sent.map_err(|_| Closed)
     }
     fn recv(receiver: &mut Self::Receiver) -> impl Future<Output = Option<u32>> + Send + '_ {
         futures::StreamExt::next(receiver)
@@ -378,8 +380,8 @@ impl Channels for Futures {
     fn send_once(sender: Self::OnceSender, value: u32) -> Result<(), Closed> {
         sender.send(value).map_err(|_| Closed)
     }
-    fn recv_once(receiver: Self::OnceReceiver) -> impl Future<Output = Result<u32, Closed>> + Send {
-        async move { receiver.await.map_err(|_| Closed) }
+    async fn recv_once(receiver: Self::OnceReceiver) -> Result<u32, Closed> {
+        receiver.await.map_err(|_| Closed)
     }
 }
 
@@ -397,8 +399,8 @@ impl Channels for Tokio {
     fn bounded(capacity: usize) -> (Self::Sender, Self::Receiver) {
         tokio::sync::mpsc::channel(capacity)
     }
-    fn send(sender: &mut Self::Sender, value: u32) -> impl Future<Output = Result<(), Closed>> + Send + '_ {
-        async move { sender.send(value).await.map_err(|_| Closed) }
+    async fn send(sender: &mut Self::Sender, value: u32) -> Result<(), Closed> {
+        sender.send(value).await.map_err(|_| Closed)
     }
     fn recv(receiver: &mut Self::Receiver) -> impl Future<Output = Option<u32>> + Send + '_ {
         receiver.recv()
@@ -409,8 +411,8 @@ impl Channels for Tokio {
     fn send_once(sender: Self::OnceSender, value: u32) -> Result<(), Closed> {
         sender.send(value).map_err(|_| Closed)
     }
-    fn recv_once(receiver: Self::OnceReceiver) -> impl Future<Output = Result<u32, Closed>> + Send {
-        async move { receiver.await.map_err(|_| Closed) }
+    async fn recv_once(receiver: Self::OnceReceiver) -> Result<u32, Closed> {
+        receiver.await.map_err(|_| Closed)
     }
 }
 
@@ -637,7 +639,11 @@ async fn std_mutex_across_await() {
     let mut guard = shared.lock().unwrap();
     log.push("main: locks the std Mutex, then awaits a sleep with the guard held");
     let nap = sleep(HOLD);
-    let other = spawn(try_to_lock(Arc::clone(&shared), nap.deadline(), log.clone()));
+    let other = spawn(try_to_lock(
+        Arc::clone(&shared),
+        nap.deadline(),
+        log.clone(),
+    ));
     nap.await; // parked here with the lock held
     *guard += 1;
     drop(guard);
@@ -709,7 +715,8 @@ async fn hold_async_lock(shared: Arc<tokio::sync::Mutex<u32>>, log: Log) {
 }
 
 async fn wait_for_async_lock(shared: Arc<tokio::sync::Mutex<u32>>, log: Log) {
-    let on_wait = || log.push("waiter: lock().await returned Pending: the waiter parks, the thread runs on");
+    let on_wait =
+        || log.push("waiter: lock().await returned Pending: the waiter parks, the thread runs on");
     let (mut guard, _) = noting_wait(shared.lock(), on_wait).await;
     *guard += 1;
     log.push(format!("waiter: got the lock; the count is {}", *guard));

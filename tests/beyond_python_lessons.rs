@@ -121,12 +121,21 @@ fn lesson_31_a_timeout_loses_the_bytes_in_the_future_and_not_those_outside_it() 
         panic!("two numbers on the first piece's line:\n{part_2}");
     };
     assert_eq!(frame, 4.0 + payload, "{part_2}");
-    assert!(first > 4.0 && first < frame, "a piece is half a frame:\n{part_2}");
-    let lost = numbers_after(&part_2, "   naive: the dropped future's buffer went with it, holding ");
+    assert!(
+        first > 4.0 && first < frame,
+        "a piece is half a frame:\n{part_2}"
+    );
+    let lost = numbers_after(
+        &part_2,
+        "   naive: the dropped future's buffer went with it, holding ",
+    );
     assert_eq!(lost[0], first, "the whole first piece was lost:\n{part_2}");
     let second = numbers_after(&part_2, "   naive: sent the second piece, ")[0];
     assert_eq!(lost[0] + second, frame, "{part_2}");
-    let garbage = numbers_after(&part_2, "   naive: the retry starts mid-frame: frame length ")[0];
+    let garbage = numbers_after(
+        &part_2,
+        "   naive: the retry starts mid-frame: frame length ",
+    )[0];
     assert!(garbage > 1024.0, "{part_2}");
     let kept = numbers_after(&part_2, "   cancel-safe: the reader kept ")[0];
     assert_eq!(kept, first, "{part_2}");
@@ -139,7 +148,10 @@ fn lesson_31_a_timeout_loses_the_bytes_in_the_future_and_not_those_outside_it() 
     assert_eq!(kept + new, frame, "{part_2}");
     // The same bytes: lost in one case, kept in the other.
     let bytes_after = |prefix: &str| {
-        let line = part_2.lines().find(|line| line.starts_with(prefix)).unwrap();
+        let line = part_2
+            .lines()
+            .find(|line| line.starts_with(prefix))
+            .unwrap();
         line.rsplit(": ").next().unwrap().to_owned()
     };
     assert_eq!(

@@ -23,7 +23,6 @@ fn glob_match_stands_for_any_run_of_characters() {
     assert_eq!(numbers_in("Run time: 0.512 seconds"), [0.512]);
 }
 
-
 /// Lesson 26 prints lesson 12's lines, burns next to no CPU, and polls each task once per
 /// wake; lesson 12, on the same program, polls each task hundreds of times more.
 #[test]

@@ -30,13 +30,24 @@ pub fn run_lesson(name: &str, time_scale: Option<&str>) -> String {
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
             if let Some(mut pipe) = pipe {
-                pipe.read_to_end(&mut bytes).expect("the lesson's output is readable");
+                pipe.read_to_end(&mut bytes)
+                    .expect("the lesson's output is readable");
             }
             bytes
         })
     };
-    let stdout = read_all(child.stdout.take().map(|pipe| Box::new(pipe) as Box<dyn Read + Send>));
-    let stderr = read_all(child.stderr.take().map(|pipe| Box::new(pipe) as Box<dyn Read + Send>));
+    let stdout = read_all(
+        child
+            .stdout
+            .take()
+            .map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
+    );
+    let stderr = read_all(
+        child
+            .stderr
+            .take()
+            .map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
+    );
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("the lesson can be waited for") {
@@ -45,7 +56,9 @@ pub fn run_lesson(name: &str, time_scale: Option<&str>) -> String {
         if started.elapsed() > LESSON_LIMIT {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("lesson {name} was still running after {LESSON_LIMIT:?}: killed (a lost wake-up?)");
+            panic!(
+                "lesson {name} was still running after {LESSON_LIMIT:?}: killed (a lost wake-up?)"
+            );
         }
         std::thread::sleep(Duration::from_millis(5));
     };
@@ -131,9 +144,7 @@ pub fn quoted_block(chapter: &str, first_line: &str) -> Vec<String> {
     let start = lines
         .windows(2)
         .position(|pair| pair[0].starts_with("```") && pair[1] == first_line)
-        .unwrap_or_else(|| {
-            panic!("{chapter} quotes no block that starts with {first_line:?}")
-        });
+        .unwrap_or_else(|| panic!("{chapter} quotes no block that starts with {first_line:?}"));
     lines[start + 1..]
         .iter()
         .take_while(|line| !line.starts_with("```"))
