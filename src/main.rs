@@ -207,6 +207,18 @@ const LESSONS: &[Lesson] = &[
         examples: &["29_poll_contract_broken"],
         chapter: "docs/29-poll-contract-broken.md",
     },
+    Lesson {
+        number: "31",
+        title: "Cancellation is dropping",
+        examples: &["31_cancellation_is_dropping"],
+        chapter: "docs/31-cancellation-is-dropping.md",
+    },
+    Lesson {
+        number: "33",
+        title: "Channels are wakers in a box",
+        examples: &["33_channels_are_wakers_in_a_box"],
+        chapter: "docs/33-channels-are-wakers-in-a-box.md",
+    },
 ];
 
 /// What the command line asked for.

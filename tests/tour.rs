@@ -23,8 +23,16 @@ fn list_prints_every_lesson_with_its_chapter() {
     let mut sorted = numbers.clone();
     sorted.sort();
     assert_eq!(numbers, sorted, "lessons are listed in order:\n{listing}");
-    assert!(numbers.len() >= 19, "{listing}");
+    assert!(numbers.len() >= 31, "{listing}");
     assert!(listing.contains("docs/13-real-event-loop.md"), "{listing}");
+    assert!(
+        listing.contains("docs/31-cancellation-is-dropping.md"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("docs/33-channels-are-wakers-in-a-box.md"),
+        "{listing}"
+    );
 }
 
 /// An unknown lesson is refused with exit code 2, a message naming it, and the list.

@@ -3,6 +3,8 @@
 //! calling thread's CPU time, and a watchdog that turns a hang into a failure.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod lesson_output;
+
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
