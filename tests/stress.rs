@@ -330,7 +330,7 @@ fn shutdown_race_once(tasks: usize, iteration: usize) {
             // Keep waking until told to stop, and at least a few turns after that.
             while !is_stopping.load(Ordering::SeqCst) || turns < 3 {
                 for (index, waker) in wakers.iter().enumerate() {
-                    if (index + turns + iteration) % 3 == 0 {
+                    if (index + turns + iteration).is_multiple_of(3) {
                         waker.wake_by_ref();
                     } else {
                         // On purpose: a clone woken by value takes the other wake path.
