@@ -60,10 +60,10 @@ mod waker;
 mod yield_now;
 
 pub use blocking::spawn_blocking;
-pub use event_loop::{run, spawn, EventLoop, Handle};
+pub use event_loop::{run, spawn, spawn_local, EventLoop, Handle};
 pub use join::{as_completed, join_all, AsCompleted, JoinAll};
 pub use sync_first::{is_suspend_allowed, run_now, spawn_eager, WouldSuspend};
-pub use task::{JoinError, JoinHandle, TaskId};
+pub use task::{AbortHandle, JoinError, JoinHandle, JoinSet, TaskId};
 pub use time::{interval, sleep, sleep_until, timeout, Elapsed, Interval, Sleep, Timeout};
 pub use yield_now::{yield_now, YieldNow};
 

@@ -1,26 +1,33 @@
 //! [`JoinHandle`]: awaiting a task's output, aborting it, or letting it go.
 //!
 //! A handle is the task's one "handle side" of its join cell (`join_cell.rs`): it is not
-//! `Clone`, it is polled through `&mut`, and dropping it detaches the task.
+//! `Clone`, it is polled through `&mut`, and dropping it detaches the task. It is `Send` and
+//! `Sync` exactly when the output is `Send`, as tokio's: a `spawn_local` task's output may be
+//! an `Rc`, and the handle is what carries it out.
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
-use super::{JoinError, Joinable, TaskId};
+use futures_core::future::FusedFuture;
+
+use super::abort_handle::request_abort;
+use super::{AbortHandle, JoinError, Joinable, TaskId};
 use crate::event_loop::note_join_waker;
 use crate::sync_first::{is_suspend_allowed, note_suspend};
-use crate::waker::{wake_remote, wake_task};
 
 /// An owned permission to await a spawned task's result; `.await` it to get
 /// `Result<T, JoinError>`.
 ///
 /// Dropping a `JoinHandle` **detaches** the task: it keeps running and its result is
 /// dropped when it finishes, as in tokio. Use [`JoinHandle::abort`] to stop it.
+///
+/// It is `Send` and `Sync` when `T` is `Send`, and always `Unpin` and `UnwindSafe`. It
+/// implements `FusedFuture`, so `futures::select!` takes it as it is, without `.fuse()`.
 ///
 /// # Examples
 /// ```
@@ -30,13 +37,31 @@ use crate::waker::{wake_remote, wake_task};
 /// });
 /// assert_eq!(answer, 42);
 /// ```
+/// The handle of a task whose output is not `Send` (from
+/// [`spawn_local`](crate::spawn_local)) stays on its thread:
+/// ```compile_fail
+/// let event_loop = miniloop::EventLoop::new();
+/// let handle = event_loop.spawn_local(async { std::rc::Rc::new(1_u8) });
+/// std::thread::spawn(move || drop(handle)); // `JoinHandle<Rc<u8>>` is not `Send`
+/// ```
 pub struct JoinHandle<T> {
     task: Arc<dyn Joinable<T>>,
+    /// Set once `poll` has returned the result (`FusedFuture::is_terminated`).
+    is_terminated: bool,
+    /// Makes the handle `Send` and `Sync` exactly when `T: Send`: a `Mutex<T>` is both then,
+    /// and neither otherwise. (The `Arc` above is always both: it must be, to be shared with
+    /// wakers, so it cannot tell the compiler about `T`.) A `Mutex` is not `Unpin` for every
+    /// `T`; the handle is, by the `impl` below.
+    _output: PhantomData<Mutex<T>>,
 }
 
-impl<T: Send + 'static> JoinHandle<T> {
+impl<T> JoinHandle<T> {
     pub(crate) fn new(task: Arc<dyn Joinable<T>>) -> Self {
-        JoinHandle { task }
+        JoinHandle {
+            task,
+            is_terminated: false,
+            _output: PhantomData,
+        }
     }
 
     /// The id of the task this handle points at.
@@ -54,39 +79,57 @@ impl<T: Send + 'static> JoinHandle<T> {
     /// started). A closure that is running already runs to the end, and the handle yields its
     /// output as if `abort` had not been called.
     pub fn abort(&self) {
-        let header = &self.task.shared().header;
-        let was_requested = header.is_abort_requested.swap(true, Ordering::AcqRel);
-        if !was_requested && !self.is_finished() {
-            // Schedule it, so the loop notices the request even if nothing else would wake it.
-            if !wake_task(header) {
-                wake_remote(header);
-            }
-        }
+        request_abort(&self.task.shared().header, || self.is_finished());
     }
 
     /// Whether the task has finished (returned, panicked or been cancelled).
     pub fn is_finished(&self) -> bool {
         self.task.shared().join.is_complete()
     }
-}
 
-impl<T> Future for JoinHandle<T> {
-    type Output = Result<T, JoinError>;
+    /// A handle that can abort the task from anywhere, without owning its output: `Clone`,
+    /// `Send` and `Sync` whatever `T` is.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// miniloop::run(async {
+    ///     let handle = miniloop::spawn(miniloop::sleep(Duration::from_secs(3600)));
+    ///     let abort = handle.abort_handle();
+    ///     assert_eq!(abort.id(), handle.id());
+    ///     abort.abort();
+    ///     assert!(handle.await.unwrap_err().is_cancelled());
+    ///     assert!(abort.is_finished());
+    /// });
+    /// ```
+    pub fn abort_handle(&self) -> AbortHandle {
+        AbortHandle::new(Arc::clone(&self.task).into_abortable())
+    }
 
+    /// `poll` with a waker of the caller's choosing, which is always left in the cell: for a
+    /// [`JoinSet`](super::JoinSet), whose member wakers belong to the set, not to the task
+    /// that awaits it (so the `run_now` rule in `poll` does not apply to them; the set follows
+    /// it for its own waker).
+    pub(crate) fn poll_with_waker(&mut self, waker: &Waker) -> Poll<Result<T, JoinError>> {
+        self.poll_join(waker, true)
+    }
+
+    /// The body of `poll`: leaves `waker` if `may_leave_waker`, else only looks.
     #[allow(unsafe_code)]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll_join(&mut self, waker: &Waker, may_leave_waker: bool) -> Poll<Result<T, JoinError>> {
         let shared = self.task.shared();
         // A `JoinHandle` is its task's one handle side: it is not `Clone`, `poll` takes it by
         // `&mut`, and `detach` runs only in its `Drop`. That is what `JoinCell` asks of the
         // callers of `poll_take` and `try_take`.
-        let answer = if is_suspend_allowed() {
+        let answer = if may_leave_waker {
             // Leaves only the latest waker: the awaiting task may have moved to another waker
             // since its last poll, and only that one may be woken (the stale-waker rule).
             // When a new waker goes in, the loop notes whose it is, before the old one is
             // dropped: the stuck-loop check counts on that order (`event_loop/stuck.rs`).
-            let note_awaiter = || note_join_waker(&shared.header, cx.waker());
+            let note_awaiter = || note_join_waker(&shared.header, waker);
             // SAFETY: the one handle side, by `&mut`, before `Drop` (above).
-            unsafe { shared.join.poll_take(cx.waker(), note_awaiter) }
+            unsafe { shared.join.poll_take(waker, note_awaiter) }
         } else {
             // Inside `run_now`: say "not yet" without replacing the waker of a task that
             // really awaits this handle (the section's no-op waker would steal its wake).
@@ -96,8 +139,29 @@ impl<T> Future for JoinHandle<T> {
         let task_id = shared.header.id;
         if answer.is_pending() {
             note_suspend(|| format!("{task_id} to finish"));
+        } else {
+            self.is_terminated = true;
         }
         answer.map(|result| result.map_err(|cause| JoinError::new(task_id, cause)))
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Inside `run_now`: say "not yet" without replacing the waker of a task that really
+        // awaits this handle (the section's no-op waker would steal its wake).
+        let may_leave_waker = is_suspend_allowed();
+        self.get_mut().poll_join(cx.waker(), may_leave_waker)
+    }
+}
+
+/// `select!` skips a branch whose future `is_terminated`: a handle that has returned its
+/// result (polling it again would panic) needs no `.fuse()`.
+impl<T> FusedFuture for JoinHandle<T> {
+    fn is_terminated(&self) -> bool {
+        self.is_terminated
     }
 }
 
@@ -121,6 +185,10 @@ impl<T> Drop for JoinHandle<T> {
 // is done with it: no half-written `T` is ever reachable, which is why `T` needs no bound.
 impl<T> UnwindSafe for JoinHandle<T> {}
 impl<T> RefUnwindSafe for JoinHandle<T> {}
+
+// The output is never pinned: it is handed out by value. (The `PhantomData<Mutex<T>>` would
+// make the handle `Unpin` only for an `Unpin` `T`.)
+impl<T> Unpin for JoinHandle<T> {}
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
