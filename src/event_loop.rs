@@ -38,7 +38,7 @@ use futures_task::ArcWake;
 use crate::reactor::Reactor;
 use crate::sync_first::{EagerDepth, SuspendScope};
 use crate::task::{
-    new_local_task, new_task, Header, JoinError, JoinHandle, Origin, TaskId, TaskRef,
+    new_local_task, new_task, Header, HomeThread, JoinError, JoinHandle, Origin, TaskId, TaskRef,
 };
 use crate::time::{Registration, TimerQueue};
 use crate::trace::{ObserveConfig, Observer, ObserverSlot, Timeline, WakeOrigin};
@@ -272,6 +272,7 @@ impl EventLoop {
             // awaits allocates nothing.
             awaits_noted: RefCell::new(Vec::with_capacity(4)),
             has_awaits_noted: Cell::new(false),
+            home_thread: HomeThread::current(),
         };
         EventLoop {
             core: Rc::new(core),
@@ -524,6 +525,9 @@ pub(crate) struct Core {
     awaits_noted: RefCell<Vec<JoinWakerNote>>,
     /// Whether `awaits_noted` has anything: the one branch this costs a poll.
     has_awaits_noted: Cell<bool>,
+    /// The thread this loop runs on, as a local task's header names it (`src/task/local.rs`):
+    /// read once here, so that `spawn_local` copies it rather than asking the thread.
+    home_thread: HomeThread,
 }
 
 impl Core {
@@ -623,7 +627,9 @@ impl Core {
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.spawn_allocated(origin, |header| new_local_task(header, future))
+        self.spawn_allocated(origin, |header| {
+            new_local_task(header, self.home_thread, future)
+        })
     }
 
     /// Gives a new task a slot and an id, lets `allocate` make it, files it in the table and

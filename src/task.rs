@@ -37,7 +37,8 @@
 //!   table and stays on that thread until it is dropped: the loop is not `Send`, and the only
 //!   path that carries a `TaskRef` between threads, `Handle::spawn`, makes its tasks with
 //!   `new_task`, which requires `Send`. So, by the first rule, its future is polled and dropped
-//!   only there. (`Local`'s `Drop` checks the thread anyway, as a last line of defence.)
+//!   only there. (`Task`'s `Drop` checks the thread anyway, as a last line of defence, if a
+//!   local task is ever freed with its future still in it: `task/local.rs`.)
 //! - **Who touches a local task's output**, which may be `!Send` (say an `Rc`): the poll that
 //!   returns it writes it into the join cell, on the loop's thread. The `JoinHandle` takes it,
 //!   or drops it when the handle is dropped first; that handle is `Send` only if the output
@@ -88,7 +89,7 @@ pub(crate) use join_error::Cause;
 pub use join_error::JoinError;
 pub use join_handle::JoinHandle;
 pub use join_set::JoinSet;
-pub(crate) use local::new_local_task;
+pub(crate) use local::{new_local_task, HomeThread};
 
 use crate::waker::{claim_remote_wake, wake_remote, wake_task, LoopId, TaskKey};
 use join_cell::JoinCell;
@@ -209,6 +210,11 @@ pub(crate) struct Header {
     /// of the same loop: an `Awaiter`, for the stuck-loop check (`event_loop/stuck.rs`). It
     /// fits in padding that `Header` had anyway (40 bytes with it or without it).
     pub(crate) awaited_by: AtomicU32,
+    /// For a local task (`spawn_local`), the number of the thread that spawned it, which is
+    /// its loop's (`task/local.rs`); `0` for every other task. Two bytes that `Header` had as
+    /// padding: checked only if the task is freed with its future still in it, which the
+    /// rules above rule out (`Task`'s `Drop`).
+    home_thread: u16,
     /// The task's name and spawn location, kept only when someone will read them: when the
     /// task was given a name, or when the loop records a trace or watches for slow polls.
     /// Boxed, so that an ordinary task pays 8 bytes for it rather than 24 (bytes per task are
@@ -234,6 +240,7 @@ impl Header {
             is_remote_queued: AtomicBool::new(false),
             is_abort_requested: AtomicBool::new(false),
             awaited_by: AtomicU32::new(Awaiter::UNKNOWN.0),
+            home_thread: 0,
             origin: is_wanted.then(|| Box::new(origin)),
         }
     }
@@ -354,6 +361,20 @@ unsafe impl<F: Future + Send> Sync for Task<F> {}
 // SAFETY: as for `Sync`, just above.
 #[allow(unsafe_code)]
 unsafe impl<F: Future + Send> Send for Task<F> {}
+
+/// The last line of defence for local tasks. By the rules above the future is gone before the
+/// allocation is freed (`TaskRef`'s `Drop` sees to it); if it ever is not, and the task is a
+/// local one freed on a thread that is not its loop's (the last `Arc` was a waker or a handle
+/// over there), the future must not be dropped here (it may share `Rc`s with its own thread),
+/// nor moved (it is pinned): `local::freed_off_its_thread` says so and aborts. One branch per
+/// freed task, never taken.
+impl<F: Future> Drop for Task<F> {
+    fn drop(&mut self) {
+        if self.future.get_mut().is_some() && self.shared.header.home_thread != 0 {
+            local::check_home_thread(self.shared.header.home_thread);
+        }
+    }
+}
 
 impl<F: Future + Send> ArcWake for Task<F> {
     fn wake_by_ref(arc_self: &Arc<Self>) {
@@ -943,7 +964,11 @@ mod tests {
         });
         let (task, _) = task.poll(); // the future keeps a clone of the task's waker
         drop(task);
-        assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped with its `TaskRef`");
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "dropped with its `TaskRef`"
+        );
         assert!(
             matches!(poll_handle(&mut handle), Poll::Ready(Err(error)) if error.is_cancelled())
         );
@@ -981,8 +1006,9 @@ mod tests {
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     }
 
-    /// `Header::awaited_by` sits in padding the header had: a task is no bigger for it (bytes
-    /// per task are a benchmark target: `benches/alloc_per_task.rs` counts 128).
+    /// `Header::awaited_by` and `Header::home_thread` sit in padding the header had: a task is
+    /// no bigger for them (bytes per task are a benchmark target: `benches/alloc_per_task.rs`
+    /// counts 128).
     #[test]
     fn the_header_keeps_its_40_bytes() {
         assert_eq!(std::mem::size_of::<Header>(), 40);

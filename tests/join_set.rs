@@ -86,7 +86,10 @@ fn tasks_that_finished_before_anyone_looked_still_come_in_completion_order() {
 
 /// With timers: the shorter sleep comes out first.
 #[test]
-#[cfg_attr(miri, ignore = "miri's clock moves with the work it interprets: first polls far apart")]
+#[cfg_attr(
+    miri,
+    ignore = "miri's clock moves with the work it interprets: first polls far apart"
+)]
 fn the_shortest_sleep_comes_out_first() {
     let order = miniloop::run(async {
         let mut set = JoinSet::new();
@@ -127,7 +130,7 @@ fn abort_all_cancels_the_unfinished_members() {
     let (finished, cancelled) = miniloop::run(async {
         let mut set = JoinSet::new();
         set.spawn(async { 0 });
-        for ms in [3600_000, 7200_000] {
+        for ms in [3_600_000, 7_200_000] {
             set.spawn(after(ms));
         }
         miniloop::yield_now().await; // the first finishes
@@ -176,7 +179,10 @@ fn no_task_outlives_its_dropped_set() {
             drops.get()
         })
     };
-    assert_eq!(live, 5, "every member's future was dropped before main's next turn");
+    assert_eq!(
+        live, 5,
+        "every member's future was dropped before main's next turn"
+    );
     assert_eq!(finished.get(), 0);
 }
 
@@ -218,7 +224,12 @@ fn a_failing_member_leads_the_caller_to_shut_the_group_down() {
         let (drops, finished) = (drops.clone(), Rc::clone(&finished));
         miniloop::run(async move {
             let mut group = JoinSet::new();
-            for (name, ms) in [("a", 3600_000), ("b", 3600_000), ("fails", 5), ("c", 3600_000)] {
+            for (name, ms) in [
+                ("a", 3_600_000),
+                ("b", 3_600_000),
+                ("fails", 5),
+                ("c", 3_600_000),
+            ] {
                 let counter = DropCounter::new(&drops);
                 let finished = Rc::clone(&finished);
                 group.spawn_local(async move {
@@ -239,8 +250,17 @@ fn a_failing_member_leads_the_caller_to_shut_the_group_down() {
             (error.to_string(), drops.get())
         })
     };
-    assert!(outcome.0.ends_with("panicked with message \"fails failed\""), "{}", outcome.0);
-    assert_eq!(outcome.1, 4, "every member's future is gone when `shutdown` returns");
+    assert!(
+        outcome
+            .0
+            .ends_with("panicked with message \"fails failed\""),
+        "{}",
+        outcome.0
+    );
+    assert_eq!(
+        outcome.1, 4,
+        "every member's future is gone when `shutdown` returns"
+    );
     assert!(finished.borrow().is_empty());
 }
 
@@ -249,11 +269,14 @@ fn a_failing_member_leads_the_caller_to_shut_the_group_down() {
 fn the_abort_handle_from_spawn_stops_one_member() {
     miniloop::run(async {
         let mut set = JoinSet::new();
-        let slow = set.spawn(after(3600_000));
+        let slow = set.spawn(after(3_600_000));
         set.spawn(after(1));
         slow.abort();
         let first = set.join_next().await.unwrap();
-        assert!(first.unwrap_err().is_cancelled(), "the aborted one ends first");
+        assert!(
+            first.unwrap_err().is_cancelled(),
+            "the aborted one ends first"
+        );
         assert_eq!(set.join_next().await.unwrap().unwrap(), 1);
         assert!(slow.is_finished());
     });

@@ -42,6 +42,8 @@ impl Drop for NotesDropThread {
 }
 
 #[test]
+// The point of the test: a `RefCell` borrow (not `Send`) held across awaits, on one thread.
+#[allow(clippy::await_holding_refcell_ref)]
 fn a_local_task_holds_an_rc_and_a_refcell_borrow_across_awaits() {
     let log = miniloop::run(async {
         let log = Rc::new(RefCell::new(Vec::new()));
@@ -56,7 +58,9 @@ fn a_local_task_holds_an_rc_and_a_refcell_borrow_across_awaits() {
             Rc::strong_count(&in_task)
         });
         assert_eq!(handle.await.unwrap(), 2, "the task and main share the `Rc`");
-        Rc::try_unwrap(log).expect("the task's clone is gone").into_inner()
+        Rc::try_unwrap(log)
+            .expect("the task's clone is gone")
+            .into_inner()
     });
     assert_eq!(log, [0, 1, 2]);
 }
@@ -130,7 +134,7 @@ fn a_local_task_is_woken_by_its_waker_from_another_thread() {
 #[test]
 fn spawn_local_outside_a_loop_panics_with_what_to_do() {
     let message = expect_panic(|| {
-        let _ = miniloop::spawn_local(async { Rc::new(1) });
+        drop(miniloop::spawn_local(async { Rc::new(1) }));
     });
     assert!(message.starts_with("`miniloop::spawn_local` called outside an event loop"));
     assert!(message.contains("wrap your program in `miniloop::run(async { ... })`"));
@@ -260,7 +264,10 @@ fn a_handle_is_not_terminated_until_it_returned_its_result() {
         let mut handle = miniloop::spawn(async { 1 });
         miniloop::yield_now().await;
         assert!(handle.is_finished(), "the task finished");
-        assert!(!handle.is_terminated(), "but the handle has not returned it yet");
+        assert!(
+            !handle.is_terminated(),
+            "but the handle has not returned it yet"
+        );
         assert_eq!((&mut handle).await.unwrap(), 1);
         assert!(handle.is_terminated());
     });

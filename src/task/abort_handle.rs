@@ -69,10 +69,10 @@ impl AbortHandle {
 /// `AbortHandle::abort`).
 pub(super) fn request_abort(header: &Header, is_finished: impl FnOnce() -> bool) {
     let was_requested = header.is_abort_requested.swap(true, Ordering::AcqRel);
-    if !was_requested && !is_finished() {
-        if !wake_task(header) {
-            wake_remote(header);
-        }
+    // The first request schedules the task, here or from afar (`wake_task` answers whether
+    // it could do it on this thread).
+    if !was_requested && !is_finished() && !wake_task(header) {
+        wake_remote(header);
     }
 }
 

@@ -103,7 +103,9 @@ struct ReadyState {
 impl ReadyList {
     fn lock(&self) -> MutexGuard<'_, ReadyState> {
         // Nothing under this lock panics (pushes, takes); recover if something ever did.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -274,7 +276,8 @@ impl<T> JoinSet<T> {
                 }
             }
             Poll::Ready(result) => {
-                self.free.extend((slot < self.members.len()).then_some(slot));
+                self.free
+                    .extend((slot < self.members.len()).then_some(slot));
                 self.finished.push_back(result);
             }
         }
@@ -464,7 +467,13 @@ mod tests {
     /// is not lost: its result is the first `join_next` returns.
     #[test]
     fn a_task_that_finished_before_joining_comes_out_first() {
-        let header = Header::new(TaskId(1), LoopId::NONE, TaskKey::MAIN, Origin::default(), false);
+        let header = Header::new(
+            TaskId(1),
+            LoopId::NONE,
+            TaskKey::MAIN,
+            Origin::default(),
+            false,
+        );
         let (task, handle) = new_task(header, async { 5 });
         let (task, polled) = task.poll();
         assert!(matches!(polled, Polled::Ready));

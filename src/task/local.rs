@@ -3,7 +3,7 @@
 //! A `Task<F>` is `Send` and `Sync` because `F` is `Send` (its wakers and handles go to any
 //! thread, `task.rs`). A future that holds an `Rc` or a `RefCell` borrow across an `.await`
 //! is not, yet it is perfectly fine on a single-threaded loop as long as it never leaves the
-//! loop's thread. `Local<F>` wraps such a future, says `Send` on its behalf, and `task.rs`
+//! loop's thread. `Local<F>` wraps such a future and says `Send` on its behalf; `task.rs`
 //! keeps that promise by where the task's one `TaskRef` may go ("Rules this module keeps",
 //! there): made on the loop's thread, straight into its table, dropped there, and the future
 //! with it.
@@ -12,20 +12,27 @@
 //! A local task is a `Task<Local<F>>`, polled by the same `poll_future` as any other task.
 //! A second type parameter on `Task` would rename every copy of `Task<...>::poll_future<...>`,
 //! the names the debugging chapter breaks on (`docs/debugging.md`); a wrapper only shows up
-//! inside the brackets. And `spawn_local` costs what `spawn` costs: the wrapper adds one word
-//! to the task and nothing to a poll.
+//! inside the brackets. And the wrapper is nothing but the future: no field, no check on a
+//! poll, so `spawn_local` costs what `spawn` costs.
 //!
-//! # The check on drop
-//! As a last line of defence against a path the rules above missed, `Local`'s `Drop` checks
-//! that it runs on the thread that spawned it: one thread-local address compared with the
-//! one stored at spawn, on drop only, never on a poll. On any other thread it must not drop
-//! the future (another thread may share its `Rc`s) and cannot move it elsewhere (it is
-//! pinned), so it prints what happened and aborts the process.
+//! # The last line of defence, and why it is not in `Local`
+//! The one way the rules could be broken without a `TaskRef` leaving its thread is a task
+//! freed with its future still inside, on another thread (its last `Arc` a waker there).
+//! `Task`'s `Drop` checks exactly that: if the future is still there and the task is local,
+//! it compares the thread with the task's home, a thread number kept in two bytes of the
+//! header's padding, and aborts the process if they differ (`check_home_thread`); the future
+//! must not be dropped there, and cannot be moved (it is pinned). The check could have been
+//! `Local`'s own `Drop`, comparing with a thread stored in `Local` at spawn; that made a local
+//! task 8 bytes bigger, and `spawn_local_many` 42 instructions per task (4%) dearer than
+//! `spawn_many` (`scripts/callgrind_per_op.py`), by a `memcpy` of the now larger task and two
+//! thread-local reads. Here a spawn copies the loop's thread number into the header, and a
+//! freed task tests one branch that is never taken.
 
-use std::fmt;
+use std::cell::Cell;
 use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
@@ -33,38 +40,50 @@ use pin_project_lite::pin_project;
 use super::{allocate, Header, JoinHandle, TaskRef};
 
 thread_local! {
-    /// A byte whose address names the thread it belongs to. `const`-initialised and without
-    /// a `Drop`, so reading its address is a register offset, and works even while the thread
-    /// tears down its other thread-locals (a loop kept in a `thread_local!` is dropped then).
-    static THREAD_MARK: u8 = const { 0 };
+    /// This thread's number for `Header::home_thread`; `0` until first asked.
+    static THREAD_NUMBER: Cell<u16> = const { Cell::new(0) };
 }
 
-/// The address of this thread's `THREAD_MARK`: different on every thread alive at the same
-/// time. (A thread that has exited may leave its address to a new one; a future whose home
-/// thread is gone has outlived its loop, which the rules in `task.rs` rule out anyway.)
-fn thread_mark() -> usize {
+/// The next thread number to hand out. `0` means "not a local task" and is skipped; after
+/// 65 535 threads the numbers come round again, so two threads far apart in a long process
+/// may share one (the check then misses a broken rule, it never reports a sound one).
+static NEXT_THREAD_NUMBER: AtomicU16 = AtomicU16::new(1);
+
+/// The thread a local task belongs to: its loop's, numbered (never `0`, which marks a task that
+/// is not local). A loop reads it once, when it is made (`Core::home_thread`), so that a
+/// spawn copies a field instead of reading a thread-local.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HomeThread(u16);
+
+impl HomeThread {
+    /// The calling thread.
+    pub(crate) fn current() -> HomeThread {
+        HomeThread(thread_number())
+    }
+}
+
+/// This thread's number, never `0`.
+fn thread_number() -> u16 {
     #[cfg(test)]
-    tests::count_thread_mark_read();
-    THREAD_MARK.with(|mark| std::ptr::from_ref(mark) as usize)
+    tests::count_thread_number_read();
+    THREAD_NUMBER.with(|number| match number.get() {
+        0 => {
+            let mut fresh = NEXT_THREAD_NUMBER.fetch_add(1, Ordering::Relaxed);
+            while fresh == 0 {
+                fresh = NEXT_THREAD_NUMBER.fetch_add(1, Ordering::Relaxed);
+            }
+            number.set(fresh);
+            fresh
+        }
+        known => known,
+    })
 }
 
 pin_project! {
-    /// A `spawn_local` task's future, with the thread it must be dropped on.
+    /// A `spawn_local` task's future: the future itself, said to be `Send` (see the `impl`).
     pub(crate) struct Local<F> {
         #[pin]
         future: F,
-        // `thread_mark()` of the spawning thread, which is the loop's. (A plain comment:
-        // `pin_project!` takes no doc comment on a field.)
-        home: usize,
-    }
-
-    impl<F> PinnedDrop for Local<F> {
-        fn drop(this: Pin<&mut Self>) {
-            // The only check: `poll` below has none.
-            if thread_mark() != this.home {
-                dropped_off_its_thread();
-            }
-        }
     }
 }
 
@@ -74,8 +93,8 @@ pin_project! {
 // `TaskRef`s between threads, `Handle::spawn`, makes its tasks with `new_task`, which requires
 // `Send`. The future is polled and dropped only by the holder of the `TaskRef` (`task.rs`),
 // and `TaskRef`'s `Drop` drops it if nobody else did, so it never goes with the allocation on
-// whatever thread lets go of the last `Arc`. So the `F` inside is only ever touched on the
-// thread that made it, which is all that `F: !Send` asks. Its `Drop` checks that once more.
+// whatever thread lets go of the last `Arc` (`Task`'s `Drop` checks that once more). So the `F`
+// inside is only ever touched on the thread that made it, which is all that `F: !Send` asks.
 #[allow(unsafe_code)]
 unsafe impl<F> Send for Local<F> {}
 
@@ -88,38 +107,49 @@ impl<F: Future> Future for Local<F> {
     }
 }
 
-impl<F> fmt::Debug for Local<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Local")
-            .field("home", &format_args!("{:#x}", self.home))
-            .finish_non_exhaustive()
+impl<F> std::fmt::Debug for Local<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Local").finish_non_exhaustive()
     }
 }
 
 /// Allocates a local task (`spawn_local`): `future` and its output need not be `Send`. Must be
-/// called on the thread of the loop that will own the returned `TaskRef` (see `Local`).
+/// called on `home`, the thread of the loop that will own the returned `TaskRef` (see `Local`).
 #[inline(always)] // the spawn path, as for `new_task`
-pub(crate) fn new_local_task<F>(header: Header, future: F) -> (TaskRef, JoinHandle<F::Output>)
+pub(crate) fn new_local_task<F>(
+    mut header: Header,
+    home: HomeThread,
+    future: F,
+) -> (TaskRef, JoinHandle<F::Output>)
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let home = thread_mark();
-    allocate(header, Local { future, home })
+    debug_assert_eq!(
+        home,
+        HomeThread::current(),
+        "a local task is made on its home thread"
+    );
+    header.home_thread = home.0;
+    allocate(header, Local { future })
 }
 
-/// A `Local` is being dropped on a thread that is not its loop's: say so and abort. Never
-/// returns; `#[cold]`, so the check costs the drop one compare and a branch not taken.
+/// Called by `Task`'s `Drop` when a local task whose home is thread `home` is freed with its
+/// future still in it. On its home thread that is merely early: the future is dropped as usual.
+/// Anywhere else, says what happened and aborts.
 #[cold]
 #[inline(never)]
-fn dropped_off_its_thread() -> ! {
+pub(super) fn check_home_thread(home: u16) {
+    if thread_number() == home {
+        return;
+    }
     // `writeln!` and not `eprintln!`: a failed write to stderr must not become a panic here.
     let _ = writeln!(
         std::io::stderr(),
-        "miniloop: the future of a `spawn_local` task is being dropped on a thread that is not \
-         its event loop's; it need not be `Send`, so dropping it here could race with that \
-         thread; aborting the process; this is a bug in miniloop (a task's `TaskRef` left its \
-         loop's thread): please report it with this backtrace:\n{}",
+        "miniloop: a `spawn_local` task is being freed, its future still in it, on a thread that \
+         is not its event loop's; the future need not be `Send`, so dropping it here could race \
+         with that thread; aborting the process; this is a bug in miniloop (the task's future \
+         outlived its `TaskRef`): please report it with this backtrace:\n{}",
         std::backtrace::Backtrace::force_capture()
     );
     std::process::abort();
@@ -130,7 +160,7 @@ mod tests {
     use super::*;
     use crate::task::{JoinError, Origin, Polled, TaskId};
     use crate::waker::{LoopId, TaskKey};
-    use std::cell::{Cell, RefCell};
+    use std::cell::RefCell;
     use std::rc::Rc;
     use std::sync::{Arc, Mutex};
     use std::task::Waker;
@@ -141,16 +171,16 @@ mod tests {
     // there.
 
     thread_local! {
-        /// How often this thread has read its `THREAD_MARK` (each test runs on its own thread).
-        static MARK_READS: Cell<usize> = const { Cell::new(0) };
+        /// How often this thread has asked for its number (each test runs on its own thread).
+        static NUMBER_READS: Cell<usize> = const { Cell::new(0) };
     }
 
-    pub(super) fn count_thread_mark_read() {
-        MARK_READS.with(|reads| reads.set(reads.get() + 1));
+    pub(super) fn count_thread_number_read() {
+        NUMBER_READS.with(|reads| reads.set(reads.get() + 1));
     }
 
-    fn mark_reads() -> usize {
-        MARK_READS.with(Cell::get)
+    fn number_reads() -> usize {
+        NUMBER_READS.with(Cell::get)
     }
 
     fn header() -> Header {
@@ -195,7 +225,7 @@ mod tests {
             waker: Arc::clone(&kept_waker),
         };
         let in_task = Rc::clone(&shared);
-        let (task, mut handle) = new_local_task(header(), async move {
+        let (task, mut handle) = new_local_task(header(), HomeThread::current(), async move {
             let borrowed = Rc::clone(&in_task); // an `Rc` held across the pause
             gate.await;
             borrowed.borrow_mut().push(2);
@@ -203,7 +233,11 @@ mod tests {
         });
         let (task, first) = task.poll();
         assert!(matches!(first, Polled::Pending));
-        let waker = kept_waker.lock().unwrap().take().expect("the poll kept its waker");
+        let waker = kept_waker
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the poll kept its waker");
         let clone = waker.clone();
         std::thread::spawn(move || {
             clone.wake_by_ref(); // names no loop: does nothing, but touches the task's header
@@ -236,37 +270,45 @@ mod tests {
             waker: Arc::clone(&kept_waker),
         };
         let in_task = Rc::clone(&held);
-        let (task, mut handle) = new_local_task(header(), async move {
+        let (task, mut handle) = new_local_task(header(), HomeThread::current(), async move {
             let _held = in_task;
             gate.await;
         });
         let (task, _) = task.poll();
         assert_eq!(Rc::strong_count(&held), 2);
         drop(task); // not failed, not finished: `TaskRef`'s `Drop` cancels it, here
-        assert_eq!(Rc::strong_count(&held), 1, "the future was dropped on this thread");
+        assert_eq!(
+            Rc::strong_count(&held),
+            1,
+            "the future was dropped on this thread"
+        );
         assert!(matches!(
             poll_handle(&mut handle),
             Poll::Ready(Err(error)) if error.is_cancelled()
         ));
         drop(handle);
-        let waker = kept_waker.lock().unwrap().take().expect("the poll kept its waker");
+        let waker = kept_waker
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the poll kept its waker");
         drop(kept_waker);
         std::thread::spawn(move || drop(waker)) // the last `Arc`: freed over there
             .join()
             .unwrap();
     }
 
-    /// `spawn_local` pays for its thread check on drop only: the mark is read once at spawn
-    /// and once at drop, however often the task is polled.
+    /// A local task's thread is checked on no poll, and not when the task ends normally (a
+    /// spawn copies its loop's number, read once when the loop was made). Fails with a check
+    /// of the number in `Local::poll` (mutation tried by hand).
     #[test]
-    fn a_local_task_reads_its_thread_mark_at_spawn_and_drop_never_per_poll() {
-        let before = mark_reads();
-        let (task, handle) = new_local_task(header(), async {
+    fn a_local_task_never_reads_a_thread_number_once_spawned() {
+        let (task, handle) = new_local_task(header(), HomeThread::current(), async {
             for _ in 0..100 {
                 crate::yield_now().await;
             }
         });
-        assert_eq!(mark_reads(), before + 1, "once at spawn");
+        let spawned = number_reads();
         let mut task = task;
         let mut polls = 0;
         loop {
@@ -278,47 +320,102 @@ mod tests {
             }
         }
         assert_eq!(polls, 101);
-        assert_eq!(mark_reads(), before + 2, "and once more when the future was dropped");
         task.release_finished();
         drop(handle);
-        assert_eq!(mark_reads(), before + 2);
+        assert_eq!(
+            number_reads(),
+            spawned,
+            "not on a poll, not when the task ends"
+        );
+    }
+
+    /// Breaks the rules on purpose, as only a bug could: takes the `Arc` out of a `TaskRef`
+    /// without its `Drop`, so the future is still in the task when the last `Arc`, a waker,
+    /// goes. On the task's home thread that is merely early: the future is dropped there.
+    #[test]
+    fn a_local_task_freed_with_its_future_on_its_own_thread_drops_it_there() {
+        let (task, kept_waker, held) = local_task_left_pending();
+        drop(task.into_task());
+        assert_eq!(
+            Rc::strong_count(&held),
+            2,
+            "the waker keeps the task and its future"
+        );
+        drop(kept_waker.lock().unwrap().take());
+        assert_eq!(
+            Rc::strong_count(&held),
+            1,
+            "freed, and the future dropped, here"
+        );
+    }
+
+    /// A local task polled once, left waiting: its `TaskRef`, the waker it left, and the `Rc`
+    /// its future holds. (Its handle is dropped: the waker is then the task's last `Arc` but
+    /// for the `TaskRef`.)
+    fn local_task_left_pending() -> (TaskRef, Arc<Mutex<Option<Waker>>>, Rc<()>) {
+        let kept_waker = Arc::new(Mutex::new(None));
+        let held = Rc::new(());
+        let gate = Gate {
+            is_open: Rc::new(Cell::new(false)),
+            waker: Arc::clone(&kept_waker),
+        };
+        let in_task = Rc::clone(&held);
+        let (task, handle) = new_local_task(header(), HomeThread::current(), async move {
+            let _held = in_task;
+            gate.await;
+        });
+        let (task, _) = task.poll();
+        drop(handle);
+        (task, kept_waker, held)
     }
 
     /// The name of the child test below, as the test harness knows it.
-    const CHILD: &str = "task::local::tests::child_drops_a_local_future_on_another_thread";
+    const CHILD: &str = "task::local::tests::child_frees_a_local_task_with_its_future_elsewhere";
 
-    /// The last line of defence aborts the process, so it is watched from outside: this test
-    /// runs the test binary again with only the child below, which drops a `Local` on another
-    /// thread, and checks that it died with the message rather than ran on.
+    /// Off its home thread, the last line of defence aborts the process, so it is watched from
+    /// outside: this test runs the test binary again with only the child below, and checks
+    /// that it died with the message rather than ran on. Fails with `check_home_thread`
+    /// returning at once (mutation tried by hand).
     #[test]
     #[cfg_attr(miri, ignore = "runs a child process, which miri does not support")]
-    fn a_local_future_dropped_off_its_thread_aborts_the_process_with_a_message() {
+    fn a_local_task_freed_with_its_future_on_another_thread_aborts_with_a_message() {
         let output = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", CHILD, "--ignored", "--nocapture", "--test-threads=1"])
-            .env("MINILOOP_LOCAL_DROP_CHILD", "1")
+            .args([
+                "--exact",
+                CHILD,
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("MINILOOP_LOCAL_FREE_CHILD", "1")
             .output()
             .expect("the test binary should run again");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "the child should have aborted:\n{stderr}");
         assert!(
-            stderr.contains("is being dropped on a thread that is not its event loop's"),
+            !output.status.success(),
+            "the child should have aborted:\n{stderr}"
+        );
+        assert!(
+            stderr.contains("on a thread that is not its event loop's"),
             "{stderr}"
         );
         let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(!stdout.contains("dropped on the wrong thread, and lived"), "{stdout}");
+        assert!(
+            !stdout.contains("freed on the wrong thread, and lived"),
+            "{stdout}"
+        );
     }
 
     #[test]
     #[ignore = "run by the test above, in a child process that it expects to abort"]
-    fn child_drops_a_local_future_on_another_thread() {
-        if std::env::var_os("MINILOOP_LOCAL_DROP_CHILD").is_none() {
+    fn child_frees_a_local_task_with_its_future_elsewhere() {
+        if std::env::var_os("MINILOOP_LOCAL_FREE_CHILD").is_none() {
             return; // run by hand, with `--ignored`: nothing to do outside the child
         }
-        let local = Box::pin(Local {
-            future: std::future::ready(()),
-            home: thread_mark(),
-        });
-        std::thread::spawn(move || drop(local)).join().ok();
-        println!("dropped on the wrong thread, and lived");
+        let (task, kept_waker, _held) = local_task_left_pending();
+        drop(task.into_task());
+        let waker = kept_waker.lock().unwrap().take().unwrap();
+        std::thread::spawn(move || drop(waker)).join().ok();
+        println!("freed on the wrong thread, and lived");
     }
 }
