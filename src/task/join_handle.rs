@@ -46,8 +46,6 @@ use crate::sync_first::{is_suspend_allowed, note_suspend};
 /// ```
 pub struct JoinHandle<T> {
     task: Arc<dyn Joinable<T>>,
-    /// Set once `poll` has returned the result (`FusedFuture::is_terminated`).
-    is_terminated: bool,
     /// Makes the handle `Send` and `Sync` exactly when `T: Send`: a `Mutex<T>` is both then,
     /// and neither otherwise. (The `Arc` above is always both: it must be, to be shared with
     /// wakers, so it cannot tell the compiler about `T`.) A `Mutex` is not `Unpin` for every
@@ -59,7 +57,6 @@ impl<T> JoinHandle<T> {
     pub(crate) fn new(task: Arc<dyn Joinable<T>>) -> Self {
         JoinHandle {
             task,
-            is_terminated: false,
             _output: PhantomData,
         }
     }
@@ -110,26 +107,36 @@ impl<T> JoinHandle<T> {
     /// `poll` with a waker of the caller's choosing, which is always left in the cell: for a
     /// [`JoinSet`](super::JoinSet), whose member wakers belong to the set, not to the task
     /// that awaits it (so the `run_now` rule in `poll` does not apply to them; the set follows
-    /// it for its own waker).
-    pub(crate) fn poll_with_waker(&mut self, waker: &Waker) -> Poll<Result<T, JoinError>> {
-        self.poll_join(waker, true)
-    }
-
-    /// The body of `poll`: leaves `waker` if `may_leave_waker`, else only looks.
+    /// it for its own waker). Kept apart from `poll`, whose body stays as it was: every awaited
+    /// handle goes through it.
     #[allow(unsafe_code)]
-    fn poll_join(&mut self, waker: &Waker, may_leave_waker: bool) -> Poll<Result<T, JoinError>> {
+    pub(crate) fn poll_with_waker(&mut self, waker: &Waker) -> Poll<Result<T, JoinError>> {
+        let shared = self.task.shared();
+        let note_awaiter = || note_join_waker(&shared.header, waker);
+        // SAFETY: the one handle side, by `&mut`, before `Drop` (as in `poll`).
+        let answer = unsafe { shared.join.poll_take(waker, note_awaiter) };
+        let task_id = shared.header.id;
+        answer.map(|result| result.map_err(|cause| JoinError::new(task_id, cause)))
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    #[allow(unsafe_code)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let shared = self.task.shared();
         // A `JoinHandle` is its task's one handle side: it is not `Clone`, `poll` takes it by
         // `&mut`, and `detach` runs only in its `Drop`. That is what `JoinCell` asks of the
         // callers of `poll_take` and `try_take`.
-        let answer = if may_leave_waker {
+        let answer = if is_suspend_allowed() {
             // Leaves only the latest waker: the awaiting task may have moved to another waker
             // since its last poll, and only that one may be woken (the stale-waker rule).
             // When a new waker goes in, the loop notes whose it is, before the old one is
             // dropped: the stuck-loop check counts on that order (`event_loop/stuck.rs`).
-            let note_awaiter = || note_join_waker(&shared.header, waker);
+            let note_awaiter = || note_join_waker(&shared.header, cx.waker());
             // SAFETY: the one handle side, by `&mut`, before `Drop` (above).
-            unsafe { shared.join.poll_take(waker, note_awaiter) }
+            unsafe { shared.join.poll_take(cx.waker(), note_awaiter) }
         } else {
             // Inside `run_now`: say "not yet" without replacing the waker of a task that
             // really awaits this handle (the section's no-op waker would steal its wake).
@@ -139,29 +146,24 @@ impl<T> JoinHandle<T> {
         let task_id = shared.header.id;
         if answer.is_pending() {
             note_suspend(|| format!("{task_id} to finish"));
-        } else {
-            self.is_terminated = true;
         }
         answer.map(|result| result.map_err(|cause| JoinError::new(task_id, cause)))
     }
 }
 
-impl<T> Future for JoinHandle<T> {
-    type Output = Result<T, JoinError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // Inside `run_now`: say "not yet" without replacing the waker of a task that really
-        // awaits this handle (the section's no-op waker would steal its wake).
-        let may_leave_waker = is_suspend_allowed();
-        self.get_mut().poll_join(cx.waker(), may_leave_waker)
-    }
-}
-
 /// `select!` skips a branch whose future `is_terminated`: a handle that has returned its
 /// result (polling it again would panic) needs no `.fuse()`.
+///
+/// Read from the join cell (its output is there and taken), not kept in a flag of the
+/// handle's: a `bool` beside the `Arc` made every `JoinHandle` 24 bytes instead of 16, too big
+/// to come back from `spawn` in two registers, which cost `spawn_many` about 40 instructions
+/// per task (`scripts/callgrind_per_op.py`).
 impl<T> FusedFuture for JoinHandle<T> {
+    #[allow(unsafe_code)]
     fn is_terminated(&self) -> bool {
-        self.is_terminated
+        // SAFETY: the one handle side (see `poll`), before `Drop`; the only handle-side calls
+        // that write the cell take `&mut self`, so none runs while this `&self` exists.
+        unsafe { self.task.shared().join.is_taken() }
     }
 }
 
