@@ -9,7 +9,7 @@ use std::future::Future;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread::ThreadId;
 use std::time::Duration;
@@ -289,4 +289,64 @@ fn a_named_local_task_runs_like_any_other() {
         shared.get()
     });
     assert_eq!(answer, 2);
+}
+
+/// A waker whose last drop spawns a local task on the current loop, and keeps its handle.
+struct SpawnsWhenDropped {
+    drops: Count,
+    spawned: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl futures::task::ArcWake for SpawnsWhenDropped {
+    fn wake_by_ref(_: &Arc<Self>) {}
+}
+
+impl Drop for SpawnsWhenDropped {
+    fn drop(&mut self) {
+        let counter = DropCounter::new(&self.drops);
+        let handle = miniloop::spawn_local(async move {
+            let _counter = counter;
+            std::future::pending::<()>().await;
+        });
+        *self.spawned.lock().unwrap() = Some(handle);
+    }
+}
+
+/// The one path where a loop's table is dropped with a task in it: a task spawned after the
+/// loop's shutdown dropped its last futures (here by a timer's waker, dropped when the timers
+/// are cleared). Its future is dropped by the table's drop, on the loop's thread, and its
+/// handle hears `cancelled`, although the handle (its output is `Send`) keeps the task alive
+/// and could have carried it to another thread. Fails with `TaskRef`'s `Drop` doing nothing
+/// (mutation tried by hand): the future is never dropped, and the handle never hears.
+#[test]
+fn a_task_spawned_while_the_loop_is_torn_down_is_cancelled_on_its_thread() {
+    let drops = Count::default();
+    let spawned = Arc::new(Mutex::new(None));
+    let event_loop = EventLoop::new();
+    let waker = futures::task::waker(Arc::new(SpawnsWhenDropped {
+        drops: drops.clone(),
+        spawned: Arc::clone(&spawned),
+    }));
+    event_loop.run_until_complete(async move {
+        let mut sleep = Box::pin(miniloop::sleep(Duration::from_secs(3600)));
+        let polled = sleep.as_mut().poll(&mut Context::from_waker(&waker));
+        assert!(polled.is_pending());
+        // The timer, and the waker's last clone in it, stay filed until the loop shuts down.
+        std::mem::forget(sleep);
+    });
+    drop(event_loop);
+    let handle = spawned
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the waker spawned when dropped");
+    assert_eq!(
+        drops.get(),
+        1,
+        "the late task's future was dropped with the loop"
+    );
+    let outcome = std::thread::spawn(move || miniloop::run(handle))
+        .join()
+        .unwrap();
+    assert!(outcome.unwrap_err().is_cancelled());
 }
