@@ -327,14 +327,16 @@ fn a_task_spawned_while_the_loop_is_torn_down_is_cancelled_on_its_thread() {
         drops: drops.clone(),
         spawned: Arc::clone(&spawned),
     }));
-    event_loop.run_until_complete(async move {
-        let mut sleep = Box::pin(miniloop::sleep(Duration::from_secs(3600)));
+    // Outlives the loop, so that its timer, and the waker's last clone in it, stay filed until
+    // the loop shuts down.
+    let mut sleep = Box::pin(miniloop::sleep(Duration::from_secs(3600)));
+    event_loop.run_until_complete(async {
         let polled = sleep.as_mut().poll(&mut Context::from_waker(&waker));
         assert!(polled.is_pending());
-        // The timer, and the waker's last clone in it, stay filed until the loop shuts down.
-        std::mem::forget(sleep);
     });
+    drop(waker);
     drop(event_loop);
+    drop(sleep); // its loop is gone: nothing to cancel
     let handle = spawned
         .lock()
         .unwrap()
