@@ -26,7 +26,7 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 
 use harness::{bench_block_on, new_group};
-use runtimes::{AsyncExecutorLocal, FuturesLocalPool, Miniloop, Runtime, Tokio};
+use runtimes::{AsyncExecutorLocal, FuturesLocalPool, Joined, Miniloop, Runtime, Tokio};
 use workloads::{
     ping_pong_answer, ping_pong_floor, ping_pong_rounds_answer, ping_pong_rounds_floor,
     remote_wake_answer, spawn_many_answer, spawn_many_remote_answer, FloorWakers, RemoteEcho,
@@ -85,6 +85,59 @@ fn spawn_many(c: &mut Criterion) {
     let answer = spawn_many_answer();
     bench_on_every_runtime!(&mut group, spawn_many, answer);
     group.finish();
+}
+
+/// `spawn_many` with tasks that need not be `Send`: miniloop's `spawn_local` against tokio's
+/// `spawn_local` inside a `LocalSet` on its current-thread runtime (the only place tokio runs
+/// such tasks). Same shape as `spawn_many`: 10 000 no-op tasks, every handle awaited. The
+/// miniloop function goes through `Runtime::block_on`, the frame that
+/// `scripts/callgrind_per_op.py` counts iterations by.
+fn spawn_local_many(c: &mut Criterion) {
+    let mut group = new_group(c, "spawn_local_many", SPAWN_MANY as u64);
+    let answer = spawn_many_answer();
+    bench_block_on(
+        &mut group,
+        "miniloop",
+        &Miniloop::default(),
+        spawn_local_many_miniloop,
+        answer,
+    );
+    let tokio = Tokio::current_thread();
+    let local_set = tokio::task::LocalSet::new();
+    group.bench_function("tokio_current_thread", |b| {
+        b.iter(|| {
+            assert_eq!(
+                local_set.block_on(&tokio.0, spawn_local_many_tokio()),
+                answer
+            )
+        })
+    });
+    group.finish();
+}
+
+/// `workloads::spawn_many` with `miniloop::spawn_local`, line for line (the same `Joined`
+/// wrapper), so that its instruction count compares with `spawn_many/miniloop`'s.
+async fn spawn_local_many_miniloop() -> usize {
+    let handles: Vec<_> = (0..SPAWN_MANY)
+        .map(|i| Joined(miniloop::spawn_local(async move { i })))
+        .collect();
+    let mut sum = 0;
+    for handle in handles {
+        sum += handle.await;
+    }
+    sum
+}
+
+/// `workloads::spawn_many` with `tokio::task::spawn_local` (inside a `LocalSet`).
+async fn spawn_local_many_tokio() -> usize {
+    let handles: Vec<_> = (0..SPAWN_MANY)
+        .map(|i| Joined(tokio::task::spawn_local(async move { i })))
+        .collect();
+    let mut sum = 0;
+    for handle in handles {
+        sum += handle.await;
+    }
+    sum
 }
 
 /// Spawning from outside the running loop, before it runs: miniloop through its loop's
@@ -268,6 +321,11 @@ fn block_on_ready(c: &mut Criterion) {
 
 criterion_group!(
     benches,
+    // Before `spawn_many`, whose group starts and stops a multi-thread runtime: after that, the
+    // allocator answered this group's mallocs and frees about 25 instructions per task slower
+    // (`scripts/callgrind_per_op.py`, the two orders swapped), while `spawn_many` measures the
+    // same in either order.
+    spawn_local_many,
     spawn_many,
     spawn_many_remote,
     yield_many,

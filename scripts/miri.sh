@@ -32,7 +32,7 @@ cargo +nightly miri setup >/dev/null 2>&1 || cargo +nightly miri setup
 echo "MIRIFLAGS=${MIRIFLAGS}"
 
 cargo +nightly miri test --lib
-for test in wake tasks timers join stress model remote_spawn; do
+for test in wake tasks timers join stress model remote_spawn local join_set; do
     cargo +nightly miri test --test "$test"
 done
 # Lesson 27 builds a `Waker` by hand from a `RawWakerVTable`: four `unsafe fn`s that hand an

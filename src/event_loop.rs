@@ -37,7 +37,9 @@ use futures_task::ArcWake;
 
 use crate::reactor::Reactor;
 use crate::sync_first::{EagerDepth, SuspendScope};
-use crate::task::{new_task, Header, JoinError, JoinHandle, Origin, TaskId, TaskRef};
+use crate::task::{
+    new_local_task, new_task, Header, HomeThread, JoinError, JoinHandle, Origin, TaskId, TaskRef,
+};
 use crate::time::{Registration, TimerQueue};
 use crate::trace::{ObserveConfig, Observer, ObserverSlot, Timeline, WakeOrigin};
 use crate::waker::{
@@ -55,6 +57,10 @@ use stuck::{JoinWakerNote, MIN_NOTES_BEFORE_PRUNING};
 pub(crate) const SPAWN_OUTSIDE_LOOP: &str = "`miniloop::spawn` called outside an event loop; \
      there is no loop on this thread to run the task; wrap your program in \
      `miniloop::run(async { ... })`, or call `spawn` on an `EventLoop` you created";
+pub(crate) const SPAWN_LOCAL_OUTSIDE_LOOP: &str = "`miniloop::spawn_local` called outside an \
+     event loop; there is no loop on this thread to run the task, and a local task can only \
+     ever run on the thread that spawns it; wrap your program in `miniloop::run(async { ... })`, \
+     or call `spawn_local` on an `EventLoop` you created on this thread";
 pub(crate) const NESTED_RUN: &str = "`miniloop::run` (or `run_until_complete`) called while an \
      event loop is already running on this thread; blocking here would stop every other task \
      of the outer loop, which could never finish; `.await` the future instead, or move the \
@@ -154,6 +160,61 @@ where
     }
 }
 
+/// Spawns `future`, which need not be `Send`, as a task on the event loop running on this
+/// thread: the `spawn` for futures that hold an `Rc`, a `RefCell` borrow or anything else
+/// that must stay on one thread across an `.await`.
+///
+/// The task never leaves this thread: it is polled and dropped only here. Its output need not
+/// be `Send` either; the [`JoinHandle`] is then not `Send` (it carries the output). Wakers of
+/// the task are ordinary wakers: another thread may wake it. It costs what `spawn` costs.
+///
+/// # Panics
+/// If no event loop is running on this thread; the message names the fix.
+///
+/// # Examples
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+/// use std::time::Duration;
+///
+/// miniloop::run(async {
+///     let log = Rc::new(RefCell::new(Vec::new()));
+///     let in_task = Rc::clone(&log);
+///     let handle = miniloop::spawn_local(async move {
+///         in_task.borrow_mut().push("before");
+///         miniloop::sleep(Duration::from_millis(1)).await; // the `Rc` is held across this
+///         in_task.borrow_mut().push("after");
+///         in_task // the output is not `Send` either
+///     });
+///     let log_again = handle.await.unwrap();
+///     assert_eq!(*log_again.borrow(), ["before", "after"]);
+///     assert!(Rc::ptr_eq(&log, &log_again));
+/// });
+/// ```
+#[track_caller]
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    spawn_local_with_origin(future, Origin::here())
+}
+
+/// `spawn_local` with a name and spawn location (`task::Builder` comes here too).
+#[track_caller]
+pub(crate) fn spawn_local_with_origin<F>(future: F, origin: Origin) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let handle = with_current_core(move |core| core.spawn_local(future, origin));
+    match handle {
+        Some(handle) => handle,
+        // The panic stays in this function's body so that `#[track_caller]` names the caller.
+        None => panic!("{SPAWN_LOCAL_OUTSIDE_LOOP}"),
+    }
+}
+
 /// A single-threaded event loop: it owns tasks, a run queue and timers.
 ///
 /// # Examples
@@ -207,10 +268,11 @@ impl EventLoop {
             due_wakers: RefCell::new(Vec::new()),
             observer,
             turn_clock: Cell::new(None),
-            // Room for the few notes a poll makes, so that the first `JoinHandle` a program
-            // awaits allocates nothing.
-            awaits_noted: RefCell::new(Vec::new()),
+            // Room for a few notes, so that the first `JoinHandle` a program awaits allocates
+            // nothing.
+            awaits_noted: RefCell::new(Vec::with_capacity(4)),
             prune_notes_at: Cell::new(MIN_NOTES_BEFORE_PRUNING),
+            home_thread: HomeThread::current(),
         };
         EventLoop {
             core: Rc::new(core),
@@ -230,6 +292,29 @@ impl EventLoop {
         F::Output: Send + 'static,
     {
         self.core.spawn(future, Origin::here())
+    }
+
+    /// Spawns `future`, which need not be `Send`, as a task of this loop (see
+    /// [`spawn_local`]); it runs when the loop runs, on this thread, as every task of the loop.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::rc::Rc;
+    ///
+    /// let event_loop = miniloop::EventLoop::new();
+    /// let shared = Rc::new(40);
+    /// let in_task = Rc::clone(&shared);
+    /// let handle = event_loop.spawn_local(async move { *in_task + 2 });
+    /// let answer = event_loop.run_until_complete(async { handle.await.unwrap() });
+    /// assert_eq!(answer, 42);
+    /// ```
+    #[track_caller]
+    pub fn spawn_local<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.core.spawn_local(future, Origin::here())
     }
 
     #[track_caller]
@@ -441,6 +526,9 @@ pub(crate) struct Core {
     /// The length of `awaits_noted` at which its stale notes are pruned: twice what the last
     /// pruning kept, so that pruning costs O(1) per note.
     prune_notes_at: Cell<usize>,
+    /// The thread this loop runs on, as a local task's header names it (`src/task/local.rs`):
+    /// read once here, so that `spawn_local` copies it rather than asking the thread.
+    home_thread: HomeThread,
 }
 
 impl Core {
@@ -529,9 +617,34 @@ impl Core {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.spawn_allocated(origin, |header| new_task(header, future))
+    }
+
+    /// `spawn` for a future that need not be `Send`: the same steps, with `new_local_task`
+    /// making the task. Only on the loop's thread (`Core` is not `Send`), which is what a
+    /// local task's soundness rests on (`src/task/local.rs`).
+    pub(crate) fn spawn_local<F>(&self, future: F, origin: Origin) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.spawn_allocated(origin, |header| {
+            new_local_task(header, self.home_thread, future)
+        })
+    }
+
+    /// Gives a new task a slot and an id, lets `allocate` make it, files it in the table and
+    /// queues its first poll.
+    #[inline(always)] // the spawn path: one copy per future type, as before it was shared
+    fn spawn_allocated<T>(
+        &self,
+        origin: Origin,
+        allocate: impl FnOnce(Header) -> (TaskRef, JoinHandle<T>),
+    ) -> JoinHandle<T> {
         let mut scheduler = self.scheduler.borrow_mut();
         let (key, id) = scheduler.reserve();
-        let (task, handle) = self.new_task(key, id, future, origin);
+        let keep_origin = self.observer.get().is_some();
+        let (task, handle) = allocate(Header::new(id, self.id, key, origin, keep_origin));
         if let Some(observer) = self.observer.get() {
             observer.spawned(task.header());
         }

@@ -10,6 +10,7 @@
 //! | resumable functions, delegation | 06–10 | – | [`guide::lesson_06`] to [`guide::lesson_10`] |
 //! | `async fn` is a state machine | 11 | `std::future::Future` | [`guide::lesson_11`] |
 //! | an event loop, tasks | 12, 13 | [`event_loop`], [`task`] | [`guide::event_loop`] |
+//! | tasks that stay on one thread, stopping tasks, groups of tasks | – | [`spawn_local`], [`AbortHandle`], [`JoinSet`] | [`guide::tasks_and_wakers`] |
 //! | wakers instead of spinning (`src/waker.rs`) | 13 | [`JoinHandle`], [`yield_now`] | [`guide::tasks_and_wakers`] |
 //! | timers | 13 | [`time`] | [`guide::timers`] |
 //! | I/O readiness (`src/reactor.rs`) | 01, 02 | [`net`] | [`guide::reactor`] |
@@ -41,9 +42,10 @@
 //! ```
 #![warn(missing_docs, missing_debug_implementations)]
 // `unsafe` is denied everywhere but where it buys measured speed: the one-allocation task in
-// `src/task.rs`, its join cell in `src/task/join_cell.rs`, and the two callers of the cell's
-// `unsafe fn`s (`src/task/join_handle.rs`, `src/blocking.rs`); each block is allowed on its
-// own, with a `// SAFETY:` comment (docs/reliability.md).
+// `src/task.rs`, its join cell in `src/task/join_cell.rs`, the two callers of the cell's
+// `unsafe fn`s (`src/task/join_handle.rs`, `src/blocking.rs`), and the wrapper that puts a
+// future that is not `Send` in that allocation (`src/task/local.rs`); each block is allowed on
+// its own, with a `// SAFETY:` comment (docs/reliability.md).
 #![deny(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
@@ -62,11 +64,11 @@ mod waker;
 mod yield_now;
 
 pub use blocking::spawn_blocking;
-pub use event_loop::{run, spawn, EventLoop, Handle};
+pub use event_loop::{run, spawn, spawn_local, EventLoop, Handle};
 pub use join::{as_completed, join_all, AsCompleted, JoinAll};
 pub use select::{race, select, Either, Race, Select};
 pub use sync_first::{is_suspend_allowed, run_now, spawn_eager, WouldSuspend};
-pub use task::{JoinError, JoinHandle, TaskId};
+pub use task::{AbortHandle, JoinError, JoinHandle, JoinSet, TaskId};
 pub use time::{interval, sleep, sleep_until, timeout, Elapsed, Interval, Sleep, Timeout};
 pub use yield_now::{yield_now, YieldNow};
 

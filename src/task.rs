@@ -12,12 +12,17 @@
 //!   `TaskRef`, which it keeps in its task table (`event_loop/scheduler.rs`).
 //!
 //! Around it, one file each: the join cell (`task/join_cell.rs`), the [`JoinHandle`]
-//! (`task/join_handle.rs`), [`JoinError`] (`task/join_error.rs`) and [`Builder`]
-//! (`task/builder.rs`).
+//! (`task/join_handle.rs`), [`AbortHandle`] (`task/abort_handle.rs`), [`JoinError`]
+//! (`task/join_error.rs`), [`Builder`] (`task/builder.rs`), the wrapper that makes a task of a
+//! future that is not `Send` (`task/local.rs`, for `spawn_local`), and [`JoinSet`], a group of
+//! tasks awaited in the order they finish (`task/join_set.rs`).
 //!
 //! # Rules this module keeps
 //! - There is one `TaskRef` per task, it cannot be cloned, and it is the only way to
 //!   reach the future: the future is polled and dropped only by its holder, on its thread.
+//!   Dropping a `TaskRef` whose task has not finished drops the future there and then, and
+//!   tells the `JoinHandle` the task was cancelled: the future never outlives its `TaskRef`,
+//!   whoever holds the task's last `Arc` (a waker on another thread, say).
 //! - The output is written once, into the join cell (`task/join_cell.rs`), and read once by
 //!   the `JoinHandle`.
 //! - A task's future is dropped (in place: it is pinned) before its `JoinHandle` hears that it
@@ -27,6 +32,22 @@
 //!   drop theirs: a guard inside it (a scopeguard-style rollback) sees
 //!   `std::thread::panicking()`. A panic in that `Drop` is contained, since escaping a `Drop`
 //!   during an unwind would abort the process.
+//! - A **local task** (`spawn_local`: its future, and its output, need not be `Send`) never
+//!   leaves its loop's thread. Its `TaskRef` is made there, goes straight into that loop's
+//!   table and stays on that thread until it is dropped: the loop is not `Send`, and the only
+//!   path that carries a `TaskRef` between threads, `Handle::spawn`, makes its tasks with
+//!   `new_task`, which requires `Send`. So, by the first rule, its future is polled and dropped
+//!   only there. (`Task`'s `Drop` checks the thread anyway, as a last line of defence, if a
+//!   local task is ever freed with its future still in it: `task/local.rs`.)
+//! - **Who touches a local task's output**, which may be `!Send` (say an `Rc`): the poll that
+//!   returns it writes it into the join cell, on the loop's thread. The `JoinHandle` takes it,
+//!   or drops it when the handle is dropped first; that handle is `Send` only if the output
+//!   is (its `PhantomData`), so it too is on the loop's thread unless the output may travel. If
+//!   the handle was dropped before the task finished, the task side drops the output at once
+//!   (`JoinCell::complete`), on the loop's thread. So the allocation, which a waker or an
+//!   `AbortHandle` may free on any thread, is never freed holding an output; the one exception
+//!   is a handle that was `mem::forget`-ed, whose `Arc` then keeps the task from ever being
+//!   freed.
 //!
 //! # Why one allocation, and the `unsafe` it takes
 //! A `Waker` must be `Send + Sync`, so whatever it points at must be safe to share between
@@ -34,11 +55,11 @@
 //! (`docs/benchmarks.md`), the future lived in a second, boxed allocation that only the loop
 //! saw, which kept the crate free of `unsafe` at the price of a second `malloc` and `free` per
 //! task. Now it sits in the `Arc` beside what wakers share, and the promise "only the holder of
-//! the `TaskRef` touches it" is made with four small `unsafe` items here (the `Sync` impl, and
-//! a `&mut` to the future in `poll_future`, in `fail` and in the guard that drops it when a poll
-//! unwinds, `DropFutureOnUnwind`), each with its `// SAFETY:` reason and
-//! covered by the miri tests (`scripts/miri.sh`). A same-thread wake and poll still touch no
-//! atomic.
+//! the `TaskRef` touches it" is made with small `unsafe` items here (the `Send` and `Sync`
+//! impls, a `&mut` to the future in `poll_future`, in `fail`, in `abandon` and in the guard
+//! that drops it when a poll unwinds, `DropFutureOnUnwind`, and the move of the `Arc` out of a
+//! `TaskRef`, `TaskRef::into_task`), each with its `// SAFETY:` reason and covered by the miri
+//! tests (`scripts/miri.sh`). A same-thread wake and poll still touch no atomic.
 
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -53,16 +74,22 @@ use std::task::{Context, Poll};
 
 use futures_task::{waker_ref, ArcWake};
 
+mod abort_handle;
 mod builder;
 mod join_cell;
 mod join_error;
 mod join_handle;
+mod join_set;
+mod local;
 
+pub use abort_handle::AbortHandle;
 pub use builder::Builder;
 pub(crate) use join_cell::JoinView;
 pub(crate) use join_error::Cause;
 pub use join_error::JoinError;
 pub use join_handle::JoinHandle;
+pub use join_set::JoinSet;
+pub(crate) use local::{new_local_task, HomeThread};
 
 use crate::waker::{claim_remote_wake, wake_remote, wake_task, LoopId, TaskKey};
 use join_cell::JoinCell;
@@ -185,6 +212,11 @@ pub(crate) struct Header {
     /// for the stuck-loop check (`event_loop/stuck.rs`). It fits in padding that `Header` had
     /// anyway (40 bytes with it or without it).
     pub(crate) awaited_by: AtomicU32,
+    /// For a local task (`spawn_local`), the number of the thread that spawned it, which is
+    /// its loop's (`task/local.rs`); `0` for every other task. Two bytes that `Header` had as
+    /// padding: checked only if the task is freed with its future still in it, which the
+    /// rules above rule out (`Task`'s `Drop`).
+    home_thread: u16,
     /// The task's name and spawn location, kept only when someone will read them: when the
     /// task was given a name, or when the loop records a trace or watches for slow polls.
     /// Boxed, so that an ordinary task pays 8 bytes for it rather than 24 (bytes per task are
@@ -210,6 +242,7 @@ impl Header {
             is_remote_queued: AtomicBool::new(false),
             is_abort_requested: AtomicBool::new(false),
             awaited_by: AtomicU32::new(Awaiter::UNKNOWN.0),
+            home_thread: 0,
             origin: is_wanted.then(|| Box::new(origin)),
         }
     }
@@ -310,28 +343,43 @@ pub(crate) struct Task<F: Future> {
     future: UnsafeCell<Option<F>>,
 }
 
-// SAFETY: wakers and the `JoinHandle` may be on any thread, so a `Task` must be `Sync`. Its
-// only field that is not `Sync` by itself is `future`, and the only code that touches it is
-// `RunTask::poll` (with `DropFutureOnUnwind`, which it makes) and `RunTask::fail`, which can be
-// reached only through the task's one
-// `TaskRef`, by value. There is exactly one `TaskRef` per task (it is not `Clone`, and
-// `new_task` makes it), so two threads never touch the future at once: the future is only
-// ever polled or dropped by whoever owns that `TaskRef` at the time. It may move between
-// threads (a task spawned through a `Handle` is handed to its loop), which `F: Send` allows,
-// as it allows dropping the future on another thread if the last `Arc` ends up there.
+// SAFETY: wakers, the `JoinHandle` and `AbortHandle`s may be on any thread, so a `Task` must
+// be `Sync` and `Send` (its last `Arc` may be dropped anywhere). Two of its parts are neither
+// by themselves:
+// - `future`. The only code that touches it is `RunTask::poll` (with `DropFutureOnUnwind`,
+//   which it makes), `RunTask::fail` and `RunTask::abandon`, all reached only through the
+//   task's one `TaskRef`, by value. There is exactly one `TaskRef` per task (it is not
+//   `Clone`; `new_task` and `new_local_task` make it), so two threads never touch the future
+//   at once: it is only ever polled or dropped by whoever owns that `TaskRef` at the time, and
+//   it is dropped before the `TaskRef` is (`TaskRef`'s `Drop`), never with the allocation. It
+//   may move between threads with its `TaskRef` (a task spawned through a `Handle` is handed
+//   to its loop), which `F: Send` allows. A local task's `F` is a `Local` (`task/local.rs`),
+//   `Send` by its own promise that its `TaskRef` never leaves the loop's thread.
+// - the output in the join cell, which is `Sync` and `Send` only for a `Send` output
+//   (`JoinCell`). `Task`'s fields are private to this module, and its two makers decide:
+//   `new_task` requires `F::Output: Send`; `new_local_task` allows any output, and then every
+//   access to it is on the loop's thread (module docs, "Who touches a local task's output").
 #[allow(unsafe_code)]
-unsafe impl<F> Sync for Task<F>
-where
-    F: Future + Send,
-    F::Output: Send,
-{
+unsafe impl<F: Future + Send> Sync for Task<F> {}
+// SAFETY: as for `Sync`, just above.
+#[allow(unsafe_code)]
+unsafe impl<F: Future + Send> Send for Task<F> {}
+
+/// The last line of defence for local tasks. By the rules above the future is gone before the
+/// allocation is freed (`TaskRef`'s `Drop` sees to it); if it ever is not, and the task is a
+/// local one freed on a thread that is not its loop's (the last `Arc` was a waker or a handle
+/// over there), the future must not be dropped here (it may share `Rc`s with its own thread),
+/// nor moved (it is pinned): `local::freed_off_its_thread` says so and aborts. One branch per
+/// freed task, never taken.
+impl<F: Future> Drop for Task<F> {
+    fn drop(&mut self) {
+        if self.future.get_mut().is_some() && self.shared.header.home_thread != 0 {
+            local::check_home_thread(self.shared.header.home_thread);
+        }
+    }
 }
 
-impl<F> ArcWake for Task<F>
-where
-    F: Future + Send,
-    F::Output: Send,
-{
+impl<F: Future + Send> ArcWake for Task<F> {
     fn wake_by_ref(arc_self: &Arc<Self>) {
         if !wake_task(&arc_self.shared.header) {
             wake_remote(&arc_self.shared.header);
@@ -357,6 +405,18 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    allocate(header, future)
+}
+
+/// The one place a `Task` is made. Its bounds leave out `F::Output: Send`, which `Task`'s
+/// `Send` and `Sync` rest on, so only two callers may use it: `new_task`, which requires it,
+/// and `new_local_task` (`task/local.rs`), whose output stays on the loop's thread.
+#[inline(always)] // the spawn path, as `new_task` was before it delegated here
+fn allocate<F>(header: Header, future: F) -> (TaskRef, JoinHandle<F::Output>)
+where
+    F: Future + Send + 'static,
+    F::Output: 'static,
+{
     let task = Arc::new(Task {
         shared: TaskShared::new(header),
         future: UnsafeCell::new(Some(future)),
@@ -372,6 +432,12 @@ where
 /// (the loop's task table, the loop's thread while it polls the task, or the remote queue on
 /// its way to the loop) is the only one who can touch the future. That is what lets the
 /// future live in the same allocation as the wakers' `Arc` without a lock.
+///
+/// Dropping it cancels the task if it has not finished (`abandon`): the future is dropped
+/// there, by the holder, and never later with the allocation, on whatever thread lets go of
+/// the last `Arc`. The loop ends every task explicitly (`fail`, `release_finished`, `leak`);
+/// the `Drop` covers the paths nobody planned: a panic that unwinds through the loop while it
+/// holds `TaskRef`s, a task spawned into a loop that is being torn down.
 pub(crate) struct TaskRef(ErasedTask);
 
 impl TaskRef {
@@ -403,16 +469,24 @@ impl TaskRef {
     /// its `JoinHandle` asked for it to be aborted. On `Ready` the future has been dropped and
     /// its output handed to the `JoinHandle` when this returns; on a panic the future has been
     /// dropped during the unwind. The `TaskRef` comes back with the answer, to be parked
-    /// again, failed or dropped.
+    /// again, failed or released.
+    #[inline]
     pub(crate) fn poll(self) -> (TaskRef, Polled) {
-        let (task, polled) = self.0.poll();
+        let (task, polled) = self.into_task().poll();
         (TaskRef(task), polled)
     }
 
     /// Drops the future (unless a panicking poll dropped it already), then tells the
     /// `JoinHandle` why the task ended.
     pub(crate) fn fail(self, error: JoinError) {
-        self.0.fail(error);
+        self.into_task().fail(error);
+    }
+
+    /// Lets go of a task whose poll answered `Polled::Ready`: its future is gone and its
+    /// output is with the `JoinHandle`, so there is nothing for `Drop` to check.
+    #[inline]
+    pub(crate) fn release_finished(self) {
+        drop(self.into_task());
     }
 
     /// Tells the `JoinHandle` why the task ended, and leaks the task: its future is never
@@ -420,8 +494,30 @@ impl TaskRef {
     /// requires of a future that is not dropped). Only for a loop that gives up on shutting
     /// down the tasks its futures' `Drop`s keep spawning (`Core::shut_down`).
     pub(crate) fn leak(self, error: JoinError) {
-        let TaskRef(task) = self;
-        task.finish_leaked(error);
+        self.into_task().finish_leaked(error);
+    }
+
+    /// The `Arc` inside, without running `TaskRef`'s `Drop`: for the methods above, each of
+    /// which ends the `TaskRef`'s part in the task its own way.
+    #[inline(always)]
+    fn into_task(self) -> ErasedTask {
+        let this = std::mem::ManuallyDrop::new(self);
+        #[allow(unsafe_code)]
+        // SAFETY: `this` is never dropped (`ManuallyDrop`) and never used after this read, so
+        // the `Arc` is moved out exactly once and its count stays right. (Safe code cannot move
+        // a field out of a type with a `Drop`; an `Option` inside would cost a branch on every
+        // poll and change what a debugger prints for a `TaskRef`, docs/debugging.md.)
+        unsafe {
+            std::ptr::read(&this.0)
+        }
+    }
+}
+
+impl Drop for TaskRef {
+    /// Cancels the task if it has not finished: its future is dropped here, on the thread
+    /// that holds the `TaskRef`, and its `JoinHandle` hears `cancelled`.
+    fn drop(&mut self) {
+        self.0.abandon();
     }
 }
 
@@ -456,7 +552,9 @@ trait RunTask {
     /// Takes the loop's `Arc` by value and gives it back, so that the waker it lends for the
     /// poll points at the concrete `Arc<Task<F>>` without touching the reference count.
     fn poll(self: Arc<Self>) -> (ErasedTask, Polled);
-    fn fail(self: Arc<Self>, error: JoinError);
+    fn fail(&self, error: JoinError);
+    /// `fail` with a cancellation, unless the task has finished: `TaskRef`'s `Drop`.
+    fn abandon(&self);
     fn finish_leaked(self: Arc<Self>, error: JoinError);
     fn join_view(&self) -> JoinView;
 }
@@ -464,7 +562,7 @@ trait RunTask {
 impl<F> RunTask for Task<F>
 where
     F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    F::Output: 'static,
 {
     fn header(&self) -> &Header {
         &self.shared.header
@@ -487,10 +585,11 @@ where
         (self, polled)
     }
 
-    fn fail(self: Arc<Self>, error: JoinError) {
+    fn fail(&self, error: JoinError) {
         #[allow(unsafe_code)]
-        // SAFETY: called through the task's one `TaskRef` (see the `Sync` impl), so nothing
-        // else is using the future, and no reference into it outlives this statement.
+        // SAFETY: called through the task's one `TaskRef` (`TaskRef::fail`, or its `Drop` by
+        // way of `abandon`; see the `Sync` impl), so nothing else is using the future, and no
+        // reference into it outlives this statement.
         let future = unsafe { &mut *self.future.get() };
         // Dropped in place (it is pinned). Its `Drop` is user code and may panic; the
         // assignment leaves `None` either way, and the handle still hears about it.
@@ -499,6 +598,14 @@ where
         // SAFETY: the holder of the `TaskRef` is the task's finishing side.
         unsafe {
             self.shared.finish(Err(error));
+        }
+    }
+
+    fn abandon(&self) {
+        // Only the task side (the holder of the `TaskRef`: us) sets `COMPLETE`, so this reads
+        // our own earlier write, if any.
+        if !self.shared.join.is_complete() {
+            self.fail(JoinError::cancelled(self.shared.header.id));
         }
     }
 
@@ -520,7 +627,7 @@ where
 impl<F> Task<F>
 where
     F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    F::Output: 'static,
 {
     fn poll_future(self: &Arc<Self>) -> Poll<()> {
         // Made first, so that the `&mut` below is the latest reference to the future while the
@@ -584,21 +691,59 @@ impl<F> Drop for DropFutureOnUnwind<'_, F> {
 /// Also implemented by `TaskShared` alone, for `spawn_blocking` jobs, which have no future.
 pub(crate) trait Joinable<T>: Send + Sync {
     fn shared(&self) -> &TaskShared<T>;
+    /// The same task as an `AbortHandle` sees it. A method, because turning an
+    /// `Arc<dyn Joinable<T>>` into an `Arc<dyn Abortable>` is trait upcasting, which Rust 1.85
+    /// does not have; inside, `Self` is the concrete type and the coercion is an ordinary one.
+    fn into_abortable(self: Arc<Self>) -> Arc<dyn Abortable>;
 }
 
-impl<T: Send> Joinable<T> for TaskShared<T> {
+/// What an `AbortHandle` needs from its task, without the output's type: the header (the
+/// id, the abort flag, where to send the wake) and whether the task has finished.
+pub(crate) trait Abortable: Send + Sync {
+    fn header(&self) -> &Header;
+    fn is_finished(&self) -> bool;
+}
+
+impl<T: Send + 'static> Joinable<T> for TaskShared<T> {
     fn shared(&self) -> &TaskShared<T> {
         self
+    }
+
+    fn into_abortable(self: Arc<Self>) -> Arc<dyn Abortable> {
+        self
+    }
+}
+
+impl<T: Send> Abortable for TaskShared<T> {
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn is_finished(&self) -> bool {
+        self.join.is_complete()
     }
 }
 
 impl<F> Joinable<F::Output> for Task<F>
 where
-    F: Future + Send,
-    F::Output: Send,
+    F: Future + Send + 'static,
 {
     fn shared(&self) -> &TaskShared<F::Output> {
         &self.shared
+    }
+
+    fn into_abortable(self: Arc<Self>) -> Arc<dyn Abortable> {
+        self
+    }
+}
+
+impl<F: Future + Send> Abortable for Task<F> {
+    fn header(&self) -> &Header {
+        &self.shared.header
+    }
+
+    fn is_finished(&self) -> bool {
+        self.shared.join.is_complete()
     }
 }
 
@@ -805,19 +950,32 @@ mod tests {
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     }
 
+    /// A `TaskRef` dropped while its task is unfinished (no `fail`: a panic unwinding through
+    /// the loop, a table dropped with tasks in it) cancels the task there and then: the future
+    /// is dropped on the dropping thread, the handle hears `cancelled`, and the waker that
+    /// holds the last `Arc` frees only the allocation, on another thread. Fails with
+    /// `abandon` doing nothing (mutation tried by hand): the future was dropped by the waker,
+    /// on the other thread, and the handle never heard.
     #[test]
-    fn the_last_reference_can_be_a_waker_dropped_on_another_thread() {
+    fn a_dropped_task_ref_drops_the_future_here_and_a_waker_frees_the_rest_elsewhere() {
         let drops = Arc::new(AtomicUsize::new(0));
         let guard = CountDrops(Arc::clone(&drops));
         let (wait, kept_waker) = pending_once();
-        let (task, handle) = new_task(header(), async move {
+        let (task, mut handle) = new_task(header(), async move {
             let _guard = guard;
             wait.await;
         });
         let (task, _) = task.poll(); // the future keeps a clone of the task's waker
+        drop(task);
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "dropped with its `TaskRef`"
+        );
+        assert!(
+            matches!(poll_handle(&mut handle), Poll::Ready(Err(error)) if error.is_cancelled())
+        );
         drop(handle);
-        drop(task); // the future is still inside: the waker's `Arc` keeps the task alive
-        assert_eq!(drops.load(Ordering::SeqCst), 0);
         let waker = kept_waker
             .lock()
             .unwrap()
@@ -826,15 +984,34 @@ mod tests {
         drop(kept_waker);
         std::thread::spawn(move || {
             waker.wake_by_ref(); // names no loop: does nothing
-            drop(waker); // the last reference: the task, and its future, go here
+            drop(waker); // the last reference: the allocation goes here
         })
         .join()
         .unwrap();
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     }
 
-    /// `Header::awaited_by` sits in padding the header had: a task is no bigger for it (bytes
-    /// per task are a benchmark target: `benches/alloc_per_task.rs` counts 128).
+    /// A task that finished is not cancelled by its `TaskRef`'s `Drop`: the handle gets the
+    /// output, and the future is dropped once. (The loop lets go of such a `TaskRef` through
+    /// `release_finished`, which skips the check; a plain drop must be just as harmless.)
+    #[test]
+    fn dropping_the_task_ref_of_a_finished_task_changes_nothing() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let guard = CountDrops(Arc::clone(&drops));
+        let (task, mut handle) = new_task(header(), async move {
+            let _guard = guard;
+            7
+        });
+        let (task, polled) = task.poll();
+        assert!(matches!(polled, Polled::Ready));
+        drop(task);
+        assert!(matches!(poll_handle(&mut handle), Poll::Ready(Ok(7))));
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    /// `Header::awaited_by` and `Header::home_thread` sit in padding the header had: a task is
+    /// no bigger for them (bytes per task are a benchmark target: `benches/alloc_per_task.rs`
+    /// counts 128).
     #[test]
     fn the_header_keeps_its_40_bytes() {
         assert_eq!(std::mem::size_of::<Header>(), 40);

@@ -138,7 +138,7 @@ impl Scheduler {
 
     /// Picks a slot for a task that has its id already (spawned through a `Handle`); `insert`
     /// must follow before any other call.
-    #[inline]
+    #[inline(always)] // on every spawn; out of line since `TaskRef` has a `Drop` otherwise
     pub(crate) fn reserve_slot(&mut self) -> TaskKey {
         let index = match self.free.pop() {
             Some(index) => index,
@@ -256,7 +256,7 @@ impl Scheduler {
     }
 
     /// Returns a task that answered `Pending` to its slot.
-    #[inline]
+    #[inline(always)] // on every `Pending`; out of line since `TaskRef` has a `Drop` otherwise
     pub(crate) fn put_back(&mut self, key: TaskKey, task: TaskRef) {
         let slot = &mut self.slots[key.index as usize];
         debug_assert!(matches!(slot.state, SlotState::Polling));
@@ -264,7 +264,7 @@ impl Scheduler {
     }
 
     /// Frees the slot of a task that finished. Its key becomes stale.
-    #[inline]
+    #[inline(always)] // on every finish; out of line since `TaskRef` has a `Drop` otherwise
     pub(crate) fn remove(&mut self, key: TaskKey) {
         let slot = &mut self.slots[key.index as usize];
         slot.state = SlotState::Vacant;

@@ -158,7 +158,8 @@ impl Core {
             Polled::Pending => return self.scheduler.borrow_mut().put_back(key, task),
             Polled::Ready => {
                 self.scheduler.borrow_mut().remove(key);
-                return drop(task); // the future is gone already; the last `Arc` frees the task
+                // The future is gone already; the last `Arc` frees the task.
+                return task.release_finished();
             }
             Polled::Panicked(payload) => JoinError::panicked(task.header().id, payload),
             Polled::Aborted => JoinError::cancelled(task.header().id),

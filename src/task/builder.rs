@@ -44,6 +44,33 @@ impl Builder {
         crate::event_loop::spawn_with_origin(future, self.into_origin())
     }
 
+    /// Spawns `future`, which need not be `Send`, on the loop running on this thread, like
+    /// [`crate::spawn_local`].
+    ///
+    /// # Panics
+    /// If no event loop is running on this thread.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::rc::Rc;
+    ///
+    /// miniloop::run(async {
+    ///     let shared = Rc::new("local");
+    ///     let handle = miniloop::task::Builder::new()
+    ///         .name("keeps an Rc")
+    ///         .spawn_local(async move { *shared });
+    ///     assert_eq!(handle.await.unwrap(), "local");
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn spawn_local<F>(self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        crate::event_loop::spawn_local_with_origin(future, self.into_origin())
+    }
+
     /// Spawns `future` on `event_loop`, like [`EventLoop::spawn`](crate::EventLoop::spawn).
     #[track_caller]
     pub fn spawn_on<F>(self, event_loop: &crate::EventLoop, future: F) -> JoinHandle<F::Output>

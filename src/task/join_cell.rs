@@ -237,6 +237,23 @@ impl<V> JoinCell<V> {
         self.is_complete().then(|| unsafe { self.take_output() })
     }
 
+    /// The handle side: whether the output has been taken (`COMPLETE` is set and `output` is
+    /// empty), for `FusedFuture::is_terminated`. Reads only.
+    ///
+    /// # Safety
+    /// Only the handle side calls this, never after `detach`, and never while a handle-side call
+    /// that writes (`poll_take`, `try_take`) runs. Two `is_taken` at once are fine: both read.
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn is_taken(&self) -> bool {
+        if self.state.load(Ordering::Acquire) & COMPLETE == 0 {
+            return false;
+        }
+        // SAFETY: `COMPLETE` is set, so `output` is the handle side's, and the task side never
+        // touches it again; the caller is the handle side, and nothing on that side writes it
+        // meanwhile (above).
+        unsafe { self.output.with(|output| (*output).is_none()) }
+    }
+
     /// The handle side, when the handle is dropped: the task side drops the output if it
     /// comes later; if it came already, it is dropped here. A panic in the output's `Drop` or
     /// the waker's is contained, as on the task side: `drop(handle)` must not panic, and a
@@ -367,9 +384,12 @@ mod tests {
         unsafe {
             assert!(awaited.poll_take(Waker::noop(), || {}).is_pending());
             assert_eq!(shown(&awaited), [false, true, false], "a waker left");
+            assert!(!awaited.is_taken());
             awaited.complete(7);
             assert_eq!(shown(&awaited), [true, false, false], "woken, then cleared");
+            assert!(!awaited.is_taken(), "complete, not taken yet");
             assert_eq!(awaited.try_take(), Some(7));
+            assert!(awaited.is_taken());
             awaited.detach();
         }
         let dropped = JoinCell::new();
