@@ -19,7 +19,7 @@
 //! | sync-first tasks, no-suspend sections | 19 | [`spawn_eager`], [`run_now`] | [`guide::sync_first`] |
 //! | seeing it run: trace, slow polls, timeline | 01, 02, 15 | [`trace`] | [`guide::seeing_it_run`], [`guide::debugging`] |
 //! | the Rust half: a waker loop in one file, wakers by hand, `Pin` | 26–28 | `std::task::Waker`, `std::pin::Pin` | [`guide::lesson_26`] to [`guide::lesson_28`] |
-//! | the Rust half: cancellation, channels | 31, 33 | [`JoinHandle::abort`], [`timeout`] | [`guide::lesson_31`], [`guide::lesson_33`] |
+//! | the Rust half: cancellation, select and task groups, channels | 31–33 | [`JoinHandle::abort`], [`timeout`], [`select`], [`race`], [`JoinSet`], [`AbortHandle`] | [`guide::lesson_31`] to [`guide::lesson_33`] |
 //!
 //! # A first program
 //! ```
@@ -137,6 +137,8 @@ pub mod guide {
     pub mod lesson_29 {}
     #[doc = include_str!("../docs/31-cancellation-is-dropping.md")]
     pub mod lesson_31 {}
+    #[doc = include_str!("../docs/32-select-and-task-groups.md")]
+    pub mod lesson_32 {}
     #[doc = include_str!("../docs/33-channels-are-wakers-in-a-box.md")]
     pub mod lesson_33 {}
     #[doc = include_str!("../docs/event-loop.md")]

@@ -214,6 +214,12 @@ const LESSONS: &[Lesson] = &[
         chapter: "docs/31-cancellation-is-dropping.md",
     },
     Lesson {
+        number: "32",
+        title: "Select and task groups",
+        examples: &["32_select_and_task_groups"],
+        chapter: "docs/32-select-and-task-groups.md",
+    },
+    Lesson {
         number: "33",
         title: "Channels are wakers in a box",
         examples: &["33_channels_are_wakers_in_a_box"],

@@ -344,3 +344,172 @@ fn lesson_33_a_std_guard_across_an_await_locks_out_the_only_thread() {
         &["   other task: try_lock "],
     );
 }
+
+/// Lesson 32, parts 1 and 2: the hand-written `FirstOf` keeps its loser until it is
+/// dropped; the crate's `select` and `race` drop every loser inside the `.await`, before
+/// main runs on, and take their timers with them.
+#[test]
+#[cfg_attr(miri, ignore = "runs the lessons as child processes")]
+fn lesson_32_a_select_drops_its_losers_and_the_crates_drop_them_at_once() {
+    let output = run_lesson("32_select_and_task_groups", None);
+    let part_1 = section(&output, "1. ", Some("2. ")).join("\n");
+    assert_lines(
+        &part_1,
+        &[
+            "1. FirstOf, a select written in this file: fast (10ms) against slow (an hour)",
+            "   main: (&mut first).await = Left(\"fast\") after * ms",
+            "   main: the loser is still inside first: losers dropped so far: 0",
+            "   main: drop(first)",
+            "   Drop of fast: finished: yes",
+            "   Drop of slow: finished: no",
+            "   main: losers dropped: 1",
+        ],
+    );
+    let waited = numbers_after(&part_1, "   main: (&mut first).await = ")[0];
+    assert!(waited >= 10.0, "the winner slept 10 ms:\n{part_1}");
+
+    let part_2 = section(&output, "2. ", Some("3. "));
+    assert_lines(
+        &part_2[..4].join("\n"),
+        &[
+            "2. miniloop::select and miniloop::race: the losers are dropped inside the .await",
+            "   Drop of fast: finished: yes",
+            "   Drop of slow: finished: no",
+            "   main: select(fast, slow).await = Left(\"fast\") after * ms; losers dropped by then: 1",
+        ],
+    );
+    // The same winner as the hand-written select.
+    assert!(part_1.contains("= Left(\"fast\")"));
+    let part_2 = part_2.join("\n");
+    let lengths = numbers_after(&part_2, "   race over five sleeps of ");
+    assert_eq!(lengths.len(), 5, "{part_2}");
+    let shortest = lengths.iter().copied().fold(f64::INFINITY, f64::min);
+    let drops: Vec<&str> = part_2
+        .lines()
+        .skip_while(|line| !line.starts_with("   race over"))
+        .skip(1)
+        .take_while(|line| line.starts_with("   Drop of sleep "))
+        .collect();
+    assert_eq!(drops.len(), 5, "every runner is dropped once:\n{part_2}");
+    let finished: Vec<f64> = drops
+        .iter()
+        .filter(|line| line.ends_with("finished: yes"))
+        .map(|line| numbers_after(line, "   Drop of sleep ")[0])
+        .collect();
+    let winner_index = lengths.iter().position(|ms| *ms == shortest).unwrap() as f64;
+    assert_eq!(
+        finished,
+        [winner_index],
+        "only the winner finished:\n{part_2}"
+    );
+    let [index, name_index, waited, losers, of] =
+        numbers_after(&part_2, "   main: race(...).await = (")[..]
+    else {
+        panic!("five numbers on the race's line:\n{part_2}");
+    };
+    assert_eq!(
+        (index, name_index),
+        (winner_index, winner_index),
+        "{part_2}"
+    );
+    assert!(waited >= shortest, "{part_2}");
+    assert_eq!((losers, of), (4.0, 4.0), "{part_2}");
+    assert!(
+        part_2.ends_with("   main: the loop has a timer filed: false"),
+        "the losers' timers left the queue with them:\n{part_2}"
+    );
+}
+
+/// Lesson 32, parts 3 to 5: the first failure aborts the rest of the group, each aborted
+/// task's guard is dropped and its `JoinError` says cancelled; a dropped `JoinSet` cancels
+/// every task; an `AbortHandle` stops a task from another task.
+#[test]
+#[cfg_attr(miri, ignore = "runs the lessons as child processes")]
+fn lesson_32_a_group_cancels_its_tasks_on_a_failure_and_on_drop() {
+    let output = run_lesson("32_select_and_task_groups", None);
+    let part_3 = section(&output, "3. ", Some("4. ")).join("\n");
+    assert_lines(
+        &part_3,
+        &[
+            "3. A JoinSet as Python's TaskGroup: the first failure aborts the rest",
+            "   spawned 4: ok (10ms), fails (20ms), slow (40ms), hour (3600s)",
+            "   ok: guard dropped",
+            "   join_next: ok -> Ok(Ok(\"ok\"))",
+            "   fails: guard dropped",
+            "   join_next: fails -> Ok(Err(\"fails: the work went wrong\"))",
+            "   main: abort_all(), 2 tasks left",
+            "   slow: guard dropped",
+            "   hour: guard dropped",
+            "   join_next: * -> Err(task#* was cancelled); cancelled: true",
+            "   join_next: * -> Err(task#* was cancelled); cancelled: true",
+            "   join_next: None. 1 succeeded, 1 failed, 2 cancelled; guards dropped: 4 of 4",
+        ],
+    );
+    // The two cancelled results are those of slow and hour, one each, by their own ids
+    // (spawned third and fourth: task#3 and task#4).
+    let mut cancelled: Vec<(String, f64)> = part_3
+        .lines()
+        .filter(|line| line.contains("was cancelled"))
+        .map(|line| {
+            let name = line["   join_next: ".len()..].split(' ').next().unwrap();
+            let id = numbers_after(line, &format!("   join_next: {name} -> Err(task#"))[0];
+            (name.to_owned(), id)
+        })
+        .collect();
+    cancelled.sort_by(|a, b| a.1.total_cmp(&b.1));
+    assert_eq!(
+        cancelled,
+        [("slow".to_owned(), 3.0), ("hour".to_owned(), 4.0)],
+        "{part_3}"
+    );
+
+    let part_4 = section(&output, "4. ", Some("5. ")).join("\n");
+    assert_lines(
+        &part_4,
+        &[
+            "4. A JoinSet dropped while its tasks sleep",
+            "   * tasks asleep (an hour each); live tasks: *",
+            "   main: drop(group)",
+            "   guards dropped: * of *; live tasks: 0; a timer filed: false",
+        ],
+    );
+    let [asleep, live] = numbers_after(&part_4, "   ")[..] else {
+        panic!("two numbers on the asleep line:\n{part_4}");
+    };
+    assert!(asleep >= 2.0 && live == asleep, "{part_4}");
+    let [dropped, of, _live] = numbers_after(&part_4, "   guards dropped: ")[..] else {
+        panic!("three numbers on the guards line:\n{part_4}");
+    };
+    assert_eq!((dropped, of), (asleep, asleep), "{part_4}");
+
+    let part_5 = section(&output, "5. ", None).join("\n");
+    assert_lines(
+        &part_5,
+        &[
+            "5. An AbortHandle: a watchdog task stops a worker it does not own",
+            "   watchdog: 10ms passed, abort() on task#*",
+            "   worker: guard dropped",
+            "   main: worker.await = Err(task#* was cancelled) after * ms",
+            "   guards dropped: 1",
+        ],
+    );
+    let aborted = numbers_after(&part_5, "   watchdog: 10ms passed, abort() on task#")[0];
+    let [worker, waited] = numbers_after(&part_5, "   main: worker.await = Err(task#")[..] else {
+        panic!("two numbers on the worker's line:\n{part_5}");
+    };
+    assert_eq!(
+        aborted, worker,
+        "the watchdog aborted the worker:\n{part_5}"
+    );
+    assert!(waited >= 10.0, "{part_5}");
+    assert_quoted_in_chapter(
+        "docs/32-select-and-task-groups.md",
+        &output,
+        &[
+            "   main: (&mut first)",
+            "   main: select(",
+            "   main: race(",
+            "   main: worker.await",
+        ],
+    );
+}
