@@ -19,7 +19,7 @@
 //! | sync-first tasks, no-suspend sections | 19 | [`spawn_eager`], [`run_now`] | [`guide::sync_first`] |
 //! | seeing it run: trace, slow polls, timeline | 01, 02, 15 | [`trace`] | [`guide::seeing_it_run`], [`guide::debugging`] |
 //! | the Rust half: a waker loop in one file, wakers by hand, `Pin` | 26–28 | `std::task::Waker`, `std::pin::Pin` | [`guide::lesson_26`] to [`guide::lesson_28`] |
-//! | the Rust half: cancellation, select and task groups, channels | 31–33 | [`JoinHandle::abort`], [`timeout`], [`select`], [`race`], [`JoinSet`], [`AbortHandle`] | [`guide::lesson_31`] to [`guide::lesson_33`] |
+//! | the Rust half: `Send` and `spawn_local`, cancellation, select and task groups, channels | 30–33 | [`spawn_local`], [`JoinHandle::abort`], [`timeout`], [`select`], [`race`], [`JoinSet`], [`AbortHandle`] | [`guide::lesson_30`] to [`guide::lesson_33`] |
 //!
 //! # A first program
 //! ```
@@ -135,6 +135,8 @@ pub mod guide {
     pub mod lesson_28 {}
     #[doc = include_str!("../docs/29-poll-contract-broken.md")]
     pub mod lesson_29 {}
+    #[doc = include_str!("../docs/30-send-and-spawn-local.md")]
+    pub mod lesson_30 {}
     #[doc = include_str!("../docs/31-cancellation-is-dropping.md")]
     pub mod lesson_31 {}
     #[doc = include_str!("../docs/32-select-and-task-groups.md")]

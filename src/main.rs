@@ -208,6 +208,12 @@ const LESSONS: &[Lesson] = &[
         chapter: "docs/29-poll-contract-broken.md",
     },
     Lesson {
+        number: "30",
+        title: "`Send`, `'static` and `spawn_local`",
+        examples: &["30_send_and_spawn_local"],
+        chapter: "docs/30-send-and-spawn-local.md",
+    },
+    Lesson {
         number: "31",
         title: "Cancellation is dropping",
         examples: &["31_cancellation_is_dropping"],

@@ -32,6 +32,61 @@ fn events(line: &str) -> Vec<&str> {
     line.split(" | ").skip(1).collect()
 }
 
+/// Lesson 30: the detached task runs after its spawner returned; the local tasks share
+/// one `Rc` (one count per task, then main's alone) and take turns; a local task is woken
+/// from another thread and polled on the loop's.
+#[test]
+#[cfg_attr(miri, ignore = "runs the lessons as child processes")]
+fn lesson_30_local_tasks_share_an_rc_and_are_polled_on_the_loops_thread() {
+    let output = run_lesson("30_send_and_spawn_local", None);
+    assert_lines(
+        &output,
+        &[
+            "1. 'static: a detached task runs after the function that spawned it returned",
+            "   start_report: spawned the task, dropped its JoinHandle, returns",
+            "   report task: runs; start_report had returned: true",
+            "2. spawn_local: three tasks share an Rc<RefCell<..>> across their .awaits",
+            "   Rc::strong_count with the tasks spawned: *",
+            "   the steps, in the order they ran: *",
+            "   counts: {\"a\": *, \"b\": *, \"c\": *}; total * = 3 tasks x * steps",
+            "   Rc::strong_count after the tasks ended: *",
+            "3. A local task woken from another thread",
+            "   task: first poll; sends its waker to another thread, returns Pending",
+            "   waker thread: called wake(); the wake came from another thread: true",
+            "   task: polled 2 times, the last on the loop's thread: same thread: true",
+        ],
+    );
+    let tasks = 3.0;
+    let with_tasks = numbers_after(&output, "   Rc::strong_count with the tasks spawned: ")[0];
+    assert_eq!(
+        with_tasks,
+        tasks + 1.0,
+        "one clone per task, and main's:\n{output}"
+    );
+    let after = numbers_after(&output, "   Rc::strong_count after the tasks ended: ")[0];
+    assert_eq!(after, 1.0, "the tasks' clones went with them:\n{output}");
+    let [a, b, c, total, tasks_again, steps] = numbers_after(&output, "   counts: ")[..] else {
+        panic!("six numbers on the counts line:\n{output}");
+    };
+    assert_eq!(tasks_again, tasks);
+    assert_eq!((a, b, c), (steps, steps, steps), "{output}");
+    assert_eq!(total, a + b + c, "{output}");
+    // The tasks took turns at their `.await`s: each round has one step of each.
+    let order: Vec<&str> = output
+        .lines()
+        .find_map(|line| line.strip_prefix("   the steps, in the order they ran: "))
+        .unwrap()
+        .split(' ')
+        .collect();
+    assert_eq!(order.len() as f64, total, "{output}");
+    for round in order.chunks(3) {
+        let mut round = round.to_vec();
+        round.sort();
+        assert_eq!(round, ["a", "b", "c"], "{output}");
+    }
+    assert_quoted_in_chapter("docs/30-send-and-spawn-local.md", &output, &[]);
+}
+
 /// Lesson 31, part 1: aborted at `.await` k, the task ran steps 1..k up to that `.await`
 /// and nothing after it; its guard's `Drop` ran (when the guard existed); the handle says
 /// cancelled.
