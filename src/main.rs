@@ -231,6 +231,12 @@ const LESSONS: &[Lesson] = &[
         examples: &["33_channels_are_wakers_in_a_box"],
         chapter: "docs/33-channels-are-wakers-in-a-box.md",
     },
+    Lesson {
+        number: "34",
+        title: "Streams",
+        examples: &["34_streams"],
+        chapter: "docs/34-streams.md",
+    },
 ];
 
 /// What the command line asked for.

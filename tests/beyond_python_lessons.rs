@@ -568,3 +568,63 @@ fn lesson_32_a_group_cancels_its_tasks_on_a_failure_and_on_drop() {
         ],
     );
 }
+
+/// Lesson 34: the hand-written stream takes two polls per item and one for the end, and
+/// stays ended; `as_completed` yields in completion order, not input order, through the
+/// combinators; each interval tick is a whole number of periods after the one before.
+#[test]
+#[cfg_attr(miri, ignore = "runs the lessons as child processes")]
+fn lesson_34_streams_yield_in_completion_order_and_ticks_are_a_period_apart() {
+    let output = run_lesson("34_streams", None);
+    assert_lines(
+        &output,
+        &[
+            "1. Countdown, a stream written in this file: a 5ms sleep before each number",
+            "   while let Some(n) = countdown.next().await: 3 2 1 (then None)",
+            "   polls: * for 3 numbers and the end: 2 per number (Pending, then Ready), 1 for None",
+            "   polled again after the end: None; is_terminated: true",
+            "2. as_completed: the results as the futures finish",
+            "   input order:      [*] (each sleeps that many ms)",
+            "   completion order: [*]",
+            "   the same order as the input: false",
+            "   .filter(>= 20).map(format).take(2).collect(): [*]",
+            "3. interval(10ms).take(3): a stream that never ends, cut to three items",
+            "   tick 1: scheduled 0 ms after tick 1; arrived * ms after that, not before: true",
+            "   tick 2: scheduled * ms after tick 1; arrived * ms after that, not before: true",
+            "   tick 3: scheduled * ms after tick 1; arrived * ms after that, not before: true",
+        ],
+    );
+    let polls = numbers_after(&output, "   polls: ")[0];
+    assert_eq!(polls, 2.0 * 3.0 + 1.0, "{output}");
+    let input = numbers_after(&output, "   input order: ");
+    let finished = numbers_after(&output, "   completion order: ");
+    let mut sorted = input.clone();
+    sorted.sort_by(f64::total_cmp);
+    assert_eq!(
+        finished, sorted,
+        "the shortest sleep finishes first:\n{output}"
+    );
+    assert_ne!(finished, input, "{output}");
+    let kept: Vec<String> = sorted
+        .iter()
+        .filter(|ms| **ms >= 20.0)
+        .take(2)
+        .map(|ms| format!("\"{ms}ms\""))
+        .collect();
+    assert!(
+        output.contains(&format!(".take(2).collect(): [{}]", kept.join(", "))),
+        "{output}"
+    );
+    let period = 10.0;
+    let scheduled: Vec<f64> = (1..=3)
+        .map(|tick| numbers_after(&output, &format!("   tick {tick}: scheduled "))[0])
+        .collect();
+    for pair in scheduled.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= period && gap % period == 0.0,
+            "a gap of {gap} ms, not a whole number of periods:\n{output}"
+        );
+    }
+    assert_quoted_in_chapter("docs/34-streams.md", &output, &["   tick "]);
+}
