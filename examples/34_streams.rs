@@ -118,11 +118,9 @@ async fn part_1() {
 // ---------------------------------------------------------------------------------
 
 /// Sleeps `ms` milliseconds, then returns `ms`: a request whose answer takes that long.
-fn request(ms: u64) -> impl Future<Output = u64> {
-    async move {
-        sleep(Duration::from_millis(ms)).await;
-        ms
-    }
+async fn request(ms: u64) -> u64 {
+    sleep(Duration::from_millis(ms)).await;
+    ms
 }
 
 async fn part_2() {
