@@ -13,9 +13,9 @@
 //!
 //! Run it:     cargo run --example 34_streams
 //! Read:       docs/34-streams.md
-//! Debug it:   break on `34_streams::Countdown::poll_next`, then `print self.pointer.next`
-//!             (the next number) and `finish`: `Pending` at the first stop of each item
-//!             (the sleep was just filed), `Ready(Some(..))` at the second
+//! Debug it:   break on `34_streams::Countdown::poll_next`, then `finish`: `Pending`
+//!             at the first stop for each number (the sleep was just filed),
+//!             `Ready(Some(..))` at the second
 //!
 //! The delays are a few milliseconds, so this lesson has no time scale. No line depends
 //! on timing but the lateness of the ticks in part 3 (never below zero).
