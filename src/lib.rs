@@ -19,7 +19,7 @@
 //! | sync-first tasks, no-suspend sections | 19 | [`spawn_eager`], [`run_now`] | [`guide::sync_first`] |
 //! | seeing it run: trace, slow polls, timeline | 01, 02, 15 | [`trace`] | [`guide::seeing_it_run`], [`guide::debugging`] |
 //! | the Rust half: a waker loop in one file, wakers by hand, `Pin` | 26–28 | `std::task::Waker`, `std::pin::Pin` | [`guide::lesson_26`] to [`guide::lesson_28`] |
-//! | the Rust half: cancellation, channels | 31, 33 | [`JoinHandle::abort`], [`timeout`] | [`guide::lesson_31`], [`guide::lesson_33`] |
+//! | the Rust half: `Send` and `spawn_local`, cancellation, select and task groups, channels, streams | 30–34 | [`spawn_local`], [`JoinHandle::abort`], [`timeout`], [`select`], [`race`], [`JoinSet`], [`AbortHandle`], [`interval`], [`as_completed`] | [`guide::lesson_30`] to [`guide::lesson_34`], [`guide::tasks_beyond_python`] |
 //!
 //! # A first program
 //! ```
@@ -135,10 +135,18 @@ pub mod guide {
     pub mod lesson_28 {}
     #[doc = include_str!("../docs/29-poll-contract-broken.md")]
     pub mod lesson_29 {}
+    #[doc = include_str!("../docs/30-send-and-spawn-local.md")]
+    pub mod lesson_30 {}
     #[doc = include_str!("../docs/31-cancellation-is-dropping.md")]
     pub mod lesson_31 {}
+    #[doc = include_str!("../docs/32-select-and-task-groups.md")]
+    pub mod lesson_32 {}
     #[doc = include_str!("../docs/33-channels-are-wakers-in-a-box.md")]
     pub mod lesson_33 {}
+    #[doc = include_str!("../docs/34-streams.md")]
+    pub mod lesson_34 {}
+    #[doc = include_str!("../docs/tasks-beyond-python.md")]
+    pub mod tasks_beyond_python {}
     #[doc = include_str!("../docs/event-loop.md")]
     pub mod event_loop {}
     #[doc = include_str!("../docs/tasks-and-wakers.md")]

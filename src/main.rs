@@ -208,16 +208,34 @@ const LESSONS: &[Lesson] = &[
         chapter: "docs/29-poll-contract-broken.md",
     },
     Lesson {
+        number: "30",
+        title: "`Send`, `'static` and `spawn_local`",
+        examples: &["30_send_and_spawn_local"],
+        chapter: "docs/30-send-and-spawn-local.md",
+    },
+    Lesson {
         number: "31",
         title: "Cancellation is dropping",
         examples: &["31_cancellation_is_dropping"],
         chapter: "docs/31-cancellation-is-dropping.md",
     },
     Lesson {
+        number: "32",
+        title: "Select and task groups",
+        examples: &["32_select_and_task_groups"],
+        chapter: "docs/32-select-and-task-groups.md",
+    },
+    Lesson {
         number: "33",
         title: "Channels are wakers in a box",
         examples: &["33_channels_are_wakers_in_a_box"],
         chapter: "docs/33-channels-are-wakers-in-a-box.md",
+    },
+    Lesson {
+        number: "34",
+        title: "Streams",
+        examples: &["34_streams"],
+        chapter: "docs/34-streams.md",
     },
 ];
 

@@ -32,6 +32,61 @@ fn events(line: &str) -> Vec<&str> {
     line.split(" | ").skip(1).collect()
 }
 
+/// Lesson 30: the detached task runs after its spawner returned; the local tasks share
+/// one `Rc` (one count per task, then main's alone) and take turns; a local task is woken
+/// from another thread and polled on the loop's.
+#[test]
+#[cfg_attr(miri, ignore = "runs the lessons as child processes")]
+fn lesson_30_local_tasks_share_an_rc_and_are_polled_on_the_loops_thread() {
+    let output = run_lesson("30_send_and_spawn_local", None);
+    assert_lines(
+        &output,
+        &[
+            "1. 'static: a detached task runs after the function that spawned it returned",
+            "   start_report: spawned the task, dropped its JoinHandle, returns",
+            "   report task: runs; start_report had returned: true",
+            "2. spawn_local: three tasks share an Rc<RefCell<..>> across their .awaits",
+            "   Rc::strong_count with the tasks spawned: *",
+            "   the steps, in the order they ran: *",
+            "   counts: {\"a\": *, \"b\": *, \"c\": *}; total * = 3 tasks x * steps",
+            "   Rc::strong_count after the tasks ended: *",
+            "3. A local task woken from another thread",
+            "   task: first poll; sends its waker to another thread, returns Pending",
+            "   waker thread: called wake(); the wake came from another thread: true",
+            "   task: polled 2 times, the last on the loop's thread: same thread: true",
+        ],
+    );
+    let tasks = 3.0;
+    let with_tasks = numbers_after(&output, "   Rc::strong_count with the tasks spawned: ")[0];
+    assert_eq!(
+        with_tasks,
+        tasks + 1.0,
+        "one clone per task, and main's:\n{output}"
+    );
+    let after = numbers_after(&output, "   Rc::strong_count after the tasks ended: ")[0];
+    assert_eq!(after, 1.0, "the tasks' clones went with them:\n{output}");
+    let [a, b, c, total, tasks_again, steps] = numbers_after(&output, "   counts: ")[..] else {
+        panic!("six numbers on the counts line:\n{output}");
+    };
+    assert_eq!(tasks_again, tasks);
+    assert_eq!((a, b, c), (steps, steps, steps), "{output}");
+    assert_eq!(total, a + b + c, "{output}");
+    // The tasks took turns at their `.await`s: each round has one step of each.
+    let order: Vec<&str> = output
+        .lines()
+        .find_map(|line| line.strip_prefix("   the steps, in the order they ran: "))
+        .unwrap()
+        .split(' ')
+        .collect();
+    assert_eq!(order.len() as f64, total, "{output}");
+    for round in order.chunks(3) {
+        let mut round = round.to_vec();
+        round.sort();
+        assert_eq!(round, ["a", "b", "c"], "{output}");
+    }
+    assert_quoted_in_chapter("docs/30-send-and-spawn-local.md", &output, &[]);
+}
+
 /// Lesson 31, part 1: aborted at `.await` k, the task ran steps 1..k up to that `.await`
 /// and nothing after it; its guard's `Drop` ran (when the guard existed); the handle says
 /// cancelled.
@@ -343,4 +398,233 @@ fn lesson_33_a_std_guard_across_an_await_locks_out_the_only_thread() {
         &output,
         &["   other task: try_lock "],
     );
+}
+
+/// Lesson 32, parts 1 and 2: the hand-written `FirstOf` keeps its loser until it is
+/// dropped; the crate's `select` and `race` drop every loser inside the `.await`, before
+/// main runs on, and take their timers with them.
+#[test]
+#[cfg_attr(miri, ignore = "runs the lessons as child processes")]
+fn lesson_32_a_select_drops_its_losers_and_the_crates_drop_them_at_once() {
+    let output = run_lesson("32_select_and_task_groups", None);
+    let part_1 = section(&output, "1. ", Some("2. ")).join("\n");
+    assert_lines(
+        &part_1,
+        &[
+            "1. FirstOf, a select written in this file: fast (10ms) against slow (an hour)",
+            "   main: (&mut first).await = Left(\"fast\") after * ms",
+            "   main: the loser is still inside first: losers dropped so far: 0",
+            "   main: drop(first)",
+            "   Drop of fast: finished: yes",
+            "   Drop of slow: finished: no",
+            "   main: losers dropped: 1",
+        ],
+    );
+    let waited = numbers_after(&part_1, "   main: (&mut first).await = ")[0];
+    assert!(waited >= 10.0, "the winner slept 10 ms:\n{part_1}");
+
+    let part_2 = section(&output, "2. ", Some("3. "));
+    assert_lines(
+        &part_2[..4].join("\n"),
+        &[
+            "2. miniloop::select and miniloop::race: the losers are dropped inside the .await",
+            "   Drop of fast: finished: yes",
+            "   Drop of slow: finished: no",
+            "   main: select(fast, slow).await = Left(\"fast\") after * ms; losers dropped by then: 1",
+        ],
+    );
+    // The same winner as the hand-written select.
+    assert!(part_1.contains("= Left(\"fast\")"));
+    let part_2 = part_2.join("\n");
+    let lengths = numbers_after(&part_2, "   race over five sleeps of ");
+    assert_eq!(lengths.len(), 5, "{part_2}");
+    let shortest = lengths.iter().copied().fold(f64::INFINITY, f64::min);
+    let drops: Vec<&str> = part_2
+        .lines()
+        .skip_while(|line| !line.starts_with("   race over"))
+        .skip(1)
+        .take_while(|line| line.starts_with("   Drop of sleep "))
+        .collect();
+    assert_eq!(drops.len(), 5, "every runner is dropped once:\n{part_2}");
+    let finished: Vec<f64> = drops
+        .iter()
+        .filter(|line| line.ends_with("finished: yes"))
+        .map(|line| numbers_after(line, "   Drop of sleep ")[0])
+        .collect();
+    let winner_index = lengths.iter().position(|ms| *ms == shortest).unwrap() as f64;
+    assert_eq!(
+        finished,
+        [winner_index],
+        "only the winner finished:\n{part_2}"
+    );
+    let [index, name_index, waited, losers, of] =
+        numbers_after(&part_2, "   main: race(...).await = (")[..]
+    else {
+        panic!("five numbers on the race's line:\n{part_2}");
+    };
+    assert_eq!(
+        (index, name_index),
+        (winner_index, winner_index),
+        "{part_2}"
+    );
+    assert!(waited >= shortest, "{part_2}");
+    assert_eq!((losers, of), (4.0, 4.0), "{part_2}");
+    assert!(
+        part_2.ends_with("   main: the loop has a timer filed: false"),
+        "the losers' timers left the queue with them:\n{part_2}"
+    );
+}
+
+/// Lesson 32, parts 3 to 5: the first failure aborts the rest of the group, each aborted
+/// task's guard is dropped and its `JoinError` says cancelled; a dropped `JoinSet` cancels
+/// every task; an `AbortHandle` stops a task from another task.
+#[test]
+#[cfg_attr(miri, ignore = "runs the lessons as child processes")]
+fn lesson_32_a_group_cancels_its_tasks_on_a_failure_and_on_drop() {
+    let output = run_lesson("32_select_and_task_groups", None);
+    let part_3 = section(&output, "3. ", Some("4. ")).join("\n");
+    assert_lines(
+        &part_3,
+        &[
+            "3. A JoinSet as Python's TaskGroup: the first failure aborts the rest",
+            "   spawned 4: ok (10ms), fails (20ms), slow (40ms), hour (3600s)",
+            "   ok: guard dropped",
+            "   join_next: ok -> Ok(Ok(\"ok\"))",
+            "   fails: guard dropped",
+            "   join_next: fails -> Ok(Err(\"fails: the work went wrong\"))",
+            "   main: abort_all(), 2 tasks left",
+            "   slow: guard dropped",
+            "   hour: guard dropped",
+            "   join_next: * -> Err(task#* was cancelled); cancelled: true",
+            "   join_next: * -> Err(task#* was cancelled); cancelled: true",
+            "   join_next: None. 1 succeeded, 1 failed, 2 cancelled; guards dropped: 4 of 4",
+        ],
+    );
+    // The two cancelled results are those of slow and hour, one each, by their own ids
+    // (spawned third and fourth: task#3 and task#4).
+    let mut cancelled: Vec<(String, f64)> = part_3
+        .lines()
+        .filter(|line| line.contains("was cancelled"))
+        .map(|line| {
+            let name = line["   join_next: ".len()..].split(' ').next().unwrap();
+            let id = numbers_after(line, &format!("   join_next: {name} -> Err(task#"))[0];
+            (name.to_owned(), id)
+        })
+        .collect();
+    cancelled.sort_by(|a, b| a.1.total_cmp(&b.1));
+    assert_eq!(
+        cancelled,
+        [("slow".to_owned(), 3.0), ("hour".to_owned(), 4.0)],
+        "{part_3}"
+    );
+
+    let part_4 = section(&output, "4. ", Some("5. ")).join("\n");
+    assert_lines(
+        &part_4,
+        &[
+            "4. A JoinSet dropped while its tasks sleep",
+            "   * tasks asleep (an hour each); live tasks: *",
+            "   main: drop(group)",
+            "   guards dropped: * of *; live tasks: 0; a timer filed: false",
+        ],
+    );
+    let [asleep, live] = numbers_after(&part_4, "   ")[..] else {
+        panic!("two numbers on the asleep line:\n{part_4}");
+    };
+    assert!(asleep >= 2.0 && live == asleep, "{part_4}");
+    let [dropped, of, _live] = numbers_after(&part_4, "   guards dropped: ")[..] else {
+        panic!("three numbers on the guards line:\n{part_4}");
+    };
+    assert_eq!((dropped, of), (asleep, asleep), "{part_4}");
+
+    let part_5 = section(&output, "5. ", None).join("\n");
+    assert_lines(
+        &part_5,
+        &[
+            "5. An AbortHandle: a watchdog task stops a worker it does not own",
+            "   watchdog: 10ms passed, abort() on task#*",
+            "   worker: guard dropped",
+            "   main: worker.await = Err(task#* was cancelled) after * ms",
+            "   guards dropped: 1",
+        ],
+    );
+    let aborted = numbers_after(&part_5, "   watchdog: 10ms passed, abort() on task#")[0];
+    let [worker, waited] = numbers_after(&part_5, "   main: worker.await = Err(task#")[..] else {
+        panic!("two numbers on the worker's line:\n{part_5}");
+    };
+    assert_eq!(
+        aborted, worker,
+        "the watchdog aborted the worker:\n{part_5}"
+    );
+    assert!(waited >= 10.0, "{part_5}");
+    assert_quoted_in_chapter(
+        "docs/32-select-and-task-groups.md",
+        &output,
+        &[
+            "   main: (&mut first)",
+            "   main: select(",
+            "   main: race(",
+            "   main: worker.await",
+        ],
+    );
+}
+
+/// Lesson 34: the hand-written stream takes two polls per item and one for the end, and
+/// stays ended; `as_completed` yields in completion order, not input order, through the
+/// combinators; each interval tick is a whole number of periods after the one before.
+#[test]
+#[cfg_attr(miri, ignore = "runs the lessons as child processes")]
+fn lesson_34_streams_yield_in_completion_order_and_ticks_are_a_period_apart() {
+    let output = run_lesson("34_streams", None);
+    assert_lines(
+        &output,
+        &[
+            "1. Countdown, a stream written in this file: a 5ms sleep before each number",
+            "   while let Some(n) = countdown.next().await: 3 2 1 (then None)",
+            "   polls: * for 3 numbers and the end: 2 per number (Pending, then Ready), 1 for None",
+            "   polled again after the end: None; is_terminated: true",
+            "2. as_completed: the results as the futures finish",
+            "   input order:      [*] (each sleeps that many ms)",
+            "   completion order: [*]",
+            "   the same order as the input: false",
+            "   .filter(>= 20).map(format).take(2).collect(): [*]",
+            "3. interval(10ms).take(3): a stream that never ends, cut to three items",
+            "   tick 1: scheduled 0 ms after tick 1; arrived * ms after that, not before: true",
+            "   tick 2: scheduled * ms after tick 1; arrived * ms after that, not before: true",
+            "   tick 3: scheduled * ms after tick 1; arrived * ms after that, not before: true",
+        ],
+    );
+    let polls = numbers_after(&output, "   polls: ")[0];
+    assert_eq!(polls, 2.0 * 3.0 + 1.0, "{output}");
+    let input = numbers_after(&output, "   input order: ");
+    let finished = numbers_after(&output, "   completion order: ");
+    let mut sorted = input.clone();
+    sorted.sort_by(f64::total_cmp);
+    assert_eq!(
+        finished, sorted,
+        "the shortest sleep finishes first:\n{output}"
+    );
+    assert_ne!(finished, input, "{output}");
+    let kept: Vec<String> = sorted
+        .iter()
+        .filter(|ms| **ms >= 20.0)
+        .take(2)
+        .map(|ms| format!("\"{ms}ms\""))
+        .collect();
+    assert!(
+        output.contains(&format!(".take(2).collect(): [{}]", kept.join(", "))),
+        "{output}"
+    );
+    let period = 10.0;
+    let scheduled: Vec<f64> = (1..=3)
+        .map(|tick| numbers_after(&output, &format!("   tick {tick}: scheduled "))[0])
+        .collect();
+    for pair in scheduled.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= period && gap % period == 0.0,
+            "a gap of {gap} ms, not a whole number of periods:\n{output}"
+        );
+    }
+    assert_quoted_in_chapter("docs/34-streams.md", &output, &["   tick "]);
 }
