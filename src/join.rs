@@ -225,34 +225,90 @@ pub(crate) struct Group<F: Future> {
     unfinished: usize,
 }
 
-/// Which children were woken since the group last looked, and who to tell.
+/// Which children were woken since their owner last looked, and whom to tell: shared by the
+/// owner (a `Group` here, a `JoinSet` in `src/task/join_set.rs`) and its children's wakers.
 #[derive(Debug, Default)]
-struct WokenList {
+pub(crate) struct WokenList {
     state: Mutex<WokenState>,
 }
 
 #[derive(Debug, Default)]
 struct WokenState {
-    indices: Vec<usize>,
-    /// The waker of the task awaiting the group; taken by the first child wake after a poll.
+    /// Children's indices, in the order they were woken.
+    indices: VecDeque<usize>,
+    /// The waker of the task awaiting the owner; taken by the first child wake after a poll.
     parent: Option<Waker>,
 }
 
 impl WokenList {
     fn lock(&self) -> MutexGuard<'_, WokenState> {
+        // Nothing under this lock panics (pushes, takes); recover if something ever did.
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// Takes the indices woken so far. If `parent` is given, it is filed first (unless the
+    /// one filed `will_wake` the same), so that a child woken after the take still wakes the
+    /// task awaiting the owner.
+    pub(crate) fn take(&self, parent: Option<&Waker>) -> VecDeque<usize> {
+        let mut state = self.lock();
+        if let Some(parent) = parent {
+            match &state.parent {
+                Some(filed) if filed.will_wake(parent) => {}
+                _ => state.parent = Some(parent.clone()),
+            }
+        }
+        std::mem::take(&mut state.indices)
+    }
+
+    /// Puts `indices` back at the front, ahead of those woken since: children taken but not
+    /// looked at, whose `is_listed` flags are still set (so no wake would list them again).
+    pub(crate) fn put_back(&self, indices: impl DoubleEndedIterator<Item = usize>) {
+        let mut state = self.lock();
+        for index in indices.rev() {
+            state.indices.push_front(index);
+        }
+    }
+
+    /// Forgets every index and lets go of the awaiting task's waker (the owner is done).
+    pub(crate) fn clear(&self) {
+        let parent = {
+            let mut state = self.lock();
+            state.indices.clear();
+            state.parent.take()
+        };
+        drop(parent); // outside the lock: dropping a waker may run code
+    }
 }
 
-/// A child's waker: it records the child's index, then wakes the awaiting task.
+/// A child's waker: it records the child's index once, then wakes the awaiting task.
 #[derive(Debug)]
-struct ChildWaker {
+pub(crate) struct ChildWaker {
     index: usize,
-    /// Set while the index is in the woken list, so repeated wakes record it once.
+    /// Set while the index is in the woken list (or taken from it and not yet looked at), so
+    /// that a child woken many times is listed once.
     is_listed: AtomicBool,
     woken: Arc<WokenList>,
+}
+
+impl ChildWaker {
+    /// The waker of child `index` of the owner of `woken`; `is_listed` says whether the
+    /// owner has listed it already (a child that needs a first poll).
+    pub(crate) fn new(index: usize, woken: &Arc<WokenList>, is_listed: bool) -> Arc<ChildWaker> {
+        Arc::new(ChildWaker {
+            index,
+            is_listed: AtomicBool::new(is_listed),
+            woken: Arc::clone(woken),
+        })
+    }
+
+    /// Called just before the child is polled: a wake during the poll lists it again. A swap,
+    /// not a store: reading the flag synchronises with the waker that set it (see
+    /// `collect_remote_wakes` in `event_loop.rs`).
+    pub(crate) fn unlist(&self) {
+        self.is_listed.swap(false, Ordering::AcqRel);
+    }
 }
 
 impl ArcWake for ChildWaker {
@@ -262,7 +318,7 @@ impl ArcWake for ChildWaker {
         }
         let parent = {
             let mut state = arc_self.woken.lock();
-            state.indices.push(arc_self.index);
+            state.indices.push_back(arc_self.index);
             state.parent.take()
         };
         if let Some(parent) = parent {
@@ -279,15 +335,9 @@ impl<F: Future> Group<F> {
             .collect();
         let woken = Arc::new(WokenList::default());
         // Every child starts out woken: each needs a first poll.
-        woken.lock().indices = (0..children.len()).collect();
+        woken.put_back(0..children.len());
         let child_wakers = (0..children.len())
-            .map(|index| {
-                Arc::new(ChildWaker {
-                    index,
-                    is_listed: AtomicBool::new(true),
-                    woken: Arc::clone(&woken),
-                })
-            })
+            .map(|index| ChildWaker::new(index, &woken, true))
             .collect();
         Group {
             unfinished: children.len(),
@@ -306,12 +356,7 @@ impl<F: Future> Group<F> {
     pub(crate) fn drop_children(&mut self) {
         self.children.clear();
         self.unfinished = 0;
-        let parent = {
-            let mut state = self.woken.lock();
-            state.indices.clear();
-            state.parent.take()
-        };
-        drop(parent); // outside the lock, as in `wake_by_ref`
+        self.woken.clear();
     }
 
     /// Polls the children woken since the last call; hands each output to `on_output`. If
@@ -322,23 +367,10 @@ impl<F: Future> Group<F> {
         cx: &mut Context<'_>,
         mut on_output: impl FnMut(usize, F::Output) -> ControlFlow<()>,
     ) {
-        // File the parent's waker first, so that a child woken after we take the list still
-        // wakes the task that awaits us.
-        let indices = {
-            let mut state = self.woken.lock();
-            match &state.parent {
-                Some(parent) if parent.will_wake(cx.waker()) => {}
-                _ => state.parent = Some(cx.waker().clone()),
-            }
-            std::mem::take(&mut state.indices)
-        };
-        let mut indices = indices.into_iter();
+        let mut indices = self.woken.take(Some(cx.waker())).into_iter();
         while let Some(index) = indices.next() {
             let child_waker = &self.child_wakers[index];
-            // Cleared before the poll: a wake during the poll lists the child again.
-            // A swap, not a store: reading the flag synchronises with the waker that set it
-            // (see `collect_remote_wakes` in `event_loop.rs`).
-            child_waker.is_listed.swap(false, Ordering::AcqRel);
+            child_waker.unlist();
             let Some(child) = self.children[index].as_mut() else {
                 continue;
             };
@@ -348,11 +380,7 @@ impl<F: Future> Group<F> {
                 self.children[index] = None;
                 self.unfinished -= 1;
                 if on_output(index, output).is_break() {
-                    // Their `is_listed` flags are still set, so no wake would list them again:
-                    // put them back ahead of the children woken since.
-                    let mut state = self.woken.lock();
-                    let woken_since = std::mem::take(&mut state.indices);
-                    state.indices = indices.chain(woken_since).collect();
+                    self.woken.put_back(indices);
                     return;
                 }
             }

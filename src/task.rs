@@ -748,7 +748,7 @@ impl<F: Future + Send> Abortable for Task<F> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::waker::{LoopId, TaskKey};
     use std::sync::atomic::AtomicUsize;
@@ -759,7 +759,8 @@ mod tests {
     // miri (`scripts/miri.sh` runs the unit tests): polling the future in place, dropping it
     // in place, and freeing the task from another thread.
 
-    fn header() -> Header {
+    /// A header for a task driven by hand, with no loop (also used by `task/local.rs`).
+    pub(crate) fn header() -> Header {
         Header::new(
             TaskId(1),
             LoopId::NONE,

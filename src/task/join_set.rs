@@ -7,7 +7,7 @@
 //!
 //! # Rules this module keeps
 //! - A wake costs O(1), whatever the size of the set: each member's handle is polled with a
-//!   waker of its own (`MemberWaker`), which files the member's slot in the `ready` list and
+//!   waker of its own (`ChildWaker`, shared with `src/join.rs`), which files the member's slot in the `ready` list and
 //!   wakes the task awaiting the set. `join_next` polls only the members in that list, never
 //!   the others (the same design as `as_completed` in `src/join.rs`).
 //! - Results come in the order the tasks finish. Each member's waker goes into its task's join
@@ -25,13 +25,13 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::{poll_fn, Future};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use futures_task::{waker_ref, ArcWake};
+use futures_task::waker_ref;
 
 use super::{AbortHandle, JoinError, JoinHandle};
+use crate::join::{ChildWaker, WokenList};
 use crate::sync_first::{is_suspend_allowed, note_suspend};
 
 /// A group of tasks whose results come back in the order the tasks finish; dropping the
@@ -72,7 +72,7 @@ pub struct JoinSet<T> {
     /// How many members are in the set.
     len: usize,
     /// Slots whose member was woken, in wake order; shared with the members' wakers.
-    ready: Arc<ReadyList>,
+    ready: Arc<WokenList>,
     /// Slots taken from `ready` and not yet looked at: `join_next` returns after the first
     /// result, and the rest wait here, ahead of anything woken since. Only the set touches it,
     /// so looking at a slot takes no lock.
@@ -84,55 +84,7 @@ pub struct JoinSet<T> {
 /// One task of the set: its handle, and the waker the handle is polled with.
 struct Member<T> {
     handle: JoinHandle<T>,
-    waker: Arc<MemberWaker>,
-}
-
-/// Who was woken, and whom to tell.
-#[derive(Debug, Default)]
-struct ReadyList {
-    state: Mutex<ReadyState>,
-}
-
-#[derive(Debug, Default)]
-struct ReadyState {
-    slots: VecDeque<usize>,
-    /// The waker of the task awaiting `join_next`; taken by the first member wake after it.
-    awaiting: Option<Waker>,
-}
-
-impl ReadyList {
-    fn lock(&self) -> MutexGuard<'_, ReadyState> {
-        // Nothing under this lock panics (pushes, takes); recover if something ever did.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// A member's waker: files the member's slot once, then wakes the task awaiting the set.
-#[derive(Debug)]
-struct MemberWaker {
-    slot: usize,
-    /// Set while the slot is in the ready list (or taken from it and not yet looked at), so
-    /// that a member woken many times is filed once.
-    is_listed: AtomicBool,
-    ready: Arc<ReadyList>,
-}
-
-impl ArcWake for MemberWaker {
-    fn wake_by_ref(arc_self: &Arc<Self>) {
-        if arc_self.is_listed.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let awaiting = {
-            let mut state = arc_self.ready.lock();
-            state.slots.push_back(arc_self.slot);
-            state.awaiting.take()
-        };
-        if let Some(awaiting) = awaiting {
-            awaiting.wake(); // outside the lock: waking runs other code
-        }
-    }
+    waker: Arc<ChildWaker>,
 }
 
 impl<T> JoinSet<T> {
@@ -148,7 +100,7 @@ impl<T> JoinSet<T> {
             members: Vec::new(),
             free: Vec::new(),
             len: 0,
-            ready: Arc::new(ReadyList::default()),
+            ready: Arc::new(WokenList::default()),
             taken: VecDeque::new(),
             finished: VecDeque::new(),
         }
@@ -262,11 +214,7 @@ impl<T> JoinSet<T> {
         let abort = handle.abort_handle();
         self.len += 1;
         let slot = self.free.pop().unwrap_or(self.members.len());
-        let waker = Arc::new(MemberWaker {
-            slot,
-            is_listed: AtomicBool::new(false),
-            ready: Arc::clone(&self.ready),
-        });
+        let waker = ChildWaker::new(slot, &self.ready, false);
         match handle.poll_with_waker(&waker_ref(&waker)) {
             Poll::Pending => {
                 let member = Some(Member { handle, waker });
@@ -301,9 +249,7 @@ impl<T> JoinSet<T> {
             let Some(member) = self.members[slot].as_mut() else {
                 continue; // a wake in flight for a member that is gone
             };
-            // Cleared before the poll: a wake during the poll files the member again. A swap,
-            // not a store: reading the flag synchronises with the waker that set it.
-            member.waker.is_listed.swap(false, Ordering::AcqRel);
+            member.waker.unlist();
             #[cfg(test)]
             tests::count_member_poll();
             let polled = member.handle.poll_with_waker(&waker_ref(&member.waker));
@@ -324,18 +270,8 @@ impl<T> JoinSet<T> {
         if let Some(slot) = self.taken.pop_front() {
             return Some(slot);
         }
-        let mut state = self.ready.lock();
-        if state.slots.is_empty() {
-            if is_suspend_allowed() {
-                match &state.awaiting {
-                    Some(awaiting) if awaiting.will_wake(cx.waker()) => {}
-                    _ => state.awaiting = Some(cx.waker().clone()),
-                }
-            }
-            return None;
-        }
-        std::mem::swap(&mut self.taken, &mut state.slots);
-        drop(state);
+        // Inside `run_now` the section's no-op waker must not replace the real one.
+        self.taken = self.ready.take(is_suspend_allowed().then_some(cx.waker()));
         self.taken.pop_front()
     }
 }
@@ -404,8 +340,7 @@ impl<T> Drop for JoinSet<T> {
         self.abort_all();
         // The members' wakers live on in their tasks' join cells until the tasks end; the
         // awaiting task's waker need not live on with them.
-        let awaiting = self.ready.lock().awaiting.take();
-        drop(awaiting); // outside the lock: dropping a waker may run code
+        self.ready.clear();
     }
 }
 
@@ -482,7 +417,7 @@ mod tests {
         let abort = set.insert(handle);
         assert!(abort.is_finished());
         assert_eq!(set.len(), 1);
-        let mut cx = Context::from_waker(Waker::noop());
+        let mut cx = Context::from_waker(std::task::Waker::noop());
         let Poll::Ready(Some(Ok(5))) = set.poll_join_next(&mut cx) else {
             panic!("the finished task's result");
         };

@@ -158,8 +158,8 @@ pub(super) fn check_home_thread(home: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::{JoinError, Origin, Polled, TaskId};
-    use crate::waker::{LoopId, TaskKey};
+    use crate::task::tests::header;
+    use crate::task::{JoinError, Polled};
     use std::cell::RefCell;
     use std::rc::Rc;
     use std::sync::{Arc, Mutex};
@@ -181,16 +181,6 @@ mod tests {
 
     fn number_reads() -> usize {
         NUMBER_READS.with(Cell::get)
-    }
-
-    fn header() -> Header {
-        Header::new(
-            TaskId(1),
-            LoopId::NONE,
-            TaskKey::MAIN,
-            Origin::default(),
-            false,
-        )
     }
 
     /// Answers `Pending` until `is_open`, keeping the latest waker in `waker` (which is `Send`:
