@@ -747,12 +747,16 @@ fn quoted_trace_lines_point_at_their_spawn() {
 }
 
 /// A file's lines without its own tests: those before a `#[cfg(test)]` line followed by
-/// `mod tests`, or all of them.
+/// `mod tests` (or `pub(crate) mod tests`, when other modules' tests share its helpers), or all
+/// of them.
 fn lines_without_tests(source: &str) -> usize {
     let lines: Vec<&str> = source.lines().collect();
     lines
         .windows(2)
-        .position(|pair| pair[0].trim() == "#[cfg(test)]" && pair[1].starts_with("mod tests"))
+        .position(|pair| {
+            pair[0].trim() == "#[cfg(test)]"
+                && (pair[1].starts_with("mod tests") || pair[1].starts_with("pub(crate) mod tests"))
+        })
         .unwrap_or(lines.len())
 }
 
