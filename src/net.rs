@@ -227,6 +227,18 @@ impl<S: Source> Drop for Registered<S> {
     }
 }
 
+/// Sockets and halves go into spawned tasks (`Send`) and are shared by reference between the
+/// futures of one task (`Sync`): checked when the crate compiles.
+const _: fn() = || {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<TcpListener>();
+    send_and_sync::<TcpStream>();
+    send_and_sync::<ReadHalf<'_>>();
+    send_and_sync::<WriteHalf<'_>>();
+    send_and_sync::<OwnedReadHalf>();
+    send_and_sync::<OwnedWriteHalf>();
+};
+
 /// Adds what we were doing, and to which address, to an I/O error.
 fn with_context(error: io::Error, doing: &str, address: SocketAddr) -> io::Error {
     let hint = match error.kind() {

@@ -333,7 +333,11 @@ fn a_cancelled_read_loses_no_bytes() {
                 };
                 match read {
                     None => cancelled += 1,
-                    Some(0) => panic!("the writer closed early"),
+                    Some(0) => panic!(
+                        "end-of-file after {} of {} bytes: a cancelled read lost some",
+                        received.len(),
+                        expected.len()
+                    ),
                     Some(read) => received.extend_from_slice(&buffer[..read]),
                 }
             }
