@@ -102,7 +102,9 @@ fn options_from_args(args: &[String]) -> Result<Option<Options>, String> {
 
 /// The service: every request gets the same small page.
 async fn hello(_request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(Response::new(Full::new(Bytes::from_static(HELLO.as_bytes()))))
+    Ok(Response::new(Full::new(Bytes::from_static(
+        HELLO.as_bytes(),
+    ))))
 }
 
 /// Serves HTTP/1 on one connection until the client closes it. The same function runs on
@@ -122,8 +124,12 @@ where
 /// Fetches `/` from `address` `count` times over one keep-alive connection with hyper's
 /// client, printing each answer. `connection` is the client's connection future, which the
 /// caller has to run (spawn) while the requests go out.
-async fn fetch<S>(stream: S, address: SocketAddr, count: u32, spawn: impl FnOnce(ClientConnection<S>))
-where
+async fn fetch<S>(
+    stream: S,
+    address: SocketAddr,
+    count: u32,
+    spawn: impl FnOnce(ClientConnection<S>),
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -152,7 +158,10 @@ where
                 return;
             }
         };
-        println!("GET / -> {status}: {}", String::from_utf8_lossy(&body).trim_end());
+        println!(
+            "GET / -> {status}: {}",
+            String::from_utf8_lossy(&body).trim_end()
+        );
     }
 }
 

@@ -57,8 +57,8 @@ mod io_traits;
 mod split;
 mod tcp_stream;
 
-pub use addresses::ToSocketAddrs;
 use addresses::resolve;
+pub use addresses::ToSocketAddrs;
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 pub use tcp_stream::TcpStream;
 
@@ -301,7 +301,7 @@ impl TcpListener {
         let mut last_error = None;
         for candidate in resolve(addresses).await? {
             match mio::net::TcpListener::bind(candidate) {
-                Ok(io) => return Ok(TcpListener::from_mio(io)?),
+                Ok(io) => return TcpListener::from_mio(io),
                 Err(error) => last_error = Some(with_context(error, "binding to", candidate)),
             }
         }

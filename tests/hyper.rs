@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use miniloop::http::{SlowServer, Site};
+use miniloop::http::{Site, SlowServer};
 use miniloop::net::{TcpListener, TcpStream};
 
 /// The test server's service: `GET /PATH` answers "you asked for /PATH"; `POST` answers with
@@ -43,10 +43,7 @@ async fn start_hyper_server() -> SocketAddr {
             let (stream, _) = listener.accept().await.unwrap();
             drop(miniloop::spawn(async move {
                 hyper::server::conn::http1::Builder::new()
-                    .serve_connection(
-                        TokioIo::new(stream),
-                        hyper::service::service_fn(answer),
-                    )
+                    .serve_connection(TokioIo::new(stream), hyper::service::service_fn(answer))
                     .await
                     .unwrap();
             }));
@@ -118,7 +115,9 @@ fn hyper_serves_and_fetches_on_miniloop() {
             let clients = (0..5).map(|n| {
                 miniloop::spawn(async move {
                     let mut sender = hyper_client(address).await;
-                    send(&mut sender, get(address, &format!("/client{n}"))).await.1
+                    send(&mut sender, get(address, &format!("/client{n}")))
+                        .await
+                        .1
                 })
             });
             let answers: Vec<String> = miniloop::join_all(clients)
@@ -126,7 +125,9 @@ fn hyper_serves_and_fetches_on_miniloop() {
                 .into_iter()
                 .map(Result::unwrap)
                 .collect();
-            let expected: Vec<String> = (0..5).map(|n| format!("you asked for /client{n}")).collect();
+            let expected: Vec<String> = (0..5)
+                .map(|n| format!("you asked for /client{n}"))
+                .collect();
             assert_eq!(answers, expected);
 
             let response = miniloop::http::get(&format!("http://{address}/from-miniloop"))
@@ -177,7 +178,9 @@ fn the_hyper_hello_example_serves_and_fetches_itself_on_both_runtimes() {
         let lines: Vec<&str> = stdout.lines().collect();
         assert_eq!(lines.len(), 3, "{stdout}");
         assert!(
-            lines[0].starts_with(&format!("hyper on {runtime}: listening on http://127.0.0.1:")),
+            lines[0].starts_with(&format!(
+                "hyper on {runtime}: listening on http://127.0.0.1:"
+            )),
             "{stdout}"
         );
         assert_eq!(lines[1..], ["GET / -> 200 OK: Hello, world!"; 2]);
@@ -189,5 +192,8 @@ fn the_hyper_hello_example_serves_and_fetches_itself_on_both_runtimes() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("unknown runtime `nodejs`"), "{stderr}");
-    assert!(stderr.contains("usage: cargo run --release --example hyper_hello"), "{stderr}");
+    assert!(
+        stderr.contains("usage: cargo run --release --example hyper_hello"),
+        "{stderr}"
+    );
 }

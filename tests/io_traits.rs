@@ -33,18 +33,26 @@ fn futures_read_to_end_and_write_all_run_on_a_miniloop_socket() {
             let expected = message.clone();
             let client = miniloop::spawn(async move {
                 let mut client = TcpStream::connect(address).await.unwrap();
-                AsyncWriteExt::write_all(&mut client, &message).await.unwrap();
+                AsyncWriteExt::write_all(&mut client, &message)
+                    .await
+                    .unwrap();
                 AsyncWriteExt::close(&mut client).await.unwrap();
                 let mut shared = &client; // `&TcpStream` reads too
                 let mut answer = String::new();
-                AsyncReadExt::read_to_string(&mut shared, &mut answer).await.unwrap();
+                AsyncReadExt::read_to_string(&mut shared, &mut answer)
+                    .await
+                    .unwrap();
                 answer
             });
             let (mut server, _) = listener.accept().await.unwrap();
             let mut received = Vec::new();
-            AsyncReadExt::read_to_end(&mut server, &mut received).await.unwrap();
+            AsyncReadExt::read_to_end(&mut server, &mut received)
+                .await
+                .unwrap();
             assert!(received == expected, "the bytes differ");
-            AsyncWriteExt::write_all(&mut server, b"got it").await.unwrap();
+            AsyncWriteExt::write_all(&mut server, b"got it")
+                .await
+                .unwrap();
             drop(server);
             assert_eq!(client.await.unwrap(), "got it");
         });
@@ -93,7 +101,12 @@ fn futures_bufreader_lines_reads_a_socket_line_by_line() {
             let (listener, address) = listen().await;
             let writer = miniloop::spawn(async move {
                 let mut client = TcpStream::connect(address).await.unwrap();
-                for piece in ["first li", "ne\nsecond line\nthi", "rd line\n", "no newline"] {
+                for piece in [
+                    "first li",
+                    "ne\nsecond line\nthi",
+                    "rd line\n",
+                    "no newline",
+                ] {
                     client.write_all(piece.as_bytes()).await.unwrap();
                     miniloop::yield_now().await;
                 }
@@ -136,9 +149,8 @@ fn a_websocket_echoes_over_miniloop_sockets() {
             });
             let stream = TcpStream::connect(address).await.unwrap();
             let url = format!("ws://{address}/echo");
-            let (mut socket, response) = async_tungstenite::client_async(url, stream)
-                .await
-                .unwrap();
+            let (mut socket, response) =
+                async_tungstenite::client_async(url, stream).await.unwrap();
             assert_eq!(response.status(), 101, "switching protocols");
             let mut echoed = Vec::new();
             for message in [

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4};
 use std::os::fd::{AsFd, AsRawFd};
@@ -104,7 +103,10 @@ fn address_errors_name_the_address_and_the_fix() {
                 message.starts_with(&format!("connecting to {address} failed: ")),
                 "{message}"
             );
-            assert!(message.contains("cargo run --example slow_server"), "{message}");
+            assert!(
+                message.contains("cargo run --example slow_server"),
+                "{message}"
+            );
 
             let (taken, taken_address) = listen().await;
             let error = TcpListener::bind(taken_address).await.unwrap_err();
@@ -118,10 +120,16 @@ fn address_errors_name_the_address_and_the_fix() {
 
             let error = TcpStream::connect(&[][..]).await.unwrap_err();
             assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
-            assert!(error.to_string().contains("list of addresses is empty"), "{error}");
+            assert!(
+                error.to_string().contains("list of addresses is empty"),
+                "{error}"
+            );
 
             let error = TcpStream::connect("127.0.0.1").await.unwrap_err();
-            assert!(error.to_string().contains("resolving \"127.0.0.1\" failed"), "{error}");
+            assert!(
+                error.to_string().contains("resolving \"127.0.0.1\" failed"),
+                "{error}"
+            );
         });
     });
 }
@@ -182,13 +190,17 @@ fn the_descriptor_is_the_socket_itself() {
         miniloop::run(async {
             let (listener, address) = listen().await;
             let listener_fd = listener.as_raw_fd();
-            let duplicate = std::net::TcpListener::from(listener.as_fd().try_clone_to_owned().unwrap());
+            let duplicate =
+                std::net::TcpListener::from(listener.as_fd().try_clone_to_owned().unwrap());
             assert_eq!(duplicate.local_addr().unwrap(), address);
             drop(duplicate);
             let client = TcpStream::connect(address).await.unwrap();
             let (_server, _) = listener.accept().await.unwrap();
             let duplicate = std::net::TcpStream::from(client.as_fd().try_clone_to_owned().unwrap());
-            assert_eq!(duplicate.local_addr().unwrap(), client.local_addr().unwrap());
+            assert_eq!(
+                duplicate.local_addr().unwrap(),
+                client.local_addr().unwrap()
+            );
             assert_eq!(duplicate.peer_addr().unwrap(), address);
             drop(duplicate);
             let client_fd = client.as_raw_fd();
@@ -207,17 +219,15 @@ fn pattern(length: usize) -> Vec<u8> {
 }
 
 /// An echo server task for one connection: copies what it reads back until end-of-file.
-fn echo(server: TcpStream) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        let (mut reader, mut writer) = server.into_split();
-        let mut buffer = vec![0; 64 << 10];
-        loop {
-            let read = reader.read(&mut buffer).await.unwrap();
-            if read == 0 {
-                break; // dropping `writer` shuts down its side: the client reads end-of-file
-            }
-            writer.write_all(&buffer[..read]).await.unwrap();
+async fn echo(server: TcpStream) {
+    let (mut reader, mut writer) = server.into_split();
+    let mut buffer = vec![0; 64 << 10];
+    loop {
+        let read = reader.read(&mut buffer).await.unwrap();
+        if read == 0 {
+            break; // dropping `writer` shuts down its side: the client reads end-of-file
         }
+        writer.write_all(&buffer[..read]).await.unwrap();
     }
 }
 
@@ -281,7 +291,10 @@ fn owned_halves_work_from_two_tasks_and_reunite() {
             let (first_reader, first_writer) = first_client.into_split();
             let (second_reader, second_writer) = second_client.into_split();
             let mismatch = first_reader.reunite(second_writer).unwrap_err();
-            assert!(mismatch.to_string().contains("different streams"), "{mismatch}");
+            assert!(
+                mismatch.to_string().contains("different streams"),
+                "{mismatch}"
+            );
             let miniloop::net::ReuniteError(first_reader, second_writer) = mismatch;
             let whole = first_reader.reunite(first_writer).unwrap();
             drop(second_reader.reunite(second_writer).unwrap());
@@ -329,7 +342,10 @@ fn a_cancelled_read_loses_no_bytes() {
                     }
                 } else {
                     let deadline = Duration::from_micros(50);
-                    miniloop::timeout(deadline, server.read(&mut buffer)).await.ok().map(Result::unwrap)
+                    miniloop::timeout(deadline, server.read(&mut buffer))
+                        .await
+                        .ok()
+                        .map(Result::unwrap)
                 };
                 match read {
                     None => cancelled += 1,
@@ -346,7 +362,10 @@ fn a_cancelled_read_loses_no_bytes() {
             (received.len(), cancelled)
         });
         assert_eq!(received, PIECES * PIECE);
-        assert!(cancelled > 0, "no read was cancelled: the test tested nothing");
+        assert!(
+            cancelled > 0,
+            "no read was cancelled: the test tested nothing"
+        );
     });
 }
 

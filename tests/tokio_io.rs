@@ -6,6 +6,9 @@
 //! the others can't silently compile to nothing.
 
 #[test]
+// A test that fails, rather than a `const` assertion that stops every test from compiling:
+// the other files' tests still run and this one names the cause.
+#[allow(clippy::assertions_on_constants)]
 fn cargo_test_builds_with_the_tokio_io_feature() {
     assert!(
         cfg!(feature = "tokio-io"),
@@ -37,7 +40,9 @@ mod with_the_feature {
                 let expected = message.clone();
                 let client = miniloop::spawn(async move {
                     let mut client = TcpStream::connect(address).await.unwrap();
-                    AsyncWriteExt::write_all(&mut client, &message).await.unwrap();
+                    AsyncWriteExt::write_all(&mut client, &message)
+                        .await
+                        .unwrap();
                     AsyncWriteExt::shutdown(&mut client).await.unwrap();
                     let number = AsyncReadExt::read_u32(&mut client).await.unwrap();
                     let mut line = String::new();
@@ -46,10 +51,16 @@ mod with_the_feature {
                 });
                 let (mut server, _) = listener.accept().await.unwrap();
                 let mut received = Vec::new();
-                AsyncReadExt::read_to_end(&mut server, &mut received).await.unwrap();
+                AsyncReadExt::read_to_end(&mut server, &mut received)
+                    .await
+                    .unwrap();
                 assert!(received == expected, "the bytes differ");
-                AsyncWriteExt::write_all(&mut server, &7u32.to_be_bytes()).await.unwrap();
-                AsyncWriteExt::write_all(&mut server, b"a line\nand more").await.unwrap();
+                AsyncWriteExt::write_all(&mut server, &7u32.to_be_bytes())
+                    .await
+                    .unwrap();
+                AsyncWriteExt::write_all(&mut server, b"a line\nand more")
+                    .await
+                    .unwrap();
                 drop(server);
                 let (number, line) = client.await.unwrap();
                 assert_eq!(number, 7);
@@ -73,13 +84,20 @@ mod with_the_feature {
                     tokio::io::copy(&mut reader, &mut writer).await.unwrap()
                 });
                 let mut client = TcpStream::connect(address).await.unwrap();
-                let pieces = [std::io::IoSlice::new(b"head "), std::io::IoSlice::new(b"body")];
+                let pieces = [
+                    std::io::IoSlice::new(b"head "),
+                    std::io::IoSlice::new(b"body"),
+                ];
                 assert!(tokio::io::AsyncWrite::is_write_vectored(&client));
-                let written = AsyncWriteExt::write_vectored(&mut client, &pieces).await.unwrap();
+                let written = AsyncWriteExt::write_vectored(&mut client, &pieces)
+                    .await
+                    .unwrap();
                 assert_eq!(written, 9, "loopback takes 9 bytes in one writev");
                 AsyncWriteExt::shutdown(&mut client).await.unwrap();
                 let mut echoed = String::new();
-                AsyncReadExt::read_to_string(&mut client, &mut echoed).await.unwrap();
+                AsyncReadExt::read_to_string(&mut client, &mut echoed)
+                    .await
+                    .unwrap();
                 assert_eq!(echoed, "head body");
                 assert_eq!(echo.await.unwrap(), 9);
             });
