@@ -202,10 +202,12 @@ impl TcpStream {
     ///     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     ///     let mut client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
     ///     let (mut server, _) = listener.accept().await.unwrap();
-    ///     // An echo: the server's halves copy what it reads back to the client.
+    ///     // An echo: the server's halves copy what it reads back to the client, then close
+    ///     // the writing side, so the client's `read_to_end` ends.
     ///     let echo = async {
     ///         let (mut reader, mut writer) = server.split();
     ///         futures::io::copy(&mut reader, &mut writer).await.unwrap();
+    ///         writer.close().await.unwrap();
     ///     };
     ///     let talk = async {
     ///         client.write_all(b"ping").await.unwrap();
