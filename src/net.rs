@@ -1,10 +1,15 @@
 //! TCP sockets that wait without blocking: [`TcpListener`] and [`TcpStream`].
 //!
 //! Lessons 01 and 02 fetch pages over real sockets (chapter: `docs/reactor.md`). Every
-//! operation here has the same shape (`IoRegistration::poll_io`): try the system call on the
+//! operation here has the same shape (`Registered::poll_io`): try the system call on the
 //! non-blocking socket; if the OS says "would block", file the task's waker with the reactor
 //! and return `Pending`; the reactor wakes the task when the socket becomes ready, and the
 //! next poll tries again.
+//!
+//! The module is in five parts: this file (a socket's entry in the reactor, the errors, and
+//! the listener, the simplest socket), `net/addresses.rs` (what `bind` and `connect` accept,
+//! and name resolution), `net/tcp_stream.rs`, `net/split.rs` (a stream in two halves) and
+//! `net/io_traits.rs` (the ecosystem's `AsyncRead`/`AsyncWrite`).
 //!
 //! # Rules this module keeps
 //! - A socket belongs to the loop that opened it; using it from another loop panics with a
@@ -16,16 +21,27 @@
 //!   thread: `getaddrinfo` can take seconds, and the other tasks would wait that long.
 //!   Numeric addresses and `localhost` need no lookup and are answered in place, so a full
 //!   pool never holds them up.
+//! - Every I/O step takes `&self`: the OS keeps one socket's two directions apart, and the
+//!   reactor keeps a waker list per direction, so a reader and a writer (two halves, two
+//!   tasks) never take each other's wake.
 //!
-//! # Why no `AsyncRead`/`AsyncWrite` traits
-//! The `futures-io` traits would let ecosystem utilities drive these sockets, at the price of
-//! one more dependency and `poll_*` methods that the lessons do not need. The `async fn`s here
-//! (`read`, `write_all`, ...) are what the lessons use; adding the traits later is additive.
+//! # Cancel safety
+//! Dropping a future of this module before it finishes (a `select` that another branch won, a
+//! `timeout`) is safe for the steps that do at most one system call that moves data: `read`,
+//! `write`, `accept`, and the `poll_*` methods. Such a step either finished in the poll that
+//! returned `Ready`, or moved nothing. The steps that loop (`read_exact`, `write_all`) are not:
+//! what they moved before the drop is not reported. Each method's docs say which it is.
+//!
+//! # Traits
+//! [`TcpStream`], `&TcpStream` and the split halves implement `futures_io::AsyncRead` and
+//! `AsyncWrite`, so `futures::io` (`copy`, `BufReader`, ...) and protocol crates written
+//! against those traits run on miniloop's sockets; with the `tokio-io` feature they implement
+//! tokio's `AsyncRead`/`AsyncWrite` too, which is what hyper-util's `TokioIo` wraps for hyper.
 
 use std::fmt;
 use std::future::poll_fn;
-use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, ToSocketAddrs};
+use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -35,6 +51,16 @@ use crate::event_loop::with_current_core;
 use crate::reactor::{Direction, IoKey, OrphanedKeys};
 use crate::sync_first::{is_suspend_allowed, note_suspend};
 use crate::waker::LoopId;
+
+mod addresses;
+mod io_traits;
+mod split;
+mod tcp_stream;
+
+use addresses::resolve;
+pub use addresses::ToSocketAddrs;
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
+pub use tcp_stream::TcpStream;
 
 /// Messages for misuse, kept in one place and tested.
 pub(crate) const SOCKET_OUTSIDE_LOOP: &str = "a `miniloop::net` socket was used outside an \
@@ -55,6 +81,7 @@ struct IoRegistration {
 
 impl IoRegistration {
     /// Registers `source` with the reactor of the loop running on this thread.
+    #[track_caller]
     fn new(source: &mut impl Source) -> io::Result<IoRegistration> {
         let registered = with_current_core(|core| {
             let registered = core.with_reactor(|reactor| {
@@ -71,33 +98,6 @@ impl IoRegistration {
         match registered {
             Some(result) => result,
             None => panic!("{SOCKET_OUTSIDE_LOOP}"),
-        }
-    }
-
-    /// Tries `operation`; on "would block", files the task's waker for `direction`.
-    fn poll_io<T>(
-        &self,
-        cx: &mut Context<'_>,
-        direction: Direction,
-        mut operation: impl FnMut() -> io::Result<T>,
-    ) -> Poll<io::Result<T>> {
-        match operation() {
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock && !is_suspend_allowed() => {
-                // Inside `run_now`: say what we would wait for, and file nothing.
-                note_suspend(|| format!("a socket to become {}", direction.ready_word()));
-                Poll::Pending
-            }
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                // No event can slip in between the attempt and the filing: the loop handles
-                // events only between polls, and an edge that comes later is reported later.
-                self.file_waker(cx, direction);
-                Poll::Pending
-            }
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {
-                cx.waker().wake_by_ref(); // a signal interrupted the call: try again soon
-                Poll::Pending
-            }
-            result => Poll::Ready(result),
         }
     }
 
@@ -118,73 +118,126 @@ impl IoRegistration {
         }
     }
 
-    /// Leaves the reactor. Out of the home loop's reach (no loop running here, another loop,
-    /// or the reactor busy), the key goes to the reactor's orphan list instead: closing the
-    /// descriptor takes it out of epoll, and the reactor frees the slot at its next wait.
-    fn deregister(&self, source: &mut impl Source) {
+    /// Leaves the reactor of the home loop, which must be running on this thread; the
+    /// misuse message otherwise. The socket stays open (`into_std`), so epoll must forget it
+    /// now: the orphan list, which counts on the close, would leave it registered.
+    fn deregister_at_home(&self, source: &mut impl Source) -> Result<(), &'static str> {
         let wakers = with_current_core(|core| {
             if core.id() != self.home {
-                return None;
+                return Err(SOCKET_ON_OTHER_LOOP);
             }
             core.with_existing_reactor(|reactor| reactor.deregister(self.key, source))
-        })
-        .flatten();
+                .ok_or(SOCKET_ON_OTHER_LOOP)
+        });
         match wakers {
-            Some(wakers) => drop(wakers), // outside every borrow: dropping a waker may run code
-            None => self.orphaned.push(self.key),
+            Some(Ok(wakers)) => {
+                drop(wakers); // outside every borrow: dropping a waker may run code
+                Ok(())
+            }
+            Some(Err(message)) => Err(message),
+            None => Err(SOCKET_OUTSIDE_LOOP),
+        }
+    }
+
+    /// Leaves the reactor as the socket closes. Out of the home loop's reach (no loop running
+    /// here, another loop, or the reactor busy), the key goes to the reactor's orphan list
+    /// instead: closing the descriptor takes it out of epoll, and the reactor frees the slot
+    /// at its next wait.
+    fn deregister_before_close(&self, source: &mut impl Source) {
+        if self.deregister_at_home(source).is_err() {
+            self.orphaned.push(self.key);
         }
     }
 }
 
-/// Resolves `address` ("127.0.0.1:8080", "localhost:80", "example.com:80") to socket addresses.
-/// Numeric addresses and `localhost` are answered in place; other names go to the blocking
-/// pool, and so wait there for a free thread when it is full.
-pub(crate) async fn resolve(address: &str) -> io::Result<Vec<SocketAddr>> {
-    if let Ok(parsed) = address.parse::<SocketAddr>() {
-        return Ok(vec![parsed]);
+/// A mio socket together with its entry in the reactor: the one owner of both, so that the
+/// entry always goes first (`Drop`, `into_inner`).
+#[derive(Debug)]
+struct Registered<S: Source> {
+    /// `Some` for the whole life of the value; an `Option` only so that `into_inner` can take
+    /// the socket out of a type that has a `Drop` (tokio's `PollEvented` does the same).
+    io: Option<S>,
+    registration: IoRegistration,
+}
+
+impl<S: Source> Registered<S> {
+    /// Registers `io` with the reactor of the loop running on this thread.
+    #[track_caller]
+    fn new(mut io: S) -> io::Result<Registered<S>> {
+        let registration = IoRegistration::new(&mut io)?;
+        Ok(Registered {
+            io: Some(io),
+            registration,
+        })
     }
-    if let Some(loopback) = resolve_localhost(address) {
-        return Ok(loopback);
+
+    fn io(&self) -> &S {
+        self.io
+            .as_ref()
+            .expect("the socket is only taken by `into_inner`, which consumes its owner")
     }
-    let owned = address.to_owned();
-    let lookup = crate::spawn_blocking(move || owned.to_socket_addrs().map(Iterator::collect));
-    let resolved: io::Result<Vec<SocketAddr>> = match lookup.await {
-        Ok(result) => result,
-        Err(error) => Err(io::Error::other(format!(
-            "name lookup did not finish: {error}"
-        ))),
-    };
-    match resolved {
-        Ok(addresses) if !addresses.is_empty() => Ok(addresses),
-        Ok(_) => Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("resolving {address:?} found no addresses; check the host name"),
-        )),
-        Err(error) => Err(io::Error::new(
-            error.kind(),
-            format!("resolving {address:?} failed: {error}; check the host name and port, e.g. \"127.0.0.1:8080\""),
-        )),
+
+    /// Tries `operation`; on "would block", files the task's waker for `direction`.
+    fn poll_io<T>(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        mut operation: impl FnMut(&S) -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        match operation(self.io()) {
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock && !is_suspend_allowed() => {
+                // Inside `run_now`: say what we would wait for, and file nothing.
+                note_suspend(|| format!("a socket to become {}", direction.ready_word()));
+                Poll::Pending
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                // No event can slip in between the attempt and the filing: the loop handles
+                // events only between polls, and an edge that comes later is reported later.
+                self.registration.file_waker(cx, direction);
+                Poll::Pending
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {
+                cx.waker().wake_by_ref(); // a signal interrupted the call: try again soon
+                Poll::Pending
+            }
+            result => Poll::Ready(result),
+        }
+    }
+
+    /// Leaves the reactor and gives the socket back, still open.
+    ///
+    /// # Panics
+    /// With the misuse message, where the socket's loop is not running on this thread.
+    #[track_caller]
+    fn into_inner(mut self) -> S {
+        let mut io = self.io.take().expect("taken only here");
+        if let Err(message) = self.registration.deregister_at_home(&mut io) {
+            self.io = Some(io); // for `Drop`, which leaves the key behind for the loop
+            panic!("{message}");
+        }
+        io
     }
 }
 
-/// `localhost:PORT` (any case, with or without the root's `.`) without asking the system:
-/// RFC 6761 (section 6.3) reserves the name for the loopback addresses, so the answer is known,
-/// and a lookup on the blocking pool would wait behind whatever fills the pool. IPv4 first:
-/// the slow-sites server and most test servers listen on `127.0.0.1`, and a machine without
-/// IPv6 still gets an address that works. `None` for anything else, or a port that is not
-/// plain digits (the resolver then gives its own error).
-fn resolve_localhost(address: &str) -> Option<Vec<SocketAddr>> {
-    let (host, port) = address.rsplit_once(':')?;
-    let host = host.strip_suffix('.').unwrap_or(host);
-    if !host.eq_ignore_ascii_case("localhost") || !port.bytes().all(|byte| byte.is_ascii_digit()) {
-        return None;
+impl<S: Source> Drop for Registered<S> {
+    fn drop(&mut self) {
+        if let Some(mut io) = self.io.take() {
+            self.registration.deregister_before_close(&mut io);
+        }
     }
-    let port = port.parse::<u16>().ok()?;
-    Some(vec![
-        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
-    ])
 }
+
+/// Sockets and halves go into spawned tasks (`Send`) and are shared by reference between the
+/// futures of one task (`Sync`): checked when the crate compiles.
+const _: fn() = || {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<TcpListener>();
+    send_and_sync::<TcpStream>();
+    send_and_sync::<ReadHalf<'_>>();
+    send_and_sync::<WriteHalf<'_>>();
+    send_and_sync::<OwnedReadHalf>();
+    send_and_sync::<OwnedWriteHalf>();
+};
 
 /// Adds what we were doing, and to which address, to an I/O error.
 fn with_context(error: io::Error, doing: &str, address: SocketAddr) -> io::Error {
@@ -219,7 +272,7 @@ fn with_context(error: io::Error, doing: &str, address: SocketAddr) -> io::Error
 ///         stream.read_exact(&mut buffer).await.unwrap();
 ///         stream.write_all(&buffer).await.unwrap(); // echo
 ///     });
-///     let mut client = TcpStream::connect(&address.to_string()).await.unwrap();
+///     let mut client = TcpStream::connect(address).await.unwrap();
 ///     client.write_all(b"hello").await.unwrap();
 ///     let mut echo = [0; 5];
 ///     client.read_exact(&mut echo).await.unwrap();
@@ -228,227 +281,115 @@ fn with_context(error: io::Error, doing: &str, address: SocketAddr) -> io::Error
 /// });
 /// ```
 pub struct TcpListener {
-    io: mio::net::TcpListener,
-    registration: IoRegistration,
+    socket: Registered<mio::net::TcpListener>,
 }
 
 impl TcpListener {
-    /// Binds to `address` ("127.0.0.1:0" picks any free port) and starts listening.
-    pub async fn bind(address: &str) -> io::Result<TcpListener> {
+    /// Binds to `address` and starts listening; port 0 picks any free port (ask
+    /// [`local_addr`](Self::local_addr) which). `address` is anything std's `bind` takes:
+    /// `"127.0.0.1:8080"`, `(Ipv4Addr::LOCALHOST, 8080)`, a `SocketAddr`, ... (see
+    /// [`ToSocketAddrs`]); each address it stands for is tried in turn.
+    ///
+    /// # Errors
+    /// The last address's error, naming it ("binding to 127.0.0.1:8080 failed: address in
+    /// use; ..."), or the resolver's.
+    ///
+    /// # Panics
+    /// Outside an event loop (the socket registers with the loop's reactor).
+    pub async fn bind(address: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let addresses = address.to_addresses();
         let mut last_error = None;
-        for candidate in resolve(address).await? {
+        for candidate in resolve(addresses).await? {
             match mio::net::TcpListener::bind(candidate) {
-                Ok(mut io) => {
-                    let registration = IoRegistration::new(&mut io)?;
-                    return Ok(TcpListener { io, registration });
-                }
+                Ok(io) => return TcpListener::from_mio(io),
                 Err(error) => last_error = Some(with_context(error, "binding to", candidate)),
             }
         }
         Err(last_error.expect("`resolve` returns at least one address"))
     }
 
-    /// Waits for the next connection.
-    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (mut io, peer) = poll_fn(|cx| {
-            self.registration
-                .poll_io(cx, Direction::Read, || self.io.accept())
+    #[track_caller]
+    fn from_mio(io: mio::net::TcpListener) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            socket: Registered::new(io)?,
         })
-        .await?;
-        let registration = IoRegistration::new(&mut io)?;
-        Ok((TcpStream { io, registration }, peer))
+    }
+
+    /// Takes over a listener made with std (`std::net::TcpListener::bind`); it is switched to
+    /// non-blocking mode and registered with this thread's loop.
+    ///
+    /// # Errors
+    /// If the socket can't be made non-blocking or registered.
+    ///
+    /// # Panics
+    /// Outside an event loop.
+    #[track_caller]
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        TcpListener::from_mio(mio::net::TcpListener::from_std(listener))
+    }
+
+    /// Gives the socket back to std: it leaves the reactor, and is switched back to blocking
+    /// mode, as std's sockets are made.
+    ///
+    /// # Errors
+    /// If the socket can't be switched back to blocking mode.
+    ///
+    /// # Panics
+    /// Where the loop that opened the socket is not running on this thread: the reactor must
+    /// forget a socket that stays open, and only its own loop can reach it.
+    #[track_caller]
+    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        let listener = std::net::TcpListener::from(self.socket.into_inner());
+        listener.set_nonblocking(false)?;
+        Ok(listener)
+    }
+
+    /// Waits for the next connection.
+    ///
+    /// Cancel safe: a connection is taken from the OS's queue only in the poll that returns
+    /// it, so dropping the future before then leaves every connection queued.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// One step of [`accept`](Self::accept): takes a queued connection, or files the task's
+    /// waker and returns `Pending` until one arrives.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        match self
+            .socket
+            .poll_io(cx, Direction::Read, mio::net::TcpListener::accept)
+        {
+            Poll::Ready(Ok((io, peer))) => Poll::Ready(TcpStream::from_mio(io).map(|s| (s, peer))),
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     /// The address this listener is bound to (with the real port if you asked for port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.local_addr()
+        self.socket.io().local_addr()
     }
 }
 
-impl Drop for TcpListener {
-    fn drop(&mut self) {
-        self.registration.deregister(&mut self.io);
+#[cfg(unix)]
+impl std::os::fd::AsFd for TcpListener {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.socket.io().as_fd()
+    }
+}
+
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.socket.io().as_raw_fd()
     }
 }
 
 impl fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TcpListener")
-            .field("local_addr", &self.io.local_addr().ok())
+            .field("local_addr", &self.local_addr().ok())
             .finish()
-    }
-}
-
-/// A TCP connection.
-pub struct TcpStream {
-    io: mio::net::TcpStream,
-    registration: IoRegistration,
-}
-
-impl TcpStream {
-    /// Connects to `address` ("127.0.0.1:8080", "localhost:8080"), trying each address the
-    /// name resolves to until one accepts.
-    ///
-    /// A numeric address is used as it is, and `localhost` is `127.0.0.1`, then `::1` (RFC
-    /// 6761), without a lookup. Any other name is looked up on the blocking pool
-    /// ([`spawn_blocking`](crate::spawn_blocking)), so while every pool thread is busy, the
-    /// connect waits for one to come free (see `MINILOOP_BLOCKING_THREADS`).
-    pub async fn connect(address: &str) -> io::Result<TcpStream> {
-        let mut last_error = None;
-        for candidate in resolve(address).await? {
-            match Self::connect_to(candidate).await {
-                Ok(stream) => return Ok(stream),
-                Err(error) => last_error = Some(with_context(error, "connecting to", candidate)),
-            }
-        }
-        Err(last_error.expect("`resolve` returns at least one address"))
-    }
-
-    /// One connection attempt: start it, then wait until the socket is writable, which is how
-    /// the OS says the handshake ended (well or not).
-    async fn connect_to(address: SocketAddr) -> io::Result<TcpStream> {
-        let mut io = mio::net::TcpStream::connect(address)?;
-        let registration = IoRegistration::new(&mut io)?;
-        let stream = TcpStream { io, registration };
-        poll_fn(|cx| {
-            stream.registration.poll_io(cx, Direction::Write, || {
-                if let Some(error) = stream.io.take_error()? {
-                    return Err(error);
-                }
-                match stream.io.peer_addr() {
-                    Ok(_) => Ok(()),
-                    // Still shaking hands: wait for the next writable edge.
-                    Err(error) if error.kind() == io::ErrorKind::NotConnected => {
-                        Err(io::ErrorKind::WouldBlock.into())
-                    }
-                    Err(error) => Err(error),
-                }
-            })
-        })
-        .await?;
-        Ok(stream)
-    }
-
-    /// Reads some bytes into `buffer`; `Ok(0)` means the peer closed its side.
-    pub async fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        let TcpStream { io, registration } = self;
-        poll_fn(|cx| registration.poll_io(cx, Direction::Read, || io.read(buffer))).await
-    }
-
-    /// Fills `buffer` completely, or fails with `UnexpectedEof` if the peer closes first.
-    pub async fn read_exact(&mut self, buffer: &mut [u8]) -> io::Result<()> {
-        let mut filled = 0;
-        while filled < buffer.len() {
-            match self.read(&mut buffer[filled..]).await? {
-                0 => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!(
-                            "the peer closed the connection after {filled} of {} bytes",
-                            buffer.len()
-                        ),
-                    ))
-                }
-                read => filled += read,
-            }
-        }
-        Ok(())
-    }
-
-    /// Reads until the peer closes its side, appending to `buffer`; returns the bytes read.
-    pub async fn read_to_end(&mut self, buffer: &mut Vec<u8>) -> io::Result<usize> {
-        let start = buffer.len();
-        let mut chunk = [0; 8192];
-        loop {
-            match self.read(&mut chunk).await? {
-                0 => return Ok(buffer.len() - start),
-                read => buffer.extend_from_slice(&chunk[..read]),
-            }
-        }
-    }
-
-    /// Writes some of `bytes`; returns how many were written.
-    pub async fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let TcpStream { io, registration } = self;
-        poll_fn(|cx| registration.poll_io(cx, Direction::Write, || io.write(bytes))).await
-    }
-
-    /// Writes all of `bytes`.
-    pub async fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
-        while !bytes.is_empty() {
-            match self.write(bytes).await? {
-                0 => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        "the connection accepted no more bytes",
-                    ))
-                }
-                written => bytes = &bytes[written..],
-            }
-        }
-        Ok(())
-    }
-
-    /// Closes the reading side, the writing side (the peer then reads end-of-file), or both.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.shutdown(how)
-    }
-
-    /// This end's address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.local_addr()
-    }
-
-    /// The other end's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.peer_addr()
-    }
-
-    /// Turns Nagle's algorithm off (`true`) so small writes leave at once.
-    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.io.set_nodelay(nodelay)
-    }
-}
-
-impl Drop for TcpStream {
-    fn drop(&mut self) {
-        self.registration.deregister(&mut self.io);
-    }
-}
-
-impl fmt::Debug for TcpStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpStream")
-            .field("local_addr", &self.io.local_addr().ok())
-            .field("peer_addr", &self.io.peer_addr().ok())
-            .finish()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn localhost_is_the_loopback_addresses_in_any_case_and_with_the_root_dot() {
-        let loopback = |port| {
-            Some(vec![
-                SocketAddr::from(([127, 0, 0, 1], port)),
-                SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
-            ])
-        };
-        assert_eq!(resolve_localhost("localhost:8080"), loopback(8080));
-        assert_eq!(resolve_localhost("LocalHost.:80"), loopback(80));
-        for other in [
-            "localhost",
-            "localhost:",
-            "localhost:+80",
-            "localhost:70000",
-            "localhostx:80",
-            "my.localhost:80",
-            "example.com:80",
-        ] {
-            assert_eq!(resolve_localhost(other), None, "{other}");
-        }
     }
 }
