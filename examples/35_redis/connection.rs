@@ -23,7 +23,7 @@ use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use miniloop::net::TcpStream;
 use miniloop::{select, spawn_eager, timeout, Either};
@@ -31,7 +31,8 @@ use miniloop::{select, spawn_eager, timeout, Either};
 use crate::commands::{self, Ctx, Outcome, Session};
 use crate::resp::{self, InputBuffer, Parsed, RequestParser};
 use crate::shared::{lock, ClientId, Delivery, SharedState};
-use crate::{load_from_origin, Config, Miniloop};
+use crate::settings::Config;
+use crate::{load_from_origin, Miniloop};
 
 /// Replies waiting beyond this are written before the next command runs: 64 KiB.
 pub const OUTPUT_HIGH_WATER: usize = 64 * 1024;
@@ -339,6 +340,3 @@ async fn read_into(stream: &mut TcpStream, input: &mut InputBuffer) -> io::Resul
     input.filled(count);
     Ok(count)
 }
-
-/// How long a client may take none of its pending replies before it is disconnected.
-pub const DEFAULT_STALL_LIMIT: Duration = Duration::from_secs(10);

@@ -18,9 +18,9 @@ use miniloop::http::{Site, SlowServer};
 use miniloop::trace::TraceLog;
 use miniloop::EventLoop;
 
-use crate::connection::DEFAULT_STALL_LIMIT;
+use crate::settings::{Config, DEFAULT_STALL_LIMIT};
 use crate::shared::new_state;
-use crate::{serve, start_expiry_timer, Config};
+use crate::{serve, start_expiry_timer};
 
 /// How long the demo waits for any one answer before it gives up with an error.
 const PATIENCE: Duration = Duration::from_secs(20);

@@ -32,6 +32,7 @@ mod connection;
 mod demo;
 mod keyspace;
 mod resp;
+mod settings;
 mod shared;
 
 use std::process::ExitCode;
@@ -44,152 +45,41 @@ use miniloop::{run_now, select, Either};
 
 use commands::Runtime;
 use keyspace::{Bytes, TimerHandle};
+use settings::{Config, Server};
 use shared::{expire_key, lock, new_state, Shared, SharedState};
-
-/// What `--help` and every usage error print.
-const USAGE: &str = "usage: cargo run --example 35_redis [-- OPTIONS]
-  (no options)           run the scripted demo and exit
-  --port PORT            serve on PORT (6379 when only --bind is given; 0 picks a free one)
-  --bind ADDRESS         the address to listen on (default 127.0.0.1)
-  --origin URL           where FETCH loads from (default: the slow-sites server of lessons
-                         01 and 02, started in this process on a free port)
-  --stall-limit SECONDS  disconnect a client that takes none of its replies for this long
-                         (default 10)
-  --help                 print this message";
-
-/// The server's settings.
-#[derive(Debug)]
-pub struct Config {
-    /// Where to listen: `127.0.0.1:6379`.
-    pub listen: String,
-    /// The slow-sites server FETCH loads from: `http://127.0.0.1:8080`.
-    pub origin: String,
-    /// See [`connection::DEFAULT_STALL_LIMIT`].
-    pub stall_limit: Duration,
-}
-
-/// What the command line asked for.
-#[derive(Debug, PartialEq)]
-enum Mode {
-    Demo,
-    Serve {
-        bind: String,
-        port: u16,
-        origin: Option<String>,
-        stall_limit: Duration,
-    },
-    Help,
-}
-
-fn parse_args(args: &[String]) -> Result<Mode, String> {
-    if args.is_empty() {
-        return Ok(Mode::Demo);
-    }
-    let (mut bind, mut port, mut origin) = ("127.0.0.1".to_owned(), 6379, None);
-    let mut stall_limit = connection::DEFAULT_STALL_LIMIT;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = |example: &str| {
-            args.next()
-                .cloned()
-                .ok_or_else(|| format!("`{arg}` needs a value after it, like `{arg} {example}`"))
-        };
-        match arg.as_str() {
-            "--help" | "-h" => return Ok(Mode::Help),
-            "--port" => {
-                let text = value("6380")?;
-                port = text.parse().map_err(|_| {
-                    format!("the port `{text}` is not a number from 0 to 65535; try `--port 6380`")
-                })?;
-            }
-            "--bind" => bind = value("127.0.0.1")?,
-            "--origin" => {
-                let url = value("http://127.0.0.1:8080")?;
-                if !url.starts_with("http://") {
-                    return Err(format!(
-                        "the origin `{url}` is not an http:// URL; start the slow-sites server \
-                         (`cargo run --example slow_server -- --port 8080`) and pass \
-                         `--origin http://127.0.0.1:8080`"
-                    ));
-                }
-                origin = Some(url.trim_end_matches('/').to_owned());
-            }
-            "--stall-limit" => {
-                let text = value("10")?;
-                stall_limit = match text.parse::<f64>() {
-                    Ok(seconds) if seconds > 0.0 && seconds <= 86_400.0 => {
-                        Duration::from_secs_f64(seconds)
-                    }
-                    _ => {
-                        return Err(format!(
-                            "the stall limit `{text}` is not a number of seconds above 0 and \
-                             at most 86400; try `--stall-limit 10`"
-                        ))
-                    }
-                };
-            }
-            other => return Err(format!("unknown argument `{other}`; see `--help`")),
-        }
-    }
-    Ok(Mode::Serve {
-        bind,
-        port,
-        origin,
-        stall_limit,
-    })
-}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mode = match parse_args(&args) {
-        Ok(mode) => mode,
+    if args.is_empty() {
+        return demo::run();
+    }
+    match settings::parse_args(&args, "35_redis") {
+        Ok(Some(server)) => serve_from_command_line(server),
+        Ok(None) => ExitCode::SUCCESS, // `--help` printed the usage
         Err(message) => {
-            eprintln!("error: {message}\n{USAGE}");
-            return ExitCode::from(2);
+            eprintln!("error: {message}");
+            ExitCode::from(2)
         }
-    };
-    match mode {
-        Mode::Help => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Mode::Demo => demo::run(),
-        Mode::Serve {
-            bind,
-            port,
-            origin,
-            stall_limit,
-        } => serve_from_command_line(&bind, port, origin, stall_limit),
     }
 }
 
 /// The real server: the origin, Ctrl-C, the loop, until `SHUTDOWN` or a signal.
-fn serve_from_command_line(
-    bind: &str,
-    port: u16,
-    origin: Option<String>,
-    stall_limit: Duration,
-) -> ExitCode {
+fn serve_from_command_line(server: Server) -> ExitCode {
     // Without `--origin`, the lessons' slow-sites server runs on a thread of this process.
-    let (origin, _slow_sites) = match origin {
+    let (origin, _slow_sites) = match server.origin {
         Some(url) => (url, None),
         None => match SlowServer::start(&LESSON_SITES) {
-            Ok(server) => (format!("http://{}", server.address()), Some(server)),
+            Ok(slow) => (format!("http://{}", slow.address()), Some(slow)),
             Err(error) => {
                 eprintln!("error: cannot start the slow-sites server for FETCH: {error}");
                 return ExitCode::FAILURE;
             }
         },
     };
-    let listen = if bind.contains(':') && !bind.starts_with('[') {
-        format!("[{bind}]:{port}") // an IPv6 address
-    } else {
-        format!("{bind}:{port}")
-    };
     let config = Arc::new(Config {
-        listen,
+        listen: server.listen,
         origin,
-        stall_limit,
+        stall_limit: server.stall_limit,
     });
     let shared = new_state(start_expiry_timer);
     let on_signal = shared.clone();
@@ -287,38 +177,6 @@ impl Runtime for Miniloop<'_> {
         match attempt {
             Ok(result) => commands::fetch_reply(out, &result),
             Err(would_suspend) => commands::fetch_would_wait(out, key, would_suspend.reason()),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|arg| arg.to_string()).collect()
-    }
-
-    #[test]
-    fn no_arguments_is_the_demo_and_options_make_a_server() {
-        assert_eq!(parse_args(&[]), Ok(Mode::Demo));
-        assert_eq!(
-            parse_args(&args(&["--port", "6380", "--stall-limit", "0.5"])),
-            Ok(Mode::Serve {
-                bind: "127.0.0.1".into(),
-                port: 6380,
-                origin: None,
-                stall_limit: Duration::from_millis(500),
-            })
-        );
-        for bad in [
-            &["--port"][..],
-            &["--port", "70000"],
-            &["--origin", "https://x"],
-            &["--stall-limit", "0"],
-            &["--verbose"],
-        ] {
-            assert!(parse_args(&args(bad)).is_err(), "{bad:?}");
         }
     }
 }
