@@ -19,6 +19,7 @@
 //! | seeing it run: trace, slow polls, timeline | 01, 02, 15 | [`trace`] | [`guide::seeing_it_run`], [`guide::debugging`] |
 //! | the Rust half: a waker loop in one file, wakers by hand, `Pin` | 26–28 | `std::task::Waker`, `std::pin::Pin` | [`guide::lesson_26`] to [`guide::lesson_28`] |
 //! | the Rust half: cancellation, channels | 31, 33 | [`JoinHandle::abort`], [`timeout`] | [`guide::lesson_31`], [`guide::lesson_33`] |
+//! | the capstone: a Redis server that real clients use | 35 | [`net`], [`spawn_eager`], [`run_now`], [`select`] | [`guide::lesson_35`] |
 //!
 //! # A first program
 //! ```
@@ -137,6 +138,8 @@ pub mod guide {
     pub mod lesson_31 {}
     #[doc = include_str!("../docs/33-channels-are-wakers-in-a-box.md")]
     pub mod lesson_33 {}
+    #[doc = include_str!("../docs/35-redis-on-miniloop.md")]
+    pub mod lesson_35 {}
     #[doc = include_str!("../docs/event-loop.md")]
     pub mod event_loop {}
     #[doc = include_str!("../docs/tasks-and-wakers.md")]

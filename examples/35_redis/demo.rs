@@ -333,13 +333,16 @@ fn script() -> io::Result<()> {
     a.call(&["FETCH", "apple"])?;
     let (spawned, task) = wait_for_spawn(&log, mark)?;
     let finished = wait_for_event(&log, spawned, &format!("finished {task}"))?;
+    // The poll of A's task that read the FETCH (and the wake before it), then what happened
+    // inside that poll: the trace lists a poll's inner events after the poll itself.
     let events = log.describe();
-    let woken = events[..spawned]
+    let mut before: Vec<&String> = events[..spawned]
         .iter()
-        .rposition(|event| event.starts_with("sockets ready"))
-        .unwrap_or(spawned);
+        .filter(|event| *event != "idle")
+        .collect();
+    let lead = before.split_off(before.len().saturating_sub(2));
     println!("   the hit, in the server's trace (what happened inside a poll is listed after it):");
-    for event in events[woken..=finished].iter().filter(|event| *event != "idle") {
+    for event in lead.into_iter().chain(&events[spawned..=finished]) {
         println!("     {event}");
     }
 
