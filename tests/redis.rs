@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::example_path;
+use common::lesson_output::{assert_quoted_in_chapter, numbers_after, run_lesson};
 use redis::{Commands, Value};
 
 /// Every socket read in these tests gives up after this long, so a hang is a failure.
@@ -892,4 +893,34 @@ fn redis_cli_talks_to_the_server() {
     );
     let error = cli(&["INCR", "tool"], "");
     assert!(error.contains("ERR value is not an integer"), "{error}");
+}
+
+/// The tour's demo: the chapter quotes its output as it is; B is answered while A's miss
+/// waits; the hit is one poll of A's task with the eager FETCH task finished inside it.
+#[test]
+#[cfg_attr(miri, ignore = "runs the lesson as a child process")]
+fn lesson_35_demo_runs_its_script_and_the_chapter_quotes_it() {
+    let output = run_lesson("35_redis", None);
+    assert_quoted_in_chapter("docs/35-redis-on-miniloop.md", &output, &["Timing: "]);
+    assert!(output.contains("(B got its answer while A was still waiting: yes)"));
+    let timing = numbers_after(&output, "Timing: ");
+    let (b_waited, a_waited) = (timing[0], timing[1]);
+    assert!(b_waited * 5.0 < a_waited, "{output}");
+    let hit: Vec<&str> = output
+        .lines()
+        .skip_while(|line| !line.starts_with("   the hit, in the server's trace"))
+        .skip(1)
+        .take_while(|line| line.starts_with("     "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        hit,
+        [
+            "wake task#1 from the loop's thread",
+            "poll task#1 -> pending", // the one poll that read the FETCH...
+            "spawn task#5",           // ...spawned the eager task inside it,
+            "poll task#5 -> ready",   // whose first poll was a hit,
+            "finished task#5",        // and that ended there: no wake, no queue
+        ]
+    );
 }

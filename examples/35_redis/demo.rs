@@ -328,7 +328,11 @@ fn script() -> io::Result<()> {
     );
     a.print_reply()?;
     let a_waited = a_started.elapsed();
-    println!("Timing: B waited {b_waited:.1?} for PONG, A waited {a_waited:.1?} for the miss");
+    println!(
+        "Timing: B waited {:.3} ms for PONG, A waited {:.3} ms for the miss",
+        b_waited.as_secs_f64() * 1000.0,
+        a_waited.as_secs_f64() * 1000.0
+    );
     let mark = log.describe().len();
     a.call(&["FETCH", "apple"])?;
     let (spawned, task) = wait_for_spawn(&log, mark)?;
