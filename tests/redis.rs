@@ -484,25 +484,28 @@ fn keys_expire_by_their_timers() {
 fn fetch_waits_for_the_origin_only_on_a_miss_and_only_for_its_client() {
     let server = Server::start_miniloop();
     let mut other = server.client();
-    let address = server.address;
+    // A raw client sends the FETCH (google answers after 600 ms) and does not read yet.
+    let mut fetcher = server.raw();
     let started = Instant::now();
-    let miss = std::thread::spawn(move || {
-        let mut con = redis::Client::open(format!("redis://{address}/"))
-            .unwrap()
-            .get_connection()
-            .unwrap();
-        let value: String = redis::cmd("FETCH").arg("google").query(&mut con).unwrap();
-        (value, started.elapsed())
-    });
-    // Other clients are served while the miss waits (google answers after 600 ms).
-    let mut slowest = Duration::ZERO;
-    for _ in 0..20 {
+    fetcher.write_all(b"FETCH google\r\n").unwrap();
+    // Until its answer arrives, another client PINGs, and every PING is answered at once:
+    // the loop is never held by the miss, before, during or after the origin's wait.
+    let (mut pings, mut slowest) = (0, Duration::ZERO);
+    fetcher.set_nonblocking(true).unwrap();
+    while matches!(fetcher.peek(&mut [0]), Err(ref error) if error.kind() == std::io::ErrorKind::WouldBlock)
+    {
         let asked = Instant::now();
         assert_eq!(redis::cmd("PING").query::<String>(&mut other).unwrap(), "PONG");
         slowest = slowest.max(asked.elapsed());
+        pings += 1;
+        assert!(started.elapsed() < PATIENCE, "the FETCH never came back");
     }
-    let (value, miss_took) = miss.join().unwrap();
-    assert!(value.starts_with("Hello from google"), "{value}");
+    fetcher.set_nonblocking(false).unwrap();
+    let mut reply = String::new();
+    BufReader::new(&fetcher).read_line(&mut reply).unwrap();
+    let miss_took = started.elapsed();
+    assert!(reply.starts_with('$'), "{reply:?}");
+    assert!(pings >= 2, "only {pings} PINGs while the miss waited {miss_took:?}");
     assert!(
         slowest * 5 < miss_took,
         "a PING took {slowest:?} while the miss took {miss_took:?}"
@@ -510,9 +513,9 @@ fn fetch_waits_for_the_origin_only_on_a_miss_and_only_for_its_client() {
     // The hit is the cached value, without the origin's delay.
     let asked = Instant::now();
     let hit: String = redis::cmd("FETCH").arg("google").query(&mut other).unwrap();
-    assert_eq!(hit, value);
+    assert!(hit.starts_with("Hello from google"), "{hit}");
     assert!(asked.elapsed() * 5 < miss_took, "{:?}", asked.elapsed());
-    assert_eq!(other.get::<_, String>("google").unwrap(), value);
+    assert_eq!(other.get::<_, String>("google").unwrap(), hit);
     // Keys that are not pages of the origin are refused with a reason.
     let refused = error_of(redis::cmd("FETCH").arg("no such page").query(&mut other));
     assert!(refused.contains("a key to fetch is a path"), "{refused}");
@@ -520,10 +523,12 @@ fn fetch_waits_for_the_origin_only_on_a_miss_and_only_for_its_client() {
     assert!(missing.contains("the origin answered 404"), "{missing}");
 }
 
-/// Pipelined requests are all answered, in order, and written together.
+/// Pipelined requests are all answered, in order. (That the replies leave in one write is
+/// measured, not tested: a client cannot tell one write from sixteen quick ones; see the
+/// chapter's "Measured".)
 #[test]
 #[cfg_attr(miri, ignore = "starts the server as a child process")]
-fn a_pipeline_is_answered_in_order_in_one_write() {
+fn a_pipeline_is_answered_in_order() {
     let server = Server::start_miniloop();
     let mut raw = server.raw();
     let mut pipeline = Vec::new();
@@ -534,10 +539,7 @@ fn a_pipeline_is_answered_in_order_in_one_write() {
     }
     raw.write_all(&pipeline).unwrap();
     let mut reply = vec![0; expected.len()];
-    // One read returns everything: the replies left in one write (loopback keeps a small
-    // write whole).
-    let read = raw.read(&mut reply).unwrap();
-    assert_eq!(read, expected.len(), "the replies came in {read} bytes first");
+    raw.read_exact(&mut reply).unwrap();
     assert_eq!(String::from_utf8_lossy(&reply), expected);
     // Inline commands, as telnet sends them, with quotes.
     exchange(
