@@ -42,7 +42,9 @@ impl Server {
             .expect("the server should start");
         let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
         let mut ready = String::new();
-        stdout.read_line(&mut ready).expect("the server prints a line");
+        stdout
+            .read_line(&mut ready)
+            .expect("the server prints a line");
         let address = ready
             .split("connections on ")
             .nth(1)
@@ -136,15 +138,19 @@ fn send_and_read_to_close(stream: &mut TcpStream, bytes: &[u8]) -> String {
 fn exchange(stream: &mut TcpStream, bytes: &[u8], expected: &str) {
     stream.write_all(bytes).unwrap();
     let mut reply = vec![0; expected.len()];
-    stream.read_exact(&mut reply).unwrap_or_else(|error| {
-        panic!("waiting for {expected:?} after {bytes:?}: {error}")
-    });
+    stream
+        .read_exact(&mut reply)
+        .unwrap_or_else(|error| panic!("waiting for {expected:?} after {bytes:?}: {error}"));
     assert_eq!(String::from_utf8_lossy(&reply), expected, "after {bytes:?}");
 }
 
 fn error_of(result: redis::RedisResult<Value>) -> String {
     let error = result.expect_err("the server answers with an error");
-    format!("{} {}", error.code().unwrap_or("?"), error.detail().unwrap_or(""))
+    format!(
+        "{} {}",
+        error.code().unwrap_or("?"),
+        error.detail().unwrap_or("")
+    )
 }
 
 /// The commands of the issue, each once, with the `redis` crate; run against both servers.
@@ -160,15 +166,47 @@ fn every_command(server: &Server) {
     assert_eq!(name, "miniloop");
     let missing: Option<String> = con.get("nothing").unwrap();
     assert_eq!(missing, None);
-    let first: Option<String> = redis::cmd("SET").arg("once").arg("1").arg("NX").query(&mut con).unwrap();
-    let second: Option<String> = redis::cmd("SET").arg("once").arg("2").arg("NX").query(&mut con).unwrap();
+    let first: Option<String> = redis::cmd("SET")
+        .arg("once")
+        .arg("1")
+        .arg("NX")
+        .query(&mut con)
+        .unwrap();
+    let second: Option<String> = redis::cmd("SET")
+        .arg("once")
+        .arg("2")
+        .arg("NX")
+        .query(&mut con)
+        .unwrap();
     assert_eq!((first.as_deref(), second), (Some("OK"), None));
-    let absent: Option<String> = redis::cmd("SET").arg("absent").arg("x").arg("XX").query(&mut con).unwrap();
+    let absent: Option<String> = redis::cmd("SET")
+        .arg("absent")
+        .arg("x")
+        .arg("XX")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(absent, None);
-    let _: () = redis::cmd("SET").arg("once").arg("3").arg("XX").query(&mut con).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("once")
+        .arg("3")
+        .arg("XX")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(con.get::<_, String>("once").unwrap(), "3");
-    let _: () = redis::cmd("SET").arg("ex").arg("v").arg("EX").arg(100).query(&mut con).unwrap();
-    let _: () = redis::cmd("SET").arg("px").arg("v").arg("PX").arg(100_000).query(&mut con).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("ex")
+        .arg("v")
+        .arg("EX")
+        .arg(100)
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("px")
+        .arg("v")
+        .arg("PX")
+        .arg(100_000)
+        .query(&mut con)
+        .unwrap();
     let ttl: i64 = con.ttl("ex").unwrap();
     assert!((99..=100).contains(&ttl), "TTL after EX 100: {ttl}");
     let ttl: i64 = con.ttl("px").unwrap();
@@ -180,25 +218,43 @@ fn every_command(server: &Server) {
     let ttl: i64 = con.ttl("name").unwrap();
     assert!((49..=50).contains(&ttl), "TTL after EXPIRE 50: {ttl}");
 
-    assert_eq!(con.exists::<_, i64>(&["name", "name", "nothing"]).unwrap(), 2);
+    assert_eq!(
+        con.exists::<_, i64>(&["name", "name", "nothing"]).unwrap(),
+        2
+    );
     assert_eq!(con.incr::<_, _, i64>("counter", 1).unwrap(), 1);
-    let by: i64 = redis::cmd("INCRBY").arg("counter").arg(41).query(&mut con).unwrap();
+    let by: i64 = redis::cmd("INCRBY")
+        .arg("counter")
+        .arg(41)
+        .query(&mut con)
+        .unwrap();
     assert_eq!(by, 42);
     let incr: i64 = redis::cmd("INCR").arg("counter").query(&mut con).unwrap();
     assert_eq!(incr, 43);
-    assert_eq!(con.del::<_, i64>(&["counter", "once", "nothing"]).unwrap(), 2);
+    assert_eq!(
+        con.del::<_, i64>(&["counter", "once", "nothing"]).unwrap(),
+        2
+    );
 
     assert_eq!(con.lpush::<_, _, i64>("list", "b").unwrap(), 1);
     assert_eq!(con.lpush::<_, _, i64>("list", "a").unwrap(), 2);
     assert_eq!(con.rpush::<_, _, i64>("list", &["c", "d"]).unwrap(), 4);
     let popped: Option<String> = redis::cmd("LPOP").arg("list").query(&mut con).unwrap();
     assert_eq!(popped.as_deref(), Some("a"));
-    let popped: Vec<String> = redis::cmd("LPOP").arg("list").arg(2).query(&mut con).unwrap();
+    let popped: Vec<String> = redis::cmd("LPOP")
+        .arg("list")
+        .arg(2)
+        .query(&mut con)
+        .unwrap();
     assert_eq!(popped, ["b", "c"]);
     let range: Vec<String> = con.lrange("list", 0, -1).unwrap();
     assert_eq!(range, ["d"]);
 
-    let _: () = redis::cmd("CLIENT").arg("SETNAME").arg("tester").query(&mut con).unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("tester")
+        .query(&mut con)
+        .unwrap();
     let client_name: Option<String> = redis::cmd("CLIENT").arg("GETNAME").query(&mut con).unwrap();
     assert_eq!(client_name.as_deref(), Some("tester"));
     let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut con).unwrap();
@@ -210,9 +266,17 @@ fn every_command(server: &Server) {
     };
     let count: i64 = redis::cmd("COMMAND").arg("COUNT").query(&mut con).unwrap();
     assert_eq!(entries.len() as i64, count);
-    let info: Value = redis::cmd("COMMAND").arg("INFO").arg("get").query(&mut con).unwrap();
-    let Value::Array(info) = info else { panic!("{info:?}") };
-    let Value::Array(get) = &info[0] else { panic!("{info:?}") };
+    let info: Value = redis::cmd("COMMAND")
+        .arg("INFO")
+        .arg("get")
+        .query(&mut con)
+        .unwrap();
+    let Value::Array(info) = info else {
+        panic!("{info:?}")
+    };
+    let Value::Array(get) = &info[0] else {
+        panic!("{info:?}")
+    };
     assert_eq!(get[0], Value::BulkString(b"get".to_vec()));
     assert_eq!(get[1], Value::Int(2), "GET's arity");
 
@@ -223,7 +287,10 @@ fn every_command(server: &Server) {
 
     let quit: String = redis::cmd("QUIT").query(&mut con).unwrap();
     assert_eq!(quit, "OK");
-    assert!(redis::cmd("PING").query::<String>(&mut con).is_err(), "closed after QUIT");
+    assert!(
+        redis::cmd("PING").query::<String>(&mut con).is_err(),
+        "closed after QUIT"
+    );
 }
 
 #[test]
@@ -267,7 +334,11 @@ fn transactions_as_redis_runs_them(server: &Server) {
         .unwrap();
     assert!(results[0].is_ok(), "{results:?}");
     assert!(results[1].is_err(), "{results:?}");
-    assert_eq!(results[2].as_ref().ok(), Some(&Value::Int(2)), "{results:?}");
+    assert_eq!(
+        results[2].as_ref().ok(),
+        Some(&Value::Int(2)),
+        "{results:?}"
+    );
 
     // An error while queuing (a wrong number of arguments) discards the whole transaction.
     let _: () = redis::cmd("MULTI").query(&mut con).unwrap();
@@ -284,7 +355,10 @@ fn transactions_as_redis_runs_them(server: &Server) {
     let _: String = redis::cmd("SET").arg("c").arg("1").query(&mut con).unwrap();
     let _: () = redis::cmd("DISCARD").query(&mut con).unwrap();
     assert!(!con.exists::<_, bool>("c").unwrap());
-    assert_eq!(error_of(redis::cmd("EXEC").query(&mut con)), "ERR EXEC without MULTI");
+    assert_eq!(
+        error_of(redis::cmd("EXEC").query(&mut con)),
+        "ERR EXEC without MULTI"
+    );
 
     // FETCH inside a transaction: a hit is answered, a miss refused (waiting is not allowed),
     // and the other commands run.
@@ -306,7 +380,9 @@ fn transactions_as_redis_runs_them(server: &Server) {
         results[0].as_ref().ok(),
         Some(&Value::BulkString(facebook.into_bytes()))
     );
-    let refused = results[1].as_ref().expect_err("a miss inside EXEC is refused");
+    let refused = results[1]
+        .as_ref()
+        .expect_err("a miss inside EXEC is refused");
     let detail = refused.detail().unwrap_or_default();
     assert!(
         detail.contains("waiting is not allowed inside a transaction"),
@@ -314,7 +390,10 @@ fn transactions_as_redis_runs_them(server: &Server) {
     );
     assert!(results[2].is_ok(), "{results:?}");
     assert_eq!(con.get::<_, String>("after").unwrap(), "yes");
-    assert!(!con.exists::<_, bool>("apple").unwrap(), "the refused FETCH stored nothing");
+    assert!(
+        !con.exists::<_, bool>("apple").unwrap(),
+        "the refused FETCH stored nothing"
+    );
 }
 
 #[test]
@@ -328,7 +407,10 @@ fn transactions_behave_as_in_redis() {
     let _: String = redis::cmd("FETCH").arg("amazon").query(&mut con).unwrap();
     let exec = redis::cmd("EXEC").query::<Value>(&mut con);
     let message = error_of(exec);
-    assert!(message.contains("(it would wait for a socket to become"), "{message}");
+    assert!(
+        message.contains("(it would wait for a socket to become"),
+        "{message}"
+    );
 }
 
 /// Pub/sub across two connections, with the crate's `PubSub`.
@@ -348,22 +430,37 @@ fn publish_reaches_every_subscriber_and_only_them() {
     sub_2.set_read_timeout(Some(PATIENCE)).unwrap();
 
     assert_eq!(publisher.publish::<_, _, i64>("news", "extra!").unwrap(), 2);
-    assert_eq!(publisher.publish::<_, _, i64>("weather", "rain").unwrap(), 1);
-    assert_eq!(publisher.publish::<_, _, i64>("nobody", "hello?").unwrap(), 0);
+    assert_eq!(
+        publisher.publish::<_, _, i64>("weather", "rain").unwrap(),
+        1
+    );
+    assert_eq!(
+        publisher.publish::<_, _, i64>("nobody", "hello?").unwrap(),
+        0
+    );
     let message = sub_2.get_message().unwrap();
     assert_eq!(
-        (message.get_channel_name(), message.get_payload::<String>().unwrap()),
+        (
+            message.get_channel_name(),
+            message.get_payload::<String>().unwrap()
+        ),
         ("news", "extra!".to_owned())
     );
     let received: Vec<(String, String)> = (0..2)
         .map(|_| {
             let message = sub_1.get_message().unwrap();
-            (message.get_channel_name().to_owned(), message.get_payload().unwrap())
+            (
+                message.get_channel_name().to_owned(),
+                message.get_payload().unwrap(),
+            )
         })
         .collect();
     assert_eq!(
         received,
-        [("news".into(), "extra!".into()), ("weather".into(), "rain".into())]
+        [
+            ("news".into(), "extra!".into()),
+            ("weather".into(), "rain".into())
+        ]
     );
     sub_2.unsubscribe("news").unwrap();
     drop(sub_2);
@@ -386,7 +483,11 @@ fn publish_reaches_every_subscriber_and_only_them() {
 fn blpop_is_released_by_a_push_from_another_client(server: &Server) {
     let mut waiter = server.client();
     let mut pusher = server.client();
-    let _: () = redis::cmd("CLIENT").arg("SETNAME").arg("waiter").query(&mut waiter).unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("waiter")
+        .query(&mut waiter)
+        .unwrap();
     let blocked = std::thread::spawn(move || {
         let popped: Option<(String, String)> = redis::cmd("BLPOP")
             .arg("queue")
@@ -402,8 +503,16 @@ fn blpop_is_released_by_a_push_from_another_client(server: &Server) {
             .any(|line| line.contains("name=waiter") && line.ends_with("blocked=1"))
     });
     // The server serves others while one client blocks.
-    assert_eq!(redis::cmd("PING").query::<String>(&mut pusher).unwrap(), "PONG");
-    assert_eq!(pusher.rpush::<_, _, i64>("other", &["job-1", "job-2"]).unwrap(), 2);
+    assert_eq!(
+        redis::cmd("PING").query::<String>(&mut pusher).unwrap(),
+        "PONG"
+    );
+    assert_eq!(
+        pusher
+            .rpush::<_, _, i64>("other", &["job-1", "job-2"])
+            .unwrap(),
+        2
+    );
     assert_eq!(
         blocked.join().unwrap(),
         Some(("other".into(), "job-1".into()))
@@ -441,7 +550,10 @@ fn blpop_waits_without_blocking_the_server() {
         !list.contains("blocked=1")
     });
     let _: i64 = con.rpush("leaving", "kept").unwrap();
-    assert_eq!(con.lrange::<_, Vec<String>>("leaving", 0, -1).unwrap(), ["kept"]);
+    assert_eq!(
+        con.lrange::<_, Vec<String>>("leaving", 0, -1).unwrap(),
+        ["kept"]
+    );
 }
 
 fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) {
@@ -459,20 +571,40 @@ fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) {
 fn keys_expire_by_their_timers() {
     let server = Server::start_miniloop();
     let mut con = server.client();
-    let _: () = redis::cmd("SET").arg("short").arg("v").arg("PX").arg(30).query(&mut con).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("short")
+        .arg("v")
+        .arg("PX")
+        .arg(30)
+        .query(&mut con)
+        .unwrap();
     let _: () = con.set("later", "v").unwrap();
     assert!(con.expire::<_, bool>("later", 1).unwrap());
     let _: () = con.set("kept", "v").unwrap();
-    let _: () = redis::cmd("SET").arg("persisted").arg("v").arg("EX").arg(1).query(&mut con).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("persisted")
+        .arg("v")
+        .arg("EX")
+        .arg(1)
+        .query(&mut con)
+        .unwrap();
     let _: () = con.persist("persisted").unwrap();
     assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut con).unwrap(), 4);
-    wait_until(PATIENCE, || redis::cmd("DBSIZE").query::<i64>(&mut con).unwrap() == 2);
+    wait_until(PATIENCE, || {
+        redis::cmd("DBSIZE").query::<i64>(&mut con).unwrap() == 2
+    });
     assert_eq!(con.get::<_, Option<String>>("short").unwrap(), None);
     assert_eq!(con.ttl::<_, i64>("short").unwrap(), -2);
     assert_eq!(con.get::<_, String>("kept").unwrap(), "v");
     assert_eq!(con.get::<_, String>("persisted").unwrap(), "v");
     // Overwriting a key drops its time to live; a new one replaces the old.
-    let _: () = redis::cmd("SET").arg("k").arg("v").arg("PX").arg(40).query(&mut con).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .arg("PX")
+        .arg(40)
+        .query(&mut con)
+        .unwrap();
     let _: () = con.set("k", "w").unwrap();
     assert_eq!(con.ttl::<_, i64>("k").unwrap(), -1);
 }
@@ -495,7 +627,10 @@ fn fetch_waits_for_the_origin_only_on_a_miss_and_only_for_its_client() {
     while matches!(fetcher.peek(&mut [0]), Err(ref error) if error.kind() == std::io::ErrorKind::WouldBlock)
     {
         let asked = Instant::now();
-        assert_eq!(redis::cmd("PING").query::<String>(&mut other).unwrap(), "PONG");
+        assert_eq!(
+            redis::cmd("PING").query::<String>(&mut other).unwrap(),
+            "PONG"
+        );
         slowest = slowest.max(asked.elapsed());
         pings += 1;
         assert!(started.elapsed() < PATIENCE, "the FETCH never came back");
@@ -505,7 +640,10 @@ fn fetch_waits_for_the_origin_only_on_a_miss_and_only_for_its_client() {
     BufReader::new(&fetcher).read_line(&mut reply).unwrap();
     let miss_took = started.elapsed();
     assert!(reply.starts_with('$'), "{reply:?}");
-    assert!(pings >= 2, "only {pings} PINGs while the miss waited {miss_took:?}");
+    assert!(
+        pings >= 2,
+        "only {pings} PINGs while the miss waited {miss_took:?}"
+    );
     assert!(
         slowest * 5 < miss_took,
         "a PING took {slowest:?} while the miss took {miss_took:?}"
@@ -534,7 +672,7 @@ fn a_pipeline_is_answered_in_order() {
     let mut pipeline = Vec::new();
     let mut expected = String::new();
     for index in 0..16 {
-        pipeline.extend_from_slice(format!("*2\r\n$4\r\nINCR\r\n$1\r\nn\r\n").as_bytes());
+        pipeline.extend_from_slice(b"*2\r\n$4\r\nINCR\r\n$1\r\nn\r\n");
         expected.push_str(&format!(":{}\r\n", index + 1));
     }
     raw.write_all(&pipeline).unwrap();
@@ -558,15 +696,39 @@ fn malformed_requests_get_redis_errors_and_nothing_is_lost() {
     let mut con = server.client();
     let _: () = con.set("safe", "1").unwrap();
     let cases: [(&[u8], &str); 8] = [
-        (b"*1\r\n:5\r\n", "-ERR Protocol error: expected '$', got ':'\r\n"),
-        (b"*1\r\n$4\r\nPINGxx", "-ERR Protocol error: expected CRLF after a bulk string of 4 bytes\r\n"),
-        (b"*1\r\n$-3\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*1\r\n$four\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*two\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
+        (
+            b"*1\r\n:5\r\n",
+            "-ERR Protocol error: expected '$', got ':'\r\n",
+        ),
+        (
+            b"*1\r\n$4\r\nPINGxx",
+            "-ERR Protocol error: expected CRLF after a bulk string of 4 bytes\r\n",
+        ),
+        (
+            b"*1\r\n$-3\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\n$four\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*two\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
         // Only the header is sent: refused before a byte of the 600 MB is stored or awaited.
-        (b"*1\r\n$600000000\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*1048577\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
-        (b"SET a \"unclosed\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n"),
+        (
+            b"*1\r\n$600000000\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1048577\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"SET a \"unclosed\r\n",
+            "-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
     ];
     for (index, (bytes, expected)) in cases.iter().enumerate() {
         let mut raw = server.raw();
@@ -587,7 +749,10 @@ fn malformed_requests_get_redis_errors_and_nothing_is_lost() {
          -WRONGTYPE Operation against a key holding the wrong kind of value\r\n+PONG\r\n",
     );
     assert_eq!(con.get::<_, String>("safe").unwrap(), "1");
-    assert_eq!(redis::cmd("PING").query::<String>(&mut con).unwrap(), "PONG");
+    assert_eq!(
+        redis::cmd("PING").query::<String>(&mut con).unwrap(),
+        "PONG"
+    );
 }
 
 /// Half a command, then the client goes: nothing of it is applied, and nothing else breaks.
@@ -595,7 +760,10 @@ fn malformed_requests_get_redis_errors_and_nothing_is_lost() {
 #[cfg_attr(miri, ignore = "starts the server as a child process")]
 fn a_client_that_sends_half_a_command_and_leaves_changes_nothing() {
     let server = Server::start_miniloop();
-    for half in [&b"*3\r\n$3\r\nSET\r\n$4\r\nhalf\r\n$5\r\nval"[..], b"SET half value"] {
+    for half in [
+        &b"*3\r\n$3\r\nSET\r\n$4\r\nhalf\r\n$5\r\nval"[..],
+        b"SET half value",
+    ] {
         let mut raw = server.raw();
         raw.write_all(half).unwrap();
         drop(raw);
@@ -642,7 +810,10 @@ fn slowloris_clients_do_not_hold_up_the_others() {
         assert_eq!(&reply, b"+OK\r\n");
     }
     for index in 0..40 {
-        assert_eq!(fast.get::<_, String>(format!("slow{index:02}")).unwrap(), "value");
+        assert_eq!(
+            fast.get::<_, String>(format!("slow{index:02}")).unwrap(),
+            "value"
+        );
     }
 }
 
@@ -662,7 +833,10 @@ fn a_client_that_reads_nothing_is_bounded_then_disconnected() {
     reader.write_all(gets.as_bytes()).unwrap();
     // Others are served while it stalls.
     for _ in 0..10 {
-        assert_eq!(redis::cmd("PING").query::<String>(&mut con).unwrap(), "PONG");
+        assert_eq!(
+            redis::cmd("PING").query::<String>(&mut con).unwrap(),
+            "PONG"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let rss_stalled = resident_kib(server.child.id());
@@ -719,7 +893,11 @@ fn a_subscriber_that_reads_nothing_is_evicted_past_32_mib() {
     let message = vec![b'm'; 1024 * 1024];
     let mut receivers = Vec::new();
     for _ in 0..64 {
-        receivers.push(publisher.publish::<_, _, i64>("firehose", &message[..]).unwrap());
+        receivers.push(
+            publisher
+                .publish::<_, _, i64>("firehose", &message[..])
+                .unwrap(),
+        );
     }
     let evicted_at = receivers.iter().position(|count| *count == 0);
     assert!(
@@ -727,7 +905,10 @@ fn a_subscriber_that_reads_nothing_is_evicted_past_32_mib() {
         "{receivers:?}"
     );
     let (_, _, stderr) = server.shut_down();
-    assert!(stderr.contains("over 32 MiB of unread pub/sub messages"), "{stderr}");
+    assert!(
+        stderr.contains("over 32 MiB of unread pub/sub messages"),
+        "{stderr}"
+    );
 }
 
 /// Acknowledged writes from many clients at once are all visible to the next reads.
@@ -783,8 +964,11 @@ fn ten_thousand_connected_clients() {
     let mut con = server.client();
     let connected = |con: &mut redis::Connection| {
         let info: String = redis::cmd("INFO").query(con).unwrap();
-        let line = info.lines().find_map(|line| line.strip_prefix("connected_clients:"));
-        line.and_then(|count| count.trim().parse::<u64>().ok()).unwrap()
+        let line = info
+            .lines()
+            .find_map(|line| line.strip_prefix("connected_clients:"));
+        line.and_then(|count| count.trim().parse::<u64>().ok())
+            .unwrap()
     };
     // In batches of 100, each accepted before the next: the kernel completes a handshake
     // without the server, so a client that connects faster than the server accepts fills the
@@ -879,14 +1063,22 @@ fn redis_cli_talks_to_the_server() {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
         let output = child.wait_with_output().unwrap();
         String::from_utf8(output.stdout).unwrap()
     };
     assert_eq!(cli(&["SET", "tool", "redis-cli"], ""), "OK\n");
     assert_eq!(cli(&["GET", "tool"], ""), "redis-cli\n");
     assert_eq!(
-        cli(&[], "INCR hits\nINCR hits\nLPUSH l a b\nLRANGE l 0 -1\nGET nothing\n"),
+        cli(
+            &[],
+            "INCR hits\nINCR hits\nLPUSH l a b\nLRANGE l 0 -1\nGET nothing\n"
+        ),
         "1\n2\n2\nb\na\n\n"
     );
     assert_eq!(

@@ -109,15 +109,33 @@ static COMMANDS: &[Spec] = &[
     spec("SET", -3, &["write", "denyoom"], (1, 1, 1), set),
     spec("PING", -1, &["fast"], (0, 0, 0), ping),
     spec("INCR", 2, &["write", "denyoom", "fast"], (1, 1, 1), incr),
-    spec("INCRBY", 3, &["write", "denyoom", "fast"], (1, 1, 1), incrby),
+    spec(
+        "INCRBY",
+        3,
+        &["write", "denyoom", "fast"],
+        (1, 1, 1),
+        incrby,
+    ),
     spec("DECR", 2, &["write", "denyoom", "fast"], (1, 1, 1), decr),
-    spec("DECRBY", 3, &["write", "denyoom", "fast"], (1, 1, 1), decrby),
+    spec(
+        "DECRBY",
+        3,
+        &["write", "denyoom", "fast"],
+        (1, 1, 1),
+        decrby,
+    ),
     spec("DEL", -2, &["write"], (1, -1, 1), del),
     spec("EXISTS", -2, &["readonly", "fast"], (1, -1, 1), exists),
     spec("LPUSH", -3, &["write", "denyoom", "fast"], (1, 1, 1), lpush),
     spec("RPUSH", -3, &["write", "denyoom", "fast"], (1, 1, 1), rpush),
     spec("LPOP", -2, &["write", "fast"], (1, 1, 1), lpop),
-    spec("BLPOP", -3, &["write", "noscript", "blocking"], (1, -2, 1), blpop),
+    spec(
+        "BLPOP",
+        -3,
+        &["write", "noscript", "blocking"],
+        (1, -2, 1),
+        blpop,
+    ),
     spec("LLEN", 2, &["readonly", "fast"], (1, 1, 1), llen),
     spec("LRANGE", 4, &["readonly"], (1, 1, 1), lrange),
     spec("EXPIRE", -3, &["write", "fast"], (1, 1, 1), expire),
@@ -130,11 +148,41 @@ static COMMANDS: &[Spec] = &[
     spec("DBSIZE", 1, &["readonly", "fast"], (0, 0, 0), dbsize),
     spec("FLUSHDB", -1, &["write"], (0, 0, 0), flushdb),
     spec("FETCH", 2, &["write"], (1, 1, 1), fetch_command),
-    spec("PUBLISH", 3, &["pubsub", "loading", "fast"], (0, 0, 0), publish),
-    spec("SUBSCRIBE", -2, &["pubsub", "noscript"], (0, 0, 0), subscribe),
-    spec("UNSUBSCRIBE", -1, &["pubsub", "noscript"], (0, 0, 0), unsubscribe),
-    spec("PSUBSCRIBE", -2, &["pubsub", "noscript"], (0, 0, 0), psubscribe),
-    spec("PUNSUBSCRIBE", -1, &["pubsub", "noscript"], (0, 0, 0), punsubscribe),
+    spec(
+        "PUBLISH",
+        3,
+        &["pubsub", "loading", "fast"],
+        (0, 0, 0),
+        publish,
+    ),
+    spec(
+        "SUBSCRIBE",
+        -2,
+        &["pubsub", "noscript"],
+        (0, 0, 0),
+        subscribe,
+    ),
+    spec(
+        "UNSUBSCRIBE",
+        -1,
+        &["pubsub", "noscript"],
+        (0, 0, 0),
+        unsubscribe,
+    ),
+    spec(
+        "PSUBSCRIBE",
+        -2,
+        &["pubsub", "noscript"],
+        (0, 0, 0),
+        psubscribe,
+    ),
+    spec(
+        "PUNSUBSCRIBE",
+        -1,
+        &["pubsub", "noscript"],
+        (0, 0, 0),
+        punsubscribe,
+    ),
     spec("MULTI", 1, &["noscript", "fast"], (0, 0, 0), multi),
     spec("EXEC", 1, &["noscript"], (0, 0, 0), exec),
     spec("DISCARD", 1, &["noscript", "fast"], (0, 0, 0), discard),
@@ -166,9 +214,9 @@ const fn spec(
 
 /// The command called `name`, in any case.
 fn lookup(name: &[u8]) -> Option<&'static Spec> {
-    COMMANDS
-        .iter()
-        .find(|spec| spec.name.len() == name.len() && spec.name.as_bytes().eq_ignore_ascii_case(name))
+    COMMANDS.iter().find(|spec| {
+        spec.name.len() == name.len() && spec.name.as_bytes().eq_ignore_ascii_case(name)
+    })
 }
 
 /// Whether `request` has a number of arguments that `spec` accepts.
@@ -319,7 +367,14 @@ fn ping(ctx: &mut Ctx<'_>, request: Request<'_>) -> Outcome {
         (1 | 2, true) => {
             resp::array_header(ctx.out, 2);
             resp::bulk(ctx.out, b"pong");
-            resp::bulk(ctx.out, if request.len() == 2 { request.arg(1) } else { b"" });
+            resp::bulk(
+                ctx.out,
+                if request.len() == 2 {
+                    request.arg(1)
+                } else {
+                    b""
+                },
+            );
         }
         _ => wrong_arity(ctx.out, "PING"),
     }
@@ -385,7 +440,9 @@ fn client(ctx: &mut Ctx<'_>, request: Request<'_>) -> Outcome {
         // Client libraries announce themselves (`CLIENT SETINFO LIB-NAME redis-rs`); nothing
         // here reads it, and an error would only fill their logs.
         (b"SETINFO", 4) => resp::simple(ctx.out, "OK"),
-        (b"SETNAME" | b"GETNAME" | b"ID" | b"LIST" | b"SETINFO", _) => wrong_arity(ctx.out, "client"),
+        (b"SETNAME" | b"GETNAME" | b"ID" | b"LIST" | b"SETINFO", _) => {
+            wrong_arity(ctx.out, "client")
+        }
         _ => resp::error(
             ctx.out,
             &format!(
@@ -775,7 +832,9 @@ fn time_to_live(ctx: &mut Ctx<'_>, request: Request<'_>, in_seconds: bool) -> Ou
         match shared.keys.deadline(key) {
             None => -1,
             Some(deadline) => {
-                let millis = deadline.saturating_duration_since(Instant::now()).as_millis() as i64;
+                let millis = deadline
+                    .saturating_duration_since(Instant::now())
+                    .as_millis() as i64;
                 if in_seconds {
                     (millis + 500) / 1000
                 } else {
@@ -882,10 +941,8 @@ fn llen(ctx: &mut Ctx<'_>, request: Request<'_>) -> Outcome {
 }
 
 fn lrange(ctx: &mut Ctx<'_>, request: Request<'_>) -> Outcome {
-    let (Some(start), Some(stop)) = (
-        parse_integer(request.arg(2)),
-        parse_integer(request.arg(3)),
-    ) else {
+    let (Some(start), Some(stop)) = (parse_integer(request.arg(2)), parse_integer(request.arg(3)))
+    else {
         resp::error(ctx.out, NOT_AN_INTEGER);
         return Outcome::Replied;
     };
@@ -903,8 +960,16 @@ fn lrange(ctx: &mut Ctx<'_>, request: Request<'_>) -> Outcome {
     };
     // Negative indexes count from the end; the range is clamped to the list.
     let len = list.len() as i64;
-    let from = if start < 0 { (len + start).max(0) } else { start };
-    let to = if stop < 0 { len + stop } else { stop.min(len - 1) };
+    let from = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let to = if stop < 0 {
+        len + stop
+    } else {
+        stop.min(len - 1)
+    };
     if from > to || from >= len {
         resp::array_header(ctx.out, 0);
         return Outcome::Replied;
@@ -954,7 +1019,10 @@ fn blpop(ctx: &mut Ctx<'_>, request: Request<'_>) -> Outcome {
         resp::null_array(ctx.out);
         return Outcome::Replied;
     }
-    shared.block(ctx.session.id, keys.iter().map(|key| key.to_vec()).collect());
+    shared.block(
+        ctx.session.id,
+        keys.iter().map(|key| key.to_vec()).collect(),
+    );
     let deadline = (seconds > 0.0).then(|| Instant::now() + Duration::from_secs_f64(seconds));
     Outcome::Block { deadline }
 }
@@ -1094,7 +1162,10 @@ where
     F: Future<Output = Result<Bytes, String>>,
 {
     // The synchronous part: the cache, under the lock, released before any wait.
-    let cached = lock(&shared).keys.get_str(&key).map(|hit| hit.map(<[u8]>::to_vec));
+    let cached = lock(&shared)
+        .keys
+        .get_str(&key)
+        .map(|hit| hit.map(<[u8]>::to_vec));
     match cached {
         Ok(Some(hit)) => return Ok(hit),
         Ok(None) => {}
@@ -1217,7 +1288,16 @@ mod tests {
         for good in ["0", "-1", "9223372036854775807", "-9223372036854775808"] {
             assert!(parse_integer(good.as_bytes()).is_some(), "{good}");
         }
-        for bad in ["", "-", "+1", "01", "-0", " 1", "1.0", "9223372036854775808"] {
+        for bad in [
+            "",
+            "-",
+            "+1",
+            "01",
+            "-0",
+            " 1",
+            "1.0",
+            "9223372036854775808",
+        ] {
             assert_eq!(parse_integer(bad.as_bytes()), None, "{bad}");
         }
     }
@@ -1245,8 +1325,7 @@ mod tests {
         let shared = state_for_tests();
         let mut session = connected(&shared);
         let replies = run(&shared, &mut session, "MULTI\nSET a 1\nGET\nEXEC\nGET a\n");
-        assert!(replies.ends_with(
-            "-EXECABORT Transaction discarded because of previous errors.\r\n$-1\r\n"
-        ));
+        assert!(replies
+            .ends_with("-EXECABORT Transaction discarded because of previous errors.\r\n$-1\r\n"));
     }
 }

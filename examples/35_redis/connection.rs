@@ -30,8 +30,8 @@ use miniloop::{select, spawn_eager, timeout, Either};
 
 use crate::commands::{self, Ctx, Outcome, Session};
 use crate::resp::{self, InputBuffer, Parsed, RequestParser};
-use crate::shared::{lock, ClientId, Delivery, SharedState};
 use crate::settings::Config;
+use crate::shared::{lock, ClientId, Delivery, SharedState};
 use crate::{load_from_origin, Miniloop};
 
 /// Replies waiting beyond this are written before the next command runs: 64 KiB.

@@ -54,7 +54,11 @@ impl Reply {
                         .into_iter()
                         .enumerate()
                         .map(move |(line, text)| {
-                            let lead = if line == 0 { prefix.clone() } else { " ".repeat(prefix.len()) };
+                            let lead = if line == 0 {
+                                prefix.clone()
+                            } else {
+                                " ".repeat(prefix.len())
+                            };
                             format!("{lead}{text}")
                         })
                         .collect::<Vec<_>>()
@@ -139,8 +143,9 @@ impl TinyClient {
         let line = self.line()?;
         let (kind, rest) = line.split_at(line.len().min(1));
         let number = || {
-            rest.parse::<i64>()
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("bad reply {line:?}")))
+            rest.parse::<i64>().map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("bad reply {line:?}"))
+            })
         };
         Ok(match kind {
             "+" => Reply::Status(rest.to_owned()),
@@ -155,7 +160,9 @@ impl TinyClient {
             }
             "*" if number()? < 0 => Reply::Array(None),
             "*" => {
-                let items = (0..number()?).map(|_| self.reply()).collect::<io::Result<_>>()?;
+                let items = (0..number()?)
+                    .map(|_| self.reply())
+                    .collect::<io::Result<_>>()?;
                 Reply::Array(Some(items))
             }
             _ => {
@@ -224,9 +231,11 @@ fn wait_for_spawn(log: &TraceLog, from: usize) -> io::Result<(usize, String)> {
     let started = Instant::now();
     loop {
         let events = log.describe();
-        let found = events.iter().enumerate().skip(from).find(|(_, event)| {
-            event.starts_with("spawn task#") && !event.contains("expiry")
-        });
+        let found = events
+            .iter()
+            .enumerate()
+            .skip(from)
+            .find(|(_, event)| event.starts_with("spawn task#") && !event.contains("expiry"));
         if let Some((at, event)) = found {
             return Ok((at, event["spawn ".len()..].to_owned()));
         }
@@ -359,7 +368,9 @@ fn script() -> io::Result<()> {
         .collect();
     let lead = before.split_off(before.len().saturating_sub(2));
     println!("   the hit, in the server's trace (what happened inside a poll is listed after it):");
-    let inside = events[spawned..next].iter().filter(|event| *event != "idle");
+    let inside = events[spawned..next]
+        .iter()
+        .filter(|event| *event != "idle");
     for event in lead.into_iter().chain(inside) {
         println!("     {event}");
     }

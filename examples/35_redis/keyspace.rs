@@ -201,7 +201,10 @@ impl Keyspace {
 
     /// When `key` expires: `None` if it does not exist or has no time to live.
     pub fn deadline(&mut self, key: &[u8]) -> Option<Instant> {
-        self.live(key)?.expiry.as_ref().map(|(deadline, _)| *deadline)
+        self.live(key)?
+            .expiry
+            .as_ref()
+            .map(|(deadline, _)| *deadline)
     }
 
     /// Sets `key` to expire at `deadline`; `false` if there is no such key. A deadline that
@@ -350,7 +353,10 @@ mod tests {
         let first = Instant::now() + Duration::from_secs(60);
         keys.set(b"k", b"v", Ttl::At(first));
         assert!(keys.expire_at(b"k", first + Duration::from_secs(1)));
-        assert!(!keys.expire_due(b"k", first), "a stale timer changes nothing");
+        assert!(
+            !keys.expire_due(b"k", first),
+            "a stale timer changes nothing"
+        );
         assert!(keys.expire_due(b"k", first + Duration::from_secs(1)));
         assert!(!keys.contains(b"k"));
     }

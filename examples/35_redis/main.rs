@@ -89,7 +89,9 @@ fn serve_from_command_line(server: Server) -> ExitCode {
         eprintln!("warning: Ctrl-C will not stop the server cleanly: {error}");
     }
     let served = miniloop::run(serve(config, shared, |address, origin| {
-        println!("miniloop redis: ready to accept connections on {address} (FETCH loads from {origin})");
+        println!(
+            "miniloop redis: ready to accept connections on {address} (FETCH loads from {origin})"
+        );
     }));
     match served {
         Ok(()) => {

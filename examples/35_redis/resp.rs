@@ -184,7 +184,11 @@ impl RequestParser {
     /// The request that the last `parse` returned as `Parsed::Request`, read from the same
     /// `buffer`.
     pub fn request<'a>(&'a self, buffer: &'a [u8]) -> Request<'a> {
-        let bytes = if self.is_inline { &self.scratch } else { buffer };
+        let bytes = if self.is_inline {
+            &self.scratch
+        } else {
+            buffer
+        };
         Request {
             bytes,
             ranges: &self.ranges,
@@ -255,7 +259,9 @@ impl RequestParser {
         if newline > MAX_LINE_LEN {
             return Err(ProtocolError::new("too big inline request"));
         }
-        let line = buffer[..newline].strip_suffix(b"\r").unwrap_or(&buffer[..newline]);
+        let line = buffer[..newline]
+            .strip_suffix(b"\r")
+            .unwrap_or(&buffer[..newline]);
         split_inline(line, &mut self.scratch, &mut self.ranges)?;
         let used = newline + 1;
         if self.ranges.is_empty() {
@@ -484,11 +490,13 @@ pub fn simple(out: &mut Vec<u8>, status: &str) {
 /// breaks in it become spaces: an error is one line.
 pub fn error(out: &mut Vec<u8>, message: &str) {
     out.push(b'-');
-    out.extend(
-        message
-            .bytes()
-            .map(|byte| if byte == b'\r' || byte == b'\n' { b' ' } else { byte }),
-    );
+    out.extend(message.bytes().map(|byte| {
+        if byte == b'\r' || byte == b'\n' {
+            b' '
+        } else {
+            byte
+        }
+    }));
     out.extend_from_slice(b"\r\n");
 }
 
@@ -576,7 +584,11 @@ mod tests {
         let bytes = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n*0\r\n\r\nSET \"a b\" 'it\\'s' \"\\x41\\n\"\r\n";
         assert_eq!(
             parse_all(bytes).unwrap(),
-            [vec!["GET", "k"], vec!["PING"], vec!["SET", "a b", "it's", "A\n"]]
+            [
+                vec!["GET", "k"],
+                vec!["PING"],
+                vec!["SET", "a b", "it's", "A\n"]
+            ]
         );
     }
 
@@ -605,7 +617,10 @@ mod tests {
             (b"*1\r\n$536870913\r\n", "invalid bulk length"),
             (b"*1048577\r\n", "invalid multibulk length"),
             (b"*x\r\n", "invalid multibulk length"),
-            (b"*1\r\n$4\r\nPINGxx", "expected CRLF after a bulk string of 4 bytes"),
+            (
+                b"*1\r\n$4\r\nPINGxx",
+                "expected CRLF after a bulk string of 4 bytes",
+            ),
             (b"GET \"unclosed\r\n", "unbalanced quotes in request"),
             (b"*1\r\n$3\rX", "expected CRLF after a length"),
         ];

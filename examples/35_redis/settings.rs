@@ -59,7 +59,9 @@ pub fn parse_args(args: &[String], example: &str) -> Result<Option<Server>, Stri
             other => return fail(format!("unknown option `{other}`")),
         }
         let Some(value) = args.next().cloned() else {
-            return fail(format!("`{arg}` needs a value after it, like `--port 6380`"));
+            return fail(format!(
+                "`{arg}` needs a value after it, like `--port 6380`"
+            ));
         };
         match arg.as_str() {
             "--port" => match value.parse() {

@@ -208,7 +208,10 @@ impl Shared {
             return 0;
         };
         if client.channels.insert(channel.to_vec()) {
-            self.channels.entry(channel.to_vec()).or_default().insert(id);
+            self.channels
+                .entry(channel.to_vec())
+                .or_default()
+                .insert(id);
         }
         client.channels.len()
     }
@@ -367,16 +370,16 @@ impl Shared {
     /// longest waiting first, one element each; each gets `[key, element]` in its mailbox.
     pub fn serve_blocked(&mut self) {
         while let Some(key) = self.ready_lists.pop() {
-            loop {
-                let Some(&id) = self.waiting.get(&key).and_then(VecDeque::front) else {
-                    break;
-                };
+            while let Some(&id) = self.waiting.get(&key).and_then(VecDeque::front) {
                 let popped = match self.keys.pop_front(&key, 1) {
                     Ok(mut popped) if !popped.is_empty() => popped.remove(0),
                     _ => break, // emptied, or no longer a list
                 };
                 self.unblock(id);
-                let client = self.clients.get_mut(&id).expect("a waiting client is connected");
+                let client = self
+                    .clients
+                    .get_mut(&id)
+                    .expect("a waiting client is connected");
                 resp::array_header(&mut client.mailbox, 2);
                 resp::bulk(&mut client.mailbox, &key);
                 resp::bulk(&mut client.mailbox, &popped);

@@ -216,7 +216,12 @@ impl Drop for Registration {
     }
 }
 
-async fn serve_client(stream: TcpStream, peer: SocketAddr, shared: SharedState, config: Arc<Config>) {
+async fn serve_client(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: SharedState,
+    config: Arc<Config>,
+) {
     let _ = stream.set_nodelay(true);
     let id = lock(&shared).connect(peer.to_string());
     let registration = Registration {
@@ -368,7 +373,9 @@ impl Client {
                 }
             };
             let outcome = match deadline {
-                Some(deadline) => timeout(deadline.saturating_duration_since(Instant::now()), waited).await,
+                Some(deadline) => {
+                    timeout(deadline.saturating_duration_since(Instant::now()), waited).await
+                }
                 None => Ok(waited.await),
             };
             match outcome {
