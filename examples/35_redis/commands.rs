@@ -391,10 +391,9 @@ fn quit(ctx: &mut Ctx<'_>, _request: Request<'_>) -> Outcome {
     Outcome::Quit
 }
 
-fn shutdown(ctx: &mut Ctx<'_>, request: Request<'_>) -> Outcome {
-    // Nothing is ever saved, so `NOSAVE`, `SAVE`, `NOW`, `FORCE` and `ABORT` change nothing;
-    // refusing them would only break the clients that send them.
-    let _ = request;
+/// `SHUTDOWN [NOSAVE|SAVE|NOW|FORCE]`: nothing is ever saved here, so the options change
+/// nothing; refusing them would only break the clients that send them.
+fn shutdown(ctx: &mut Ctx<'_>, _request: Request<'_>) -> Outcome {
     lock(ctx.shared).request_shutdown();
     Outcome::Shutdown
 }
