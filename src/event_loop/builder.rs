@@ -31,6 +31,7 @@ use crate::trace::{ObserveConfig, TraceLog};
 /// );
 /// ```
 #[derive(Debug)]
+#[must_use = "a builder does nothing until `build()` makes the loop"]
 pub struct Builder {
     config: ObserveConfig,
 }

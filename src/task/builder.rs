@@ -15,6 +15,7 @@ use super::{JoinHandle, Origin};
 /// });
 /// ```
 #[derive(Debug, Default)]
+#[must_use = "a builder does nothing until `spawn` or `spawn_local` starts the task"]
 pub struct Builder {
     name: Option<Box<str>>,
 }
