@@ -104,8 +104,7 @@ fn route(head: &str, sites: &[Site]) -> Answer {
     if method != "GET" {
         return Answer::now(405, format!("only GET is served here, not {method}\n"));
     }
-    let path = target.split('?').next().unwrap_or_default();
-    let name = path.trim_start_matches('/');
+    let name = target_path(target).trim_start_matches('/');
     if name.is_empty() {
         return Answer::now(200, site_list(sites));
     }
@@ -133,6 +132,17 @@ fn route(head: &str, sites: &[Site]) -> Answer {
             format!("no site called `{name}` here\n{}", site_list(sites)),
         ),
     }
+}
+
+/// The path of a request target, without its query. RFC 9112 (section 3.2.2) says a server
+/// must accept the absolute form too (`GET http://host:port/google HTTP/1.1`, what a client
+/// sends to a proxy, and hyper's client when asked to), so its scheme and authority go.
+fn target_path(target: &str) -> &str {
+    let path = match target.split_once("://") {
+        Some((_scheme, rest)) => rest.find(['/', '?']).map_or("", |at| &rest[at..]),
+        None => target,
+    };
+    path.split('?').next().unwrap_or_default()
 }
 
 /// The index page, also the body of every 404: each site and its delay.
@@ -171,6 +181,28 @@ mod tests {
             (200, Duration::from_millis(7))
         );
         assert_eq!(answer("GET / HTTP/1.1").status, 200);
+    }
+
+    /// Guarantee: a request target in absolute form is routed by its path, as RFC 9112 asks
+    /// (it was a 404 for "no site called `http:`").
+    #[test]
+    fn absolute_form_targets_are_routed_by_their_path() {
+        let slow = answer("GET http://127.0.0.1:8000/slow HTTP/1.1");
+        assert_eq!((slow.status, slow.delay), (200, Duration::from_millis(5)));
+        let delayed = answer("GET http://localhost/delay/7?x=1 HTTP/1.1");
+        assert_eq!(
+            (delayed.status, delayed.delay),
+            (200, Duration::from_millis(7))
+        );
+        for index in [
+            "GET http://localhost HTTP/1.1",
+            "GET http://localhost?x HTTP/1.1",
+        ] {
+            let answer = answer(index);
+            assert_eq!(answer.status, 200, "{index}");
+            assert!(answer.body.starts_with("sites on this server"), "{index}");
+        }
+        assert_eq!(answer("GET http://localhost/nope HTTP/1.1").status, 404);
     }
 
     #[test]
