@@ -148,6 +148,8 @@ pub mod guide {
     pub mod lesson_34 {}
     #[doc = include_str!("../docs/tasks-beyond-python.md")]
     pub mod tasks_beyond_python {}
+    #[doc = include_str!("../docs/ecosystem.md")]
+    pub mod ecosystem {}
     #[doc = include_str!("../docs/35-redis-on-miniloop.md")]
     pub mod lesson_35 {}
     #[doc = include_str!("../docs/event-loop.md")]
