@@ -33,7 +33,9 @@ fn ticks(count: u64) -> Duration {
 /// One cook: cooks `dish` and passes it to the waiter.
 async fn cook(dish: &'static str, time: u64, pass: mpsc::Sender<&'static str>) -> &'static str {
     sleep(ticks(time)).await;
-    pass.send(dish).await.expect("the waiter stays until every cook is gone");
+    pass.send(dish)
+        .await
+        .expect("the waiter stays until every cook is gone");
     dish
 }
 
