@@ -306,6 +306,16 @@ fn tokio_tcp_connect_on_a_miniloop_loop_panics() {
     assert_eq!(message, NO_TOKIO_RUNTIME);
 }
 
+/// The chapter quotes the message these tests read, word for word, in a block of its own.
+#[test]
+fn the_chapter_quotes_tokio_s_panic_message() {
+    let section = chapter_section("What does not run, and why");
+    assert!(
+        section.contains(&format!("```text\n{NO_TOKIO_RUNTIME}\n```")),
+        "docs/ecosystem.md should quote tokio's panic as the tests see it:\n{NO_TOKIO_RUNTIME}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The bridge: async-compat
 
