@@ -285,16 +285,17 @@ impl Shared {
         // The flag after the push, the unpark after the flag: a loop that saw the flag unset
         // and parked is unparked; one that is still running sees the flag on its next turn.
         self.has_remote_wakes.store(true, Ordering::Release);
-        REMOTE_PUSHES.fetch_add(1, Ordering::Release); // after the flag: see `remote_work_came`
-                                                       // After the push, never before: see "Rules" above. The loop stores `io_waker`, then
-                                                       // (later, before it blocks in the poller) loads the flag; we store the flag, then load
-                                                       // `io_waker`. Two threads each storing one thing and loading the other may both read
-                                                       // the old values (the store-buffer pattern) unless a `SeqCst` fence stands between
-                                                       // each store and load, here and in `set_io_waker`. With both, one of us sees the
-                                                       // other: the loop sees the flag and does not block, or we see `io_waker` and write
-                                                       // the eventfd (an `unpark` would not reach a loop blocked in the poller). The fence
-                                                       // costs a few nanoseconds on a path that takes a lock and makes a system call anyway.
-                                                       // The loom model `tests/loom_io_waker.rs` checks this, and fails without the fences.
+        // After the flag: see `remote_work_came`.
+        REMOTE_PUSHES.fetch_add(1, Ordering::Release);
+        // After the push, never before: see "Rules" above. The loop stores `io_waker`, then
+        // (later, before it blocks in the poller) loads the flag; we store the flag, then load
+        // `io_waker`. Two threads each storing one thing and loading the other may both read
+        // the old values (the store-buffer pattern) unless a `SeqCst` fence stands between each
+        // store and load, here and in `set_io_waker`. With both, one of us sees the other: the
+        // loop sees the flag and does not block, or we see `io_waker` and write the eventfd (an
+        // `unpark` would not reach a loop blocked in the poller). The fence costs a few
+        // nanoseconds on a path that takes a lock and makes a system call anyway. The loom
+        // model `tests/loom_io_waker.rs` checks this, and fails without the fences.
         fence(Ordering::SeqCst);
         match &*self.lock_io_waker() {
             // If the eventfd cannot be written, the loop wakes at its next event or deadline.
