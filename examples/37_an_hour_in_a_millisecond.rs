@@ -15,7 +15,7 @@
 //!
 //! Run it:     cargo run --example 37_an_hour_in_a_millisecond
 //! Read:       docs/37-an-hour-in-a-millisecond.md
-//! Debug it:   break on `Core::wait_on_paused_clock` (`src/event_loop/turn.rs`): each stop
+//! Debug it:   break on `Core::wait_on_paused_clock` (`src/event_loop/auto_advance.rs`): each stop
 //!             is one jump; `print timeout` is how far the clock is about to move
 //!
 //! Every line is the same on every run but the wall times in parts 3 and 4.
@@ -93,12 +93,22 @@ async fn retry_with_backoff(
 /// `h:mm:ss` of a whole number of seconds.
 fn clock(elapsed: Duration) -> String {
     let seconds = elapsed.as_secs();
-    format!("{}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60)
+    format!(
+        "{}:{:02}:{:02}",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
 }
 
 fn part_1(event_loop: &EventLoop) -> (u32, Duration) {
-    println!("1. retry with backoff (1s, doubling, at most 5 min; a call takes 2s), on a paused clock");
-    let mut service = FlakyService { calls: 0, failures: Some(16) };
+    println!(
+        "1. retry with backoff (1s, doubling, at most 5 min; a call takes 2s), on a paused clock"
+    );
+    let mut service = FlakyService {
+        calls: 0,
+        failures: Some(16),
+    };
     event_loop.run_until_complete(async {
         let start = time::now();
         let (attempts, answer) = retry_with_backoff(&mut service, DELAYS, |attempt, at| {
@@ -106,28 +116,44 @@ fn part_1(event_loop: &EventLoop) -> (u32, Duration) {
         })
         .await;
         let took = time::now() - start;
-        println!("   answer {answer:?} on attempt {attempts}, at {}", clock(took));
+        println!(
+            "   answer {answer:?} on attempt {attempts}, at {}",
+            clock(took)
+        );
         (attempts, took)
     })
 }
 
 fn part_2(event_loop: &EventLoop) -> Duration {
     println!("2. a service that never comes back, under timeout(1 hour)");
-    let mut service = FlakyService { calls: 0, failures: None };
+    let mut service = FlakyService {
+        calls: 0,
+        failures: None,
+    };
     event_loop.run_until_complete(async {
         let start = time::now();
         let retries = retry_with_backoff(&mut service, DELAYS, |_, _| {});
-        let error = timeout(GIVE_UP_AFTER, retries).await.expect_err("it never answers");
+        let error = timeout(GIVE_UP_AFTER, retries)
+            .await
+            .expect_err("it never answers");
         let took = time::now() - start;
         println!("   gave up after {} attempts: {error}", service.calls);
-        println!("   at {}, exactly the deadline: {}", clock(took), took == GIVE_UP_AFTER);
+        println!(
+            "   at {}, exactly the deadline: {}",
+            clock(took),
+            took == GIVE_UP_AFTER
+        );
         took
     })
 }
 
 fn part_3(simulated: Duration, wall: Duration) {
     println!("3. the numbers");
-    println!("   time simulated:  {} ({} s)", clock(simulated), simulated.as_secs());
+    println!(
+        "   time simulated:  {} ({} s)",
+        clock(simulated),
+        simulated.as_secs()
+    );
     println!("   wall time taken: {:.4} ms", wall.as_secs_f64() * 1e3);
     let speed_up = simulated.as_secs_f64() / wall.as_secs_f64();
     println!("   simulated / wall: {speed_up:.0} times faster than real time");
@@ -136,10 +162,16 @@ fn part_3(simulated: Duration, wall: Duration) {
 fn part_4(virtual_attempts: u32, virtual_took: Duration) {
     const SCALE: u32 = 10_000;
     println!("4. the same retry loop on the real clock, every delay {SCALE} times shorter");
-    let mut service = FlakyService { calls: 0, failures: Some(16) };
+    let mut service = FlakyService {
+        calls: 0,
+        failures: Some(16),
+    };
     let wall = Instant::now();
-    let (attempts, _) =
-        miniloop::run(retry_with_backoff(&mut service, DELAYS.divided_by(SCALE), |_, _| {}));
+    let (attempts, _) = miniloop::run(retry_with_backoff(
+        &mut service,
+        DELAYS.divided_by(SCALE),
+        |_, _| {},
+    ));
     let took = wall.elapsed();
     let scaled = virtual_took / SCALE;
     let same = attempts == virtual_attempts;

@@ -21,6 +21,7 @@
 //! remote waker. An idle loop costs no CPU at all; the idle-CPU test in `tests/timers.rs`
 //! measures it.
 
+mod auto_advance;
 mod builder;
 mod handle;
 mod scheduler;

@@ -34,7 +34,9 @@ async fn three_sleepers(unit: Duration) -> Vec<(String, Duration)> {
                 for (step, units) in units.into_iter().enumerate() {
                     sleep(unit * units).await;
                     let at = time::now() - start;
-                    log.lock().unwrap().push((format!("{name}{}", step + 1), at));
+                    log.lock()
+                        .unwrap()
+                        .push((format!("{name}{}", step + 1), at));
                 }
             })
         })
@@ -87,7 +89,11 @@ fn a_timeout_fires_exactly_at_its_virtual_deadline() {
             (late, (early, time::now() - start))
         })
     });
-    assert_eq!(late, (true, HOUR), "the timeout fires at one hour, not later");
+    assert_eq!(
+        late,
+        (true, HOUR),
+        "the timeout fires at one hour, not later"
+    );
     assert_eq!(early, (Ok("done"), HOUR));
 }
 
@@ -126,7 +132,9 @@ fn an_interval_ticks_once_a_minute_for_a_whole_virtual_day() {
 fn the_clock_does_not_jump_while_a_task_waits_for_a_socket() {
     let (winner, waited, then) = within(WATCHDOG, || {
         paused_loop().run_until_complete(async {
-            let listener = miniloop::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let listener = miniloop::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .unwrap();
             let address = listener.local_addr().unwrap();
             let peer = std::thread::spawn(move || {
                 let mut client = std::net::TcpStream::connect(address).unwrap();
@@ -216,7 +224,11 @@ fn resume_lets_the_clock_run_and_pause_stops_it() {
     paused_loop().run_until_complete(async {
         let paused_at = time::now();
         std::thread::sleep(Duration::from_millis(2));
-        assert_eq!(time::now(), paused_at, "paused: the real time passed is not seen");
+        assert_eq!(
+            time::now(),
+            paused_at,
+            "paused: the real time passed is not seen"
+        );
         time::resume();
         std::thread::sleep(Duration::from_millis(2));
         let running = time::now();
@@ -240,15 +252,19 @@ fn now_is_the_real_clock_outside_a_paused_loop() {
 }
 
 #[test]
-#[should_panic(expected = "`time::advance` called outside an event loop; the virtual clock \
-                           belongs to a loop built with `EventLoop::builder().start_paused(true)`")]
+#[should_panic(
+    expected = "`time::advance` called outside an event loop; the virtual clock \
+                           belongs to a loop built with `EventLoop::builder().start_paused(true)`"
+)]
 fn advance_outside_a_loop_says_where_the_clock_lives() {
     futures::executor::block_on(advance(HOUR));
 }
 
 #[test]
-#[should_panic(expected = "`time::pause` called on an event loop that runs on the real clock; \
-                           only a loop built with `EventLoop::builder().start_paused(true)`")]
+#[should_panic(
+    expected = "`time::pause` called on an event loop that runs on the real clock; \
+                           only a loop built with `EventLoop::builder().start_paused(true)`"
+)]
 fn pause_on_a_real_clock_loop_says_how_to_build_a_paused_one() {
     miniloop::run(async { time::pause() });
 }

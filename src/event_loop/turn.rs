@@ -14,7 +14,7 @@
 //!    I/O event or a remote wake. A wait with no deadline that nothing could ever end panics
 //!    instead, with a report of what every task waits for (`event_loop/stuck.rs`). On a paused
 //!    virtual clock (`start_paused`) the wait for a timer becomes a jump of the clock to it
-//!    (`wait_on_paused_clock`).
+//!    (`event_loop/auto_advance.rs`).
 //!
 //! `yield_now` also does step 1 before it queues its own task (`take_in_remote_work`): a task
 //! woken from another thread before the yield is then ahead of the yielder in the queue, as
@@ -36,7 +36,6 @@ use super::stuck::Verdict;
 use super::Core;
 use crate::reactor::Reactor;
 use crate::task::{Header, JoinError, Polled, TaskRef};
-use crate::time::VirtualClock;
 use crate::trace::{Observer, WakeOrigin};
 use crate::waker::TaskKey;
 
@@ -246,7 +245,7 @@ impl Core {
     }
 
     /// Wakes the tasks whose timers are due (the turn calls it only if a timer exists).
-    fn fire_due_timers(&self) {
+    pub(super) fn fire_due_timers(&self) {
         let mut due = self.due_wakers.borrow_mut();
         self.timers.borrow_mut().fire_due(self.now(), &mut due);
         if let Some(observer) = self.observer.get() {
@@ -300,58 +299,6 @@ impl Core {
                 observer.idled(idle_since.elapsed());
             }
         }
-    }
-
-    /// `wait_for_work` on a paused virtual clock, with a timer `timeout` ahead: the clock
-    /// jumps to that timer at once (auto-advance), unless something outside the loop may
-    /// still act first. Then the loop waits for real, as long as the timer is ahead at most,
-    /// and the clock follows the real time waited (never past the timer), so that a socket's
-    /// answer or a blocking job's result is not beaten by a timeout that time did not reach.
-    /// What counts as "outside": `is_outside_work_pending`.
-    #[cold]
-    #[inline(never)]
-    fn wait_on_paused_clock(&self, clock: &VirtualClock, timeout: Duration, has_reactor: bool) {
-        if !self.is_outside_work_pending(has_reactor) {
-            // Read after the count of blocking jobs: a job wakes its task before it stops
-            // counting, so a count of 0 comes with that wake's flag (`Shared`).
-            if !self.shared.has_remote_wakes() {
-                clock.advance(timeout); // lands exactly on the earliest deadline
-            }
-            return; // the next turn fires the timer, or takes in the remote wake
-        }
-        let waited_from = Instant::now();
-        if has_reactor {
-            self.wait_for_io(Some(timeout));
-        } else {
-            std::thread::park_timeout(timeout);
-        }
-        clock.advance(waited_from.elapsed().min(timeout));
-    }
-
-    /// Whether something the loop knows of may wake it from outside: a `spawn_blocking` job
-    /// started from this loop still running, or a task's waker filed with the reactor (a
-    /// socket waited on). A listener or stream nobody awaits does not count, nor does a
-    /// `Handle` (nothing says another thread will use it), nor a waker sent to a thread the
-    /// loop did not start: the loop cannot see those (docs/timers.md, "Virtual time").
-    fn is_outside_work_pending(&self, has_reactor: bool) -> bool {
-        self.shared.has_blocking_jobs()
-            || (has_reactor
-                && self.with_existing_reactor(|reactor| reactor.has_filed_wakers()) == Some(true))
-    }
-
-    /// Moves the paused virtual clock forward by `by` and fires the timers that fell due
-    /// (`time::advance`). `None` if the loop has the real clock; `Some(false)` if its virtual
-    /// clock runs.
-    pub(crate) fn advance_clock(&self, by: Duration) -> Option<bool> {
-        let clock = self.clock.as_ref()?;
-        if !clock.advance(by) {
-            return Some(false);
-        }
-        self.turn_clock.set(None); // this turn's cached time is behind now
-        if !self.timers.borrow().is_empty() {
-            self.fire_due_timers();
-        }
-        Some(true)
     }
 
     /// Blocks in the reactor, then wakes the tasks whose sockets are ready.
