@@ -113,7 +113,8 @@ pub(crate) struct Shared {
     /// for a moment, after the loop may have heard of it (`event_loop/stuck.rs`).
     handles: AtomicUsize,
     /// `spawn_blocking` jobs started from this loop that have not finished, counted only on a
-    /// loop with a virtual clock: its clock does not jump while one runs (`time.rs`).
+    /// loop with a virtual clock: its clock does not jump while one runs
+    /// (`event_loop/auto_advance.rs`).
     blocking_jobs: AtomicUsize,
     /// The thread that runs the loop (an `EventLoop` is not `Send`, so this never changes).
     /// It is unparked by a remote wake while the loop has no reactor.

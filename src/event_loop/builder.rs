@@ -79,7 +79,7 @@ impl Builder {
     /// [`time::advance`](crate::time::advance), [`pause`](crate::time::pause) and
     /// [`resume`](crate::time::resume) move it by hand. The clock does not jump while a task
     /// waits for a socket or a `spawn_blocking` job started on this loop runs: then it follows
-    /// the real clock (the `time` module says what else it cannot see).
+    /// the real clock (the chapter on timers, "Virtual time", says what else it cannot see).
     ///
     /// # Examples
     /// ```

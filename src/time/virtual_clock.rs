@@ -30,7 +30,8 @@
 //!   a real millisecond loses to a virtual one-hour timeout; here it does not.
 //! - **What the virtual clock does not reach:** std's `Instant::now()` and
 //!   `std::thread::sleep`, other threads (a blocking job sees the real clock), the OS's own
-//!   timeouts on real sockets, and wakes from threads the loop did not start through
+//!   timeouts on real sockets, a `sleep` made outside the loop (it measures from the real
+//!   clock, which is ahead of a paused one), and wakes from threads the loop did not start through
 //!   `spawn_blocking` (a `Handle` held by another thread, a waker sent away): the loop cannot
 //!   know such a thread is about to act, so it jumps anyway, as tokio does. Resume the clock
 //!   while waiting for such a thread. The trace and the timeline (`src/trace.rs`) keep the
