@@ -245,6 +245,12 @@ const LESSONS: &[Lesson] = &[
         examples: &["35_redis"],
         chapter: "docs/35-redis-on-miniloop.md",
     },
+    Lesson {
+        number: "37",
+        title: "An hour in a millisecond: virtual time",
+        examples: &["37_an_hour_in_a_millisecond"],
+        chapter: "docs/37-an-hour-in-a-millisecond.md",
+    },
 ];
 
 /// What the command line asked for.
