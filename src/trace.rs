@@ -15,12 +15,20 @@
 //! - **Timeline** ([`Builder::record_timeline`](crate::event_loop::Builder::record_timeline)):
 //!   when each task was running and waiting, drawn as text or SVG ([`Timeline`]).
 //!
+//! With the `tracing` feature, the same events are also `tracing` spans and events, for
+//! `tracing-subscriber` and Perfetto (`trace/tracing_bridge.rs`), and the library's warnings go
+//! to the thread's subscriber when it has one ([`warn`]).
+//!
 //! # Rules this module keeps
-//! - When every switch is off, the loop holds no `Observer` and pays one branch per poll.
+//! - When every switch is off, the loop holds no `Observer` and pays one branch per poll. A
+//!   `tracing` subscriber counts as a switch only if it wants the loop's events when the loop
+//!   is built (`tracing_bridge::is_wanted`).
 //! - Events are recorded on the loop's thread only; a wake from another thread is traced
 //!   when the loop collects it, with the name of the thread that woke.
 
 mod timeline;
+#[cfg(feature = "tracing")]
+mod tracing_bridge;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -174,7 +182,15 @@ impl ObserveConfig {
     /// The observer for a new loop, or `None` when every switch is off.
     #[cfg_attr(not(feature = "observe"), allow(dead_code))]
     pub(crate) fn build(self) -> Option<Box<Observer>> {
-        if self.is_off() {
+        // Asked here, once per loop, so that a loop that nobody listens to has no observer
+        // (see `trace/tracing_bridge.rs`, "When the loop emits").
+        #[cfg(feature = "tracing")]
+        let spans = tracing_bridge::is_wanted().then(tracing_bridge::TaskSpans::default);
+        #[cfg(feature = "tracing")]
+        let is_off = self.is_off() && spans.is_none();
+        #[cfg(not(feature = "tracing"))]
+        let is_off = self.is_off();
+        if is_off {
             return None;
         }
         let timeline = self
@@ -185,6 +201,8 @@ impl ObserveConfig {
             config: self,
             timeline,
             held_during_polls: RefCell::new(Vec::new()),
+            #[cfg(feature = "tracing")]
+            spans,
         }))
     }
 }
@@ -208,10 +226,13 @@ fn trace_from_env() -> bool {
         "1" | "true" | "on" | "yes" => true,
         "" | "0" | "false" | "off" | "no" => false,
         _ => {
-            eprintln!(
-                "miniloop: ignoring MINILOOP_TRACE={raw:?}, the trace stays off; use \
-                 MINILOOP_TRACE=1 (or true, on, yes) to switch it on, or 0 (false, off, no) \
-                 to leave it off"
+            warn(
+                Warning::Environment,
+                format_args!(
+                    "ignoring MINILOOP_TRACE={raw:?}, the trace stays off; use \
+                     MINILOOP_TRACE=1 (or true, on, yes) to switch it on, or 0 (false, off, \
+                     no) to leave it off"
+                ),
             );
             false
         }
@@ -223,13 +244,44 @@ fn slow_poll_from_env() -> Option<Duration> {
     match raw.trim().parse::<u64>() {
         Ok(millis) if millis > 0 => Some(Duration::from_millis(millis)),
         _ => {
-            eprintln!(
-                "miniloop: ignoring MINILOOP_SLOW_POLL_MS={raw:?}; it must be a whole number of \
-                 milliseconds above 0, like 50"
+            warn(
+                Warning::Environment,
+                format_args!(
+                    "ignoring MINILOOP_SLOW_POLL_MS={raw:?}; it must be a whole number of \
+                     milliseconds above 0, like 50"
+                ),
             );
             None
         }
     }
+}
+
+/// Where one of the library's warnings comes from: it decides the `tracing` target and the
+/// stderr prefix (see [`warn`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Warning {
+    /// A `MINILOOP_*` variable with a value that means nothing (`miniloop::env`).
+    Environment,
+    /// The loop's shutdown had to leak tasks (`miniloop::event_loop`).
+    Shutdown,
+    /// The slow-sites server could not accept a connection (`miniloop::http`).
+    SlowSitesServer,
+}
+
+/// Reports one of the library's warnings: to the thread's `tracing` subscriber, at `WARN`,
+/// when the `tracing` feature is on and there is a subscriber (its filter decides the rest);
+/// on stderr otherwise, as `miniloop: ...` (or `slow-sites server: ...`). Without a
+/// subscriber a `tracing` event would go nowhere, and a warning about bad input must be seen.
+pub(crate) fn warn(kind: Warning, message: fmt::Arguments<'_>) {
+    #[cfg(feature = "tracing")]
+    if tracing_bridge::has_subscriber() {
+        return tracing_bridge::warn(kind, message);
+    }
+    let prefix = match kind {
+        Warning::Environment | Warning::Shutdown => "miniloop",
+        Warning::SlowSitesServer => "slow-sites server",
+    };
+    eprintln!("{prefix}: {message}");
 }
 
 /// Where a loop keeps its observer.
@@ -288,12 +340,24 @@ pub(crate) struct Observer {
     /// the poll's own line, so the trace reads in cause-and-effect order. A stack, because a
     /// poll can contain another one (`spawn_eager` polls the new task inside the caller's).
     held_during_polls: RefCell<Vec<Vec<Event>>>,
+    /// The `tracing` spans of the tasks, if a subscriber wanted them when the loop was built.
+    /// Not held back like the trace's events: a subscriber orders events by when they happen
+    /// and by the span they happen in.
+    #[cfg(feature = "tracing")]
+    spans: Option<tracing_bridge::TaskSpans>,
 }
 
 impl Observer {
-    /// Holds back events until `polled` (see `held_during_polls`).
-    pub(crate) fn poll_started(&self) {
+    /// Before a poll: holds back the trace's events until `polled` (see
+    /// `held_during_polls`), and enters the task's `tracing` span.
+    pub(crate) fn poll_started(&self, header: &Header) {
         self.held_during_polls.borrow_mut().push(Vec::new());
+        #[cfg(feature = "tracing")]
+        if let Some(spans) = &self.spans {
+            spans.poll_started(header);
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = header;
     }
 
     fn emit(&self, event: Event) {
@@ -317,8 +381,25 @@ impl Observer {
         }
     }
 
+    /// Whether events are wanted, by the trace or by `tracing` (then the loop also notes the
+    /// names of the threads that wake its tasks: `RemoteWakers`).
     pub(crate) fn is_tracing(&self) -> bool {
+        self.is_writing_trace() || self.spans().is_some()
+    }
+
+    /// Whether the built-in trace is on (to stderr, or into a `TraceLog`).
+    fn is_writing_trace(&self) -> bool {
         self.config.trace_to_stderr || self.config.trace_log.is_some()
+    }
+
+    #[cfg(feature = "tracing")]
+    fn spans(&self) -> Option<&tracing_bridge::TaskSpans> {
+        self.spans.as_ref()
+    }
+
+    #[cfg(not(feature = "tracing"))]
+    fn spans(&self) -> Option<&std::convert::Infallible> {
+        None
     }
 
     pub(crate) fn spawned(&self, header: &Header) {
@@ -327,7 +408,11 @@ impl Observer {
                 .borrow_mut()
                 .spawned(header.id, label(header), Instant::now());
         }
-        if self.is_tracing() {
+        #[cfg(feature = "tracing")]
+        if let Some(spans) = &self.spans {
+            spans.spawned(header);
+        }
+        if self.is_writing_trace() {
             let at = header
                 .spawned_at()
                 .map(ToString::to_string)
@@ -355,10 +440,14 @@ impl Observer {
             .unwrap_or_default();
         let ended = Instant::now();
         let took = ended - started;
+        // Kept until the end of this function: the end of the task and a slow-poll warning
+        // are then inside the task's span too.
+        #[cfg(feature = "tracing")]
+        let _entered = self.spans.as_ref().and_then(|spans| spans.polled(outcome, took));
         if let Some(timeline) = &self.timeline {
             timeline.borrow_mut().ran(header.id, started, ended);
         }
-        if self.is_tracing() {
+        if self.is_writing_trace() {
             self.emit(Event::Poll {
                 task: label(header),
                 outcome,
@@ -390,26 +479,39 @@ impl Observer {
     }
 
     pub(crate) fn woke(&self, header: &Header, from: WakeOrigin) {
-        if !self.is_tracing() {
-            return;
+        #[cfg(feature = "tracing")]
+        if let Some(spans) = &self.spans {
+            spans.woke(header, &from);
         }
-        let task = label(header);
-        let from = match from {
-            WakeOrigin::LoopThread => "the loop's thread".to_string(),
-            WakeOrigin::OtherThread(Some(name)) => format!("thread {name:?}"),
-            WakeOrigin::OtherThread(None) => "another thread".to_string(),
-        };
-        self.emit(Event::Wake { task, from });
+        if self.is_writing_trace() {
+            let task = label(header);
+            let from = from.to_string();
+            self.emit(Event::Wake { task, from });
+        }
     }
 
     pub(crate) fn timers_fired(&self, count: usize) {
-        if count > 0 && self.is_tracing() {
+        if count == 0 {
+            return;
+        }
+        #[cfg(feature = "tracing")]
+        if let Some(spans) = &self.spans {
+            spans.timers_fired(count);
+        }
+        if self.is_writing_trace() {
             self.emit(Event::TimersFired { count });
         }
     }
 
     pub(crate) fn io_ready(&self, count: usize) {
-        if count > 0 && self.is_tracing() {
+        if count == 0 {
+            return;
+        }
+        #[cfg(feature = "tracing")]
+        if let Some(spans) = &self.spans {
+            spans.io_ready(count);
+        }
+        if self.is_writing_trace() {
             self.emit(Event::IoReady { count });
         }
     }
@@ -418,7 +520,11 @@ impl Observer {
         if let Some(timeline) = &self.timeline {
             timeline.borrow_mut().ended(header.id, Instant::now());
         }
-        if self.is_tracing() {
+        #[cfg(feature = "tracing")]
+        if let Some(spans) = &self.spans {
+            spans.ended(header, how);
+        }
+        if self.is_writing_trace() {
             self.emit(Event::End {
                 task: label(header),
                 how,
@@ -427,7 +533,11 @@ impl Observer {
     }
 
     pub(crate) fn idled(&self, waited: Duration) {
-        if self.is_tracing() {
+        #[cfg(feature = "tracing")]
+        if let Some(spans) = &self.spans {
+            spans.idled(waited);
+        }
+        if self.is_writing_trace() {
             self.emit(Event::Idle { waited });
         }
     }
@@ -447,6 +557,18 @@ pub(crate) enum WakeOrigin {
     LoopThread,
     /// With the waking thread's name, if it has one (see [`RemoteWakers`]).
     OtherThread(Option<String>),
+}
+
+/// As the trace and `tracing`'s `from` field say it: `the loop's thread`, `thread "name"`
+/// or `another thread`.
+impl fmt::Display for WakeOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WakeOrigin::LoopThread => f.write_str("the loop's thread"),
+            WakeOrigin::OtherThread(Some(name)) => write!(f, "thread {name:?}"),
+            WakeOrigin::OtherThread(None) => f.write_str("another thread"),
+        }
+    }
 }
 
 /// The names of the threads that woke a loop's tasks from afar, kept from the wake until the
@@ -496,9 +618,14 @@ fn warn_slow_poll(header: &Header, took: Duration, threshold: Duration) {
     } else {
         label(header)
     };
-    eprintln!(
-        "miniloop: warning: {who}{at} held the event loop for {took:.1?} in one poll (threshold \
-         {threshold:?}); every other task waited that long; a blocking call in async code \
-         does this: move it into `miniloop::spawn_blocking`, or make it async"
+    let message = format!(
+        "{who}{at} held the event loop for {took:.1?} in one poll (threshold {threshold:?}); \
+         every other task waited that long; a blocking call in async code does this: move it \
+         into `miniloop::spawn_blocking`, or make it async"
     );
+    #[cfg(feature = "tracing")]
+    if tracing_bridge::has_subscriber() {
+        return tracing_bridge::warn_slow_poll(header, took, threshold, &message);
+    }
+    eprintln!("miniloop: warning: {message}");
 }
