@@ -17,9 +17,12 @@
 
 use std::time::Duration;
 
-use tracing_chrome::ChromeLayerBuilder;
+use tracing::field::{Field, Visit};
+use tracing::Subscriber;
+use tracing_chrome::{ChromeLayerBuilder, EventOrSpan};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use miniloop::task::Builder;
@@ -38,6 +41,7 @@ fn main() {
     let (perfetto, flush_on_drop) = ChromeLayerBuilder::new()
         .writer(file)
         .include_args(true)
+        .name_fn(Box::new(name_in_perfetto))
         .build();
     let printed = Targets::new()
         .with_default(tracing::Level::INFO)
@@ -75,7 +79,7 @@ fn main() {
         let thread = std::thread::Builder::new()
             .name("helper thread".into())
             .spawn(move || {
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::sleep(Duration::from_millis(60)); // after the blocker
                 sender.send(42).expect("the waiter waits");
             })
             .expect("a thread can start");
@@ -91,4 +95,32 @@ fn main() {
         "wrote {}: open it at https://ui.perfetto.dev (\"Open trace file\")",
         path.display()
     );
+}
+
+/// What Perfetto calls a slice or a mark: the span's name (`task`), or the event's message
+/// (`poll`, `wake task#2 "download 10ms"`, `download started`) rather than its source line.
+fn name_in_perfetto<S>(item: &EventOrSpan<'_, '_, S>) -> String
+where
+    S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
+{
+    match item {
+        EventOrSpan::Span(span) => span.name().to_string(),
+        EventOrSpan::Event(event) => {
+            let mut message = Message::default();
+            event.record(&mut message);
+            message.0
+        }
+    }
+}
+
+/// Picks the `message` field out of an event.
+#[derive(Default)]
+struct Message(String);
+
+impl Visit for Message {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
 }
