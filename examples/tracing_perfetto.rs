@@ -15,6 +15,7 @@
 //! The program: three "downloads" that sleep (concurrent, like lesson 02), a task that blocks
 //! the loop (the slow-poll detector catches it), and a task woken by another thread.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use tracing::field::{Field, Visit};
@@ -48,6 +49,7 @@ fn main() {
         .with_target("miniloop", tracing::Level::TRACE);
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal()) // colours for a person, not for a file
         .with_filter(printed);
     let subscriber = tracing_subscriber::registry().with(perfetto).with(stderr);
     // Before the loop is built: the loop asks once, when it is built, whether anyone listens.

@@ -18,6 +18,8 @@ use tracing_subscriber::Layer;
 
 use miniloop::EventLoop;
 
+mod common;
+
 /// What the subscriber saw, in order. Spans are named by their `task.id` field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Seen {
@@ -331,8 +333,9 @@ fn a_slow_poll_is_a_warning_event() {
     assert_eq!(warning.2, Some(id));
 }
 
-/// A loop built while no subscriber is interested gets no observer (the hot path stays one
-/// branch): it emits nothing, even into a subscriber set later.
+/// Whether the loop emits is decided once, when it is built: a loop built while no subscriber
+/// listens has no task spans (and, with no other switch on, no observer at all, so its hot
+/// path is the feature-off one), and emits nothing even into a subscriber set later.
 #[test]
 fn a_loop_built_without_a_subscriber_emits_nothing() {
     let event_loop = EventLoop::new();
@@ -408,4 +411,49 @@ fn bad_env_values_are_warned_through_tracing_not_stderr() {
         "{warnings:?}"
     );
     assert!(!stderr.contains("MINILOOP_"), "nothing on stderr: {stderr}");
+}
+
+// ---- the Perfetto recipe of `docs/seeing-it-run.md` ----
+
+/// `cargo run --example tracing_perfetto -- FILE` writes a Chrome JSON trace: one slice
+/// (`B` then `E`) named `task` per poll, with the task's fields as args, and a mark per event,
+/// named by its message. (That Perfetto opens such a file is Perfetto's promise; this checks
+/// the file has what the chapter says it shows.)
+#[test]
+#[cfg_attr(miri, ignore = "starts a child process")]
+fn the_perfetto_example_writes_a_slice_per_poll() {
+    let path = std::env::temp_dir().join(format!(
+        "miniloop-tracing-test-{}.json",
+        std::process::id()
+    ));
+    let output = Command::new(common::example_path("tracing_perfetto"))
+        .arg(&path)
+        .env_remove("MINILOOP_TRACE")
+        .env_remove("MINILOOP_SLOW_POLL_MS")
+        .output()
+        .expect("the example runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.starts_with("wrote "), "{stdout}");
+    let json = std::fs::read_to_string(&path).expect("the example wrote its file");
+    std::fs::remove_file(&path).ok();
+    assert!(json.trim_start().starts_with('[') && json.trim_end().ends_with(']'));
+    let count = |needle: &str| json.matches(needle).count();
+    let begins = count(r#""name":"task","ph":"B""#);
+    let ends = count(r#""name":"task","ph":"E""#);
+    // 5 tasks: each polled once or twice (the downloads and the waiter twice).
+    assert!((5..=10).contains(&begins), "{begins} slices:\n{json}");
+    assert_eq!(begins, ends, "{json}");
+    for mark in [
+        r#""name":"poll""#,
+        r#""name":"timers fired""#,
+        r#""name":"wake task#5 \"waiter\"""#,
+        r#""name":"download started""#,
+        r#""task.name":"\"blocker\"""#,
+    ] {
+        assert!(json.contains(mark), "no {mark} in\n{json}");
+    }
+    assert!(json.contains("held the event loop"), "{json}");
+    assert!(stderr.contains("from=thread \"helper thread\""), "{stderr}");
 }
