@@ -34,7 +34,10 @@ fn main() {
         None => std::env::temp_dir().join("miniloop-trace.json"),
     };
     let file = std::fs::File::create(&path).unwrap_or_else(|error| {
-        eprintln!("cannot create {}: {error}; pass another path", path.display());
+        eprintln!(
+            "cannot create {}: {error}; pass another path",
+            path.display()
+        );
         std::process::exit(2);
     });
     // Everything goes to the Perfetto file; stderr gets what a developer reads: `info` and
@@ -62,11 +65,13 @@ fn main() {
         let downloads: Vec<_> = [30u64, 10, 20]
             .into_iter()
             .map(|ms| {
-                Builder::new().name(format!("download {ms}ms")).spawn(async move {
-                    tracing::info!(ms, "download started");
-                    miniloop::sleep(Duration::from_millis(ms)).await;
-                    tracing::info!(ms, "download finished");
-                })
+                Builder::new()
+                    .name(format!("download {ms}ms"))
+                    .spawn(async move {
+                        tracing::info!(ms, "download started");
+                        miniloop::sleep(Duration::from_millis(ms)).await;
+                        tracing::info!(ms, "download finished");
+                    })
             })
             .collect();
         let blocker = Builder::new().name("blocker").spawn(async {

@@ -39,8 +39,8 @@ use std::time::{Duration, Instant};
 use crate::task::{Header, TaskId};
 use crate::waker::TaskKey;
 pub use timeline::{Timeline, TimelineRow};
-pub(crate) use warnings::{warn, Warning};
 use warnings::warn_slow_poll;
+pub(crate) use warnings::{warn, Warning};
 
 /// One thing the loop did, as the trace prints it. Tasks appear as `task#3` or
 /// `task#3 "name"`; the `run_until_complete` future appears as `main`.
@@ -418,7 +418,10 @@ impl Observer {
         // Kept until the end of this function: the end of the task and a slow-poll warning
         // are then inside the task's span too.
         #[cfg(feature = "tracing")]
-        let _entered = self.spans.as_ref().and_then(|spans| spans.polled(outcome, took));
+        let _entered = self
+            .spans
+            .as_ref()
+            .and_then(|spans| spans.polled(outcome, took));
         if let Some(timeline) = &self.timeline {
             timeline.borrow_mut().ran(header.id, started, ended);
         }

@@ -23,7 +23,10 @@ mod common;
 /// What the subscriber saw, in order. Spans are named by their `task.id` field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Seen {
-    NewSpan { name: String, fields: Fields },
+    NewSpan {
+        name: String,
+        fields: Fields,
+    },
     Enter(String),
     Exit(String),
     Close(String),
@@ -43,7 +46,8 @@ struct FieldsVisitor(Fields);
 
 impl Visit for FieldsVisitor {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_string(), format!("{value:?}"));
+        self.0
+            .insert(field.name().to_string(), format!("{value:?}"));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -179,14 +183,26 @@ fn each_task_has_a_span_entered_for_each_poll() {
     assert_eq!(span["loc.file"], "tests/tracing.rs", "{span:?}");
     assert_eq!(span["loc.line"], spawned_on.to_string(), "{span:?}");
 
-    let enters = seen.iter().filter(|s| **s == Seen::Enter(id.clone())).count();
-    let exits = seen.iter().filter(|s| **s == Seen::Exit(id.clone())).count();
-    assert_eq!((enters, exits), (2, 2), "one enter and exit per poll: {seen:#?}");
+    let enters = seen
+        .iter()
+        .filter(|s| **s == Seen::Enter(id.clone()))
+        .count();
+    let exits = seen
+        .iter()
+        .filter(|s| **s == Seen::Exit(id.clone()))
+        .count();
+    assert_eq!(
+        (enters, exits),
+        (2, 2),
+        "one enter and exit per poll: {seen:#?}"
+    );
 
     let logged = events_of(&seen, "tracing");
     assert_eq!(logged.len(), 2, "{seen:#?}");
     assert!(
-        logged.iter().all(|(_, in_task)| in_task.as_deref() == Some("1")),
+        logged
+            .iter()
+            .all(|(_, in_task)| in_task.as_deref() == Some("1")),
         "the task's own events are nested under its span: {logged:?}"
     );
 
@@ -422,10 +438,8 @@ fn bad_env_values_are_warned_through_tracing_not_stderr() {
 #[test]
 #[cfg_attr(miri, ignore = "starts a child process")]
 fn the_perfetto_example_writes_a_slice_per_poll() {
-    let path = std::env::temp_dir().join(format!(
-        "miniloop-tracing-test-{}.json",
-        std::process::id()
-    ));
+    let path =
+        std::env::temp_dir().join(format!("miniloop-tracing-test-{}.json", std::process::id()));
     let output = Command::new(common::example_path("tracing_perfetto"))
         .arg(&path)
         .env_remove("MINILOOP_TRACE")

@@ -6,9 +6,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::label;
 #[cfg(feature = "tracing")]
 use super::tracing_bridge;
-use super::label;
 use crate::task::{Header, TaskId};
 
 /// Where one of the library's warnings comes from: it decides the `tracing` target and the
