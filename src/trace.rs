@@ -359,22 +359,16 @@ impl Observer {
     /// Whether events are wanted, by the trace or by `tracing` (then the loop also notes the
     /// names of the threads that wake its tasks: `RemoteWakers`).
     pub(crate) fn is_tracing(&self) -> bool {
-        self.is_writing_trace() || self.spans().is_some()
+        #[cfg(feature = "tracing")]
+        if self.spans.is_some() {
+            return true;
+        }
+        self.is_writing_trace()
     }
 
     /// Whether the built-in trace is on (to stderr, or into a `TraceLog`).
     fn is_writing_trace(&self) -> bool {
         self.config.trace_to_stderr || self.config.trace_log.is_some()
-    }
-
-    #[cfg(feature = "tracing")]
-    fn spans(&self) -> Option<&tracing_bridge::TaskSpans> {
-        self.spans.as_ref()
-    }
-
-    #[cfg(not(feature = "tracing"))]
-    fn spans(&self) -> Option<&std::convert::Infallible> {
-        None
     }
 
     pub(crate) fn spawned(&self, header: &Header) {
