@@ -15,6 +15,11 @@
 //! | idle | an event with `waited` | `miniloop::event_loop` |
 //! | slow poll | a `WARN` event with the task's fields, `took` and `threshold` | `miniloop::slow_poll` |
 //!
+//! tokio (built with `--cfg tokio_unstable`) emits the same shape: a `TRACE` span per task with
+//! target `tokio::task`, no parent, and fields `task.id`, `task.name`, `loc.file`, `loc.line`,
+//! `loc.col`; it names the span `runtime.spawn` (older versions: `task`), and its wake events
+//! (`tokio::task::waker`, `op = "waker.wake"`) carry the span's id where ours carry the task's.
+//!
 //! Everything but the warning is at `TRACE`, as tokio's task spans are: a filter such as
 //! `info,miniloop=trace` shows them, `info` alone does not. Because the span is entered for
 //! each poll, whatever a task logs (`tracing::info!`) is nested under its `task` span.
