@@ -180,10 +180,13 @@ fn max_threads_from_env() -> usize {
     {
         Some(Ok(threads)) if threads > 0 => threads,
         Some(_) => {
-            eprintln!(
-                "miniloop: ignoring MINILOOP_BLOCKING_THREADS={:?}; it must be a whole number \
-                 above 0, like 64; using {DEFAULT_MAX_THREADS}",
-                configured.unwrap_or_default()
+            crate::trace::warn(
+                crate::trace::Warning::Environment,
+                format_args!(
+                    "ignoring MINILOOP_BLOCKING_THREADS={:?}; it must be a whole number above \
+                     0, like 64; using {DEFAULT_MAX_THREADS}",
+                    configured.unwrap_or_default()
+                ),
             );
             DEFAULT_MAX_THREADS
         }

@@ -688,12 +688,15 @@ impl Core {
     /// cancelled and leaked, not dropped, since dropping would spawn yet more.
     #[cold]
     fn leak_on_shutdown(&self, tasks: Vec<TaskRef>) {
-        eprintln!(
-            "miniloop: dropping the event loop's tasks kept spawning new tasks for \
-             {MAX_SHUTDOWN_ROUNDS} rounds; leaking the {} spawned by the last round (never run, \
-             never dropped, reported cancelled) so that the loop's shutdown ends; a `Drop` that \
-             spawns a task each time it runs does this",
-            tasks.len()
+        crate::trace::warn(
+            crate::trace::Warning::Shutdown,
+            format_args!(
+                "dropping the event loop's tasks kept spawning new tasks for \
+                 {MAX_SHUTDOWN_ROUNDS} rounds; leaking the {} spawned by the last round (never \
+                 run, never dropped, reported cancelled) so that the loop's shutdown ends; a \
+                 `Drop` that spawns a task each time it runs does this",
+                tasks.len()
+            ),
         );
         for task in tasks {
             let task_id = task.header().id;

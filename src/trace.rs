@@ -15,12 +15,21 @@
 //! - **Timeline** ([`Builder::record_timeline`](crate::event_loop::Builder::record_timeline)):
 //!   when each task was running and waiting, drawn as text or SVG ([`Timeline`]).
 //!
+//! With the `tracing` feature, the same events are also `tracing` spans and events, for
+//! `tracing-subscriber` and Perfetto (`trace/tracing_bridge.rs`), and the library's warnings go
+//! to the thread's subscriber when it has one ([`warn`]).
+//!
 //! # Rules this module keeps
-//! - When every switch is off, the loop holds no `Observer` and pays one branch per poll.
+//! - When every switch is off, the loop holds no `Observer` and pays one branch per poll. A
+//!   `tracing` subscriber counts as a switch only if it wants the loop's events when the loop
+//!   is built (`tracing_bridge::is_wanted`).
 //! - Events are recorded on the loop's thread only; a wake from another thread is traced
 //!   when the loop collects it, with the name of the thread that woke.
 
 mod timeline;
+#[cfg(feature = "tracing")]
+mod tracing_bridge;
+mod warnings;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -30,6 +39,8 @@ use std::time::{Duration, Instant};
 use crate::task::{Header, TaskId};
 use crate::waker::TaskKey;
 pub use timeline::{Timeline, TimelineRow};
+use warnings::warn_slow_poll;
+pub(crate) use warnings::{warn, Warning};
 
 /// One thing the loop did, as the trace prints it. Tasks appear as `task#3` or
 /// `task#3 "name"`; the `run_until_complete` future appears as `main`.
@@ -174,7 +185,15 @@ impl ObserveConfig {
     /// The observer for a new loop, or `None` when every switch is off.
     #[cfg_attr(not(feature = "observe"), allow(dead_code))]
     pub(crate) fn build(self) -> Option<Box<Observer>> {
-        if self.is_off() {
+        // Asked here, once per loop, so that a loop that nobody listens to has no observer
+        // (see `trace/tracing_bridge.rs`, "When the loop emits").
+        #[cfg(feature = "tracing")]
+        let spans = tracing_bridge::is_wanted().then(tracing_bridge::TaskSpans::default);
+        #[cfg(feature = "tracing")]
+        let is_off = self.is_off() && spans.is_none();
+        #[cfg(not(feature = "tracing"))]
+        let is_off = self.is_off();
+        if is_off {
             return None;
         }
         let timeline = self
@@ -185,6 +204,8 @@ impl ObserveConfig {
             config: self,
             timeline,
             held_during_polls: RefCell::new(Vec::new()),
+            #[cfg(feature = "tracing")]
+            spans,
         }))
     }
 }
@@ -208,10 +229,13 @@ fn trace_from_env() -> bool {
         "1" | "true" | "on" | "yes" => true,
         "" | "0" | "false" | "off" | "no" => false,
         _ => {
-            eprintln!(
-                "miniloop: ignoring MINILOOP_TRACE={raw:?}, the trace stays off; use \
-                 MINILOOP_TRACE=1 (or true, on, yes) to switch it on, or 0 (false, off, no) \
-                 to leave it off"
+            warn(
+                Warning::Environment,
+                format_args!(
+                    "ignoring MINILOOP_TRACE={raw:?}, the trace stays off; use \
+                     MINILOOP_TRACE=1 (or true, on, yes) to switch it on, or 0 (false, off, \
+                     no) to leave it off"
+                ),
             );
             false
         }
@@ -223,9 +247,12 @@ fn slow_poll_from_env() -> Option<Duration> {
     match raw.trim().parse::<u64>() {
         Ok(millis) if millis > 0 => Some(Duration::from_millis(millis)),
         _ => {
-            eprintln!(
-                "miniloop: ignoring MINILOOP_SLOW_POLL_MS={raw:?}; it must be a whole number of \
-                 milliseconds above 0, like 50"
+            warn(
+                Warning::Environment,
+                format_args!(
+                    "ignoring MINILOOP_SLOW_POLL_MS={raw:?}; it must be a whole number of \
+                     milliseconds above 0, like 50"
+                ),
             );
             None
         }
@@ -288,12 +315,24 @@ pub(crate) struct Observer {
     /// the poll's own line, so the trace reads in cause-and-effect order. A stack, because a
     /// poll can contain another one (`spawn_eager` polls the new task inside the caller's).
     held_during_polls: RefCell<Vec<Vec<Event>>>,
+    /// The `tracing` spans of the tasks, if a subscriber wanted them when the loop was built.
+    /// Not held back like the trace's events: a subscriber orders events by when they happen
+    /// and by the span they happen in.
+    #[cfg(feature = "tracing")]
+    spans: Option<tracing_bridge::TaskSpans>,
 }
 
 impl Observer {
-    /// Holds back events until `polled` (see `held_during_polls`).
-    pub(crate) fn poll_started(&self) {
+    /// Before a poll: holds back the trace's events until `polled` (see
+    /// `held_during_polls`), and enters the task's `tracing` span.
+    pub(crate) fn poll_started(&self, header: &Header) {
         self.held_during_polls.borrow_mut().push(Vec::new());
+        #[cfg(feature = "tracing")]
+        if let Some(spans) = &self.spans {
+            spans.poll_started(header);
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = header;
     }
 
     fn emit(&self, event: Event) {
@@ -317,7 +356,18 @@ impl Observer {
         }
     }
 
+    /// Whether events are wanted, by the trace or by `tracing` (then the loop also notes the
+    /// names of the threads that wake its tasks: `RemoteWakers`).
     pub(crate) fn is_tracing(&self) -> bool {
+        #[cfg(feature = "tracing")]
+        if self.spans.is_some() {
+            return true;
+        }
+        self.is_writing_trace()
+    }
+
+    /// Whether the built-in trace is on (to stderr, or into a `TraceLog`).
+    fn is_writing_trace(&self) -> bool {
         self.config.trace_to_stderr || self.config.trace_log.is_some()
     }
 
@@ -327,7 +377,11 @@ impl Observer {
                 .borrow_mut()
                 .spawned(header.id, label(header), Instant::now());
         }
-        if self.is_tracing() {
+        #[cfg(feature = "tracing")]
+        if let Some(spans) = &self.spans {
+            spans.spawned(header);
+        }
+        if self.is_writing_trace() {
             let at = header
                 .spawned_at()
                 .map(ToString::to_string)
@@ -355,10 +409,17 @@ impl Observer {
             .unwrap_or_default();
         let ended = Instant::now();
         let took = ended - started;
+        // Kept until the end of this function: the end of the task and a slow-poll warning
+        // are then inside the task's span too.
+        #[cfg(feature = "tracing")]
+        let _entered = self
+            .spans
+            .as_ref()
+            .and_then(|spans| spans.polled(outcome, took));
         if let Some(timeline) = &self.timeline {
             timeline.borrow_mut().ran(header.id, started, ended);
         }
-        if self.is_tracing() {
+        if self.is_writing_trace() {
             self.emit(Event::Poll {
                 task: label(header),
                 outcome,
@@ -390,26 +451,39 @@ impl Observer {
     }
 
     pub(crate) fn woke(&self, header: &Header, from: WakeOrigin) {
-        if !self.is_tracing() {
-            return;
+        #[cfg(feature = "tracing")]
+        if let Some(spans) = &self.spans {
+            spans.woke(header, &from);
         }
-        let task = label(header);
-        let from = match from {
-            WakeOrigin::LoopThread => "the loop's thread".to_string(),
-            WakeOrigin::OtherThread(Some(name)) => format!("thread {name:?}"),
-            WakeOrigin::OtherThread(None) => "another thread".to_string(),
-        };
-        self.emit(Event::Wake { task, from });
+        if self.is_writing_trace() {
+            let task = label(header);
+            let from = from.to_string();
+            self.emit(Event::Wake { task, from });
+        }
     }
 
     pub(crate) fn timers_fired(&self, count: usize) {
-        if count > 0 && self.is_tracing() {
+        if count == 0 {
+            return;
+        }
+        #[cfg(feature = "tracing")]
+        if let Some(spans) = &self.spans {
+            spans.timers_fired(count);
+        }
+        if self.is_writing_trace() {
             self.emit(Event::TimersFired { count });
         }
     }
 
     pub(crate) fn io_ready(&self, count: usize) {
-        if count > 0 && self.is_tracing() {
+        if count == 0 {
+            return;
+        }
+        #[cfg(feature = "tracing")]
+        if let Some(spans) = &self.spans {
+            spans.io_ready(count);
+        }
+        if self.is_writing_trace() {
             self.emit(Event::IoReady { count });
         }
     }
@@ -418,7 +492,11 @@ impl Observer {
         if let Some(timeline) = &self.timeline {
             timeline.borrow_mut().ended(header.id, Instant::now());
         }
-        if self.is_tracing() {
+        #[cfg(feature = "tracing")]
+        if let Some(spans) = &self.spans {
+            spans.ended(header, how);
+        }
+        if self.is_writing_trace() {
             self.emit(Event::End {
                 task: label(header),
                 how,
@@ -427,7 +505,11 @@ impl Observer {
     }
 
     pub(crate) fn idled(&self, waited: Duration) {
-        if self.is_tracing() {
+        #[cfg(feature = "tracing")]
+        if let Some(spans) = &self.spans {
+            spans.idled(waited);
+        }
+        if self.is_writing_trace() {
             self.emit(Event::Idle { waited });
         }
     }
@@ -447,6 +529,18 @@ pub(crate) enum WakeOrigin {
     LoopThread,
     /// With the waking thread's name, if it has one (see [`RemoteWakers`]).
     OtherThread(Option<String>),
+}
+
+/// As the trace and `tracing`'s `from` field say it: `the loop's thread`, `thread "name"`
+/// or `another thread`.
+impl fmt::Display for WakeOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WakeOrigin::LoopThread => f.write_str("the loop's thread"),
+            WakeOrigin::OtherThread(Some(name)) => write!(f, "thread {name:?}"),
+            WakeOrigin::OtherThread(None) => f.write_str("another thread"),
+        }
+    }
 }
 
 /// The names of the threads that woke a loop's tasks from afar, kept from the wake until the
@@ -483,22 +577,4 @@ impl RemoteWakers {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
-
-/// The slow-poll warning: which task, where it came from, how long, and what to do.
-fn warn_slow_poll(header: &Header, took: Duration, threshold: Duration) {
-    let at = header
-        .spawned_at()
-        .map(|location| format!(" (spawned at {location})"))
-        .unwrap_or_default();
-    let who = if header.id == TaskId(0) {
-        "the main future (the one given to `run` or `run_until_complete`)".to_string()
-    } else {
-        label(header)
-    };
-    eprintln!(
-        "miniloop: warning: {who}{at} held the event loop for {took:.1?} in one poll (threshold \
-         {threshold:?}); every other task waited that long; a blocking call in async code \
-         does this: move it into `miniloop::spawn_blocking`, or make it async"
-    );
 }

@@ -146,7 +146,7 @@ impl Core {
             observer.ended(task.header(), "cancelled");
             return self.after_poll(key, task, Polled::Aborted);
         }
-        observer.poll_started();
+        observer.poll_started(task.header());
         let started = Instant::now();
         let (task, polled) = task.poll();
         observe_poll(observer, task.header(), started, &polled);

@@ -225,7 +225,10 @@ async fn serve_sites(listener: TcpListener, sites: Arc<[Site]>) {
                 drop(crate::spawn(answer_connection(stream, Arc::clone(&sites))));
             }
             Err(error) => {
-                eprintln!("slow-sites server: accepting a connection failed: {error}; retrying");
+                crate::trace::warn(
+                    crate::trace::Warning::SlowSitesServer,
+                    format_args!("accepting a connection failed: {error}; retrying"),
+                );
                 crate::sleep(Duration::from_millis(100)).await;
             }
         }
