@@ -73,101 +73,66 @@ pub use task::{AbortHandle, JoinError, JoinHandle, JoinSet, TaskId};
 pub use time::{interval, sleep, sleep_until, timeout, Elapsed, Interval, Sleep, Timeout};
 pub use yield_now::{yield_now, YieldNow};
 
-/// The chapters of `docs/`, compiled into the crate docs so that every code block in them is
-/// tested by `cargo test`.
+/// The chapters of `docs/` and the README, one page each, compiled into the crate docs so that
+/// every code block in them is tested by `cargo test`.
+///
+/// Each page is its file with the links to other files of the repository rewritten by
+/// `build.rs` into links that exist in the rendered docs (see there); the module name follows
+/// its rule: `docs/NN-slug.md` is `lesson_NN`, `docs/some-name.md` is `some_name`.
 pub mod guide {
-    #[doc = include_str!("../README.md")]
-    pub mod readme {}
-    #[doc = include_str!("../docs/01-blocking-requests.md")]
-    pub mod lesson_01 {}
-    #[doc = include_str!("../docs/02-concurrent-requests.md")]
-    pub mod lesson_02 {}
-    #[doc = include_str!("../docs/03-waiting-list.md")]
-    pub mod lesson_03 {}
-    #[doc = include_str!("../docs/04-one-at-a-time.md")]
-    pub mod lesson_04 {}
-    #[doc = include_str!("../docs/05-interleaving.md")]
-    pub mod lesson_05 {}
-    #[doc = include_str!("../docs/06-resumable-function.md")]
-    pub mod lesson_06 {}
-    #[doc = include_str!("../docs/07-delegation.md")]
-    pub mod lesson_07 {}
-    #[doc = include_str!("../docs/08-machines-are-iterators.md")]
-    pub mod lesson_08 {}
-    #[doc = include_str!("../docs/09-interleaved-machines.md")]
-    pub mod lesson_09 {}
-    #[doc = include_str!("../docs/10-counting-waits.md")]
-    pub mod lesson_10 {}
-    #[doc = include_str!("../docs/11-async-fn-is-a-state-machine.md")]
-    pub mod lesson_11 {}
-    #[doc = include_str!("../docs/12-busy-event-loop.md")]
-    pub mod lesson_12 {}
-    #[doc = include_str!("../docs/13-real-event-loop.md")]
-    pub mod lesson_13 {}
-    #[doc = include_str!("../docs/14-sequential-vs-gather.md")]
-    pub mod lesson_14 {}
-    #[doc = include_str!("../docs/15-blocking-inside-async.md")]
-    pub mod lesson_15 {}
-    #[doc = include_str!("../docs/16-async-inside-sync.md")]
-    pub mod lesson_16 {}
-    #[doc = include_str!("../docs/17-cpu-bound-work.md")]
-    pub mod lesson_17 {}
-    #[doc = include_str!("../docs/18-waiting-costs-no-thread.md")]
-    pub mod lesson_18 {}
-    #[doc = include_str!("../docs/19-sync-first.md")]
-    pub mod lesson_19 {}
-    #[doc = include_str!("../docs/20-lost-wakeup.md")]
-    pub mod lesson_20 {}
-    #[doc = include_str!("../docs/21-stale-waker.md")]
-    pub mod lesson_21 {}
-    #[doc = include_str!("../docs/22-poll-after-ready.md")]
-    pub mod lesson_22 {}
-    #[doc = include_str!("../docs/23-queue-grows-per-wake.md")]
-    pub mod lesson_23 {}
-    #[doc = include_str!("../docs/24-loop-never-exits.md")]
-    pub mod lesson_24 {}
-    #[doc = include_str!("../docs/25-blocking-inside-poll.md")]
-    pub mod lesson_25 {}
-    #[doc = include_str!("../docs/26-waker-loop-in-one-file.md")]
-    pub mod lesson_26 {}
-    #[doc = include_str!("../docs/27-waker-by-hand.md")]
-    pub mod lesson_27 {}
-    #[doc = include_str!("../docs/28-pin-shown.md")]
-    pub mod lesson_28 {}
-    #[doc = include_str!("../docs/29-poll-contract-broken.md")]
-    pub mod lesson_29 {}
-    #[doc = include_str!("../docs/30-send-and-spawn-local.md")]
-    pub mod lesson_30 {}
-    #[doc = include_str!("../docs/31-cancellation-is-dropping.md")]
-    pub mod lesson_31 {}
-    #[doc = include_str!("../docs/32-select-and-task-groups.md")]
-    pub mod lesson_32 {}
-    #[doc = include_str!("../docs/33-channels-are-wakers-in-a-box.md")]
-    pub mod lesson_33 {}
-    #[doc = include_str!("../docs/34-streams.md")]
-    pub mod lesson_34 {}
-    #[doc = include_str!("../docs/tasks-beyond-python.md")]
-    pub mod tasks_beyond_python {}
-    #[doc = include_str!("../docs/35-redis-on-miniloop.md")]
-    pub mod lesson_35 {}
-    #[doc = include_str!("../docs/event-loop.md")]
-    pub mod event_loop {}
-    #[doc = include_str!("../docs/tasks-and-wakers.md")]
-    pub mod tasks_and_wakers {}
-    #[doc = include_str!("../docs/timers.md")]
-    pub mod timers {}
-    #[doc = include_str!("../docs/seeing-it-run.md")]
-    pub mod seeing_it_run {}
-    #[doc = include_str!("../docs/debugging.md")]
-    pub mod debugging {}
-    #[doc = include_str!("../docs/benchmarks.md")]
-    pub mod benchmarks {}
-    #[doc = include_str!("../docs/reactor.md")]
-    pub mod reactor {}
-    #[doc = include_str!("../docs/two-worlds.md")]
-    pub mod two_worlds {}
-    #[doc = include_str!("../docs/sync-first.md")]
-    pub mod sync_first {}
-    #[doc = include_str!("../docs/reliability.md")]
-    pub mod reliability {}
+    /// A page of the guide: `$file` as `build.rs` rewrote it.
+    macro_rules! page {
+        ($module:ident, $file:literal) => {
+            #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/", $file))]
+            pub mod $module {}
+        };
+    }
+
+    page!(readme, "README.md");
+    page!(lesson_01, "docs/01-blocking-requests.md");
+    page!(lesson_02, "docs/02-concurrent-requests.md");
+    page!(lesson_03, "docs/03-waiting-list.md");
+    page!(lesson_04, "docs/04-one-at-a-time.md");
+    page!(lesson_05, "docs/05-interleaving.md");
+    page!(lesson_06, "docs/06-resumable-function.md");
+    page!(lesson_07, "docs/07-delegation.md");
+    page!(lesson_08, "docs/08-machines-are-iterators.md");
+    page!(lesson_09, "docs/09-interleaved-machines.md");
+    page!(lesson_10, "docs/10-counting-waits.md");
+    page!(lesson_11, "docs/11-async-fn-is-a-state-machine.md");
+    page!(lesson_12, "docs/12-busy-event-loop.md");
+    page!(lesson_13, "docs/13-real-event-loop.md");
+    page!(lesson_14, "docs/14-sequential-vs-gather.md");
+    page!(lesson_15, "docs/15-blocking-inside-async.md");
+    page!(lesson_16, "docs/16-async-inside-sync.md");
+    page!(lesson_17, "docs/17-cpu-bound-work.md");
+    page!(lesson_18, "docs/18-waiting-costs-no-thread.md");
+    page!(lesson_19, "docs/19-sync-first.md");
+    page!(lesson_20, "docs/20-lost-wakeup.md");
+    page!(lesson_21, "docs/21-stale-waker.md");
+    page!(lesson_22, "docs/22-poll-after-ready.md");
+    page!(lesson_23, "docs/23-queue-grows-per-wake.md");
+    page!(lesson_24, "docs/24-loop-never-exits.md");
+    page!(lesson_25, "docs/25-blocking-inside-poll.md");
+    page!(lesson_26, "docs/26-waker-loop-in-one-file.md");
+    page!(lesson_27, "docs/27-waker-by-hand.md");
+    page!(lesson_28, "docs/28-pin-shown.md");
+    page!(lesson_29, "docs/29-poll-contract-broken.md");
+    page!(lesson_30, "docs/30-send-and-spawn-local.md");
+    page!(lesson_31, "docs/31-cancellation-is-dropping.md");
+    page!(lesson_32, "docs/32-select-and-task-groups.md");
+    page!(lesson_33, "docs/33-channels-are-wakers-in-a-box.md");
+    page!(lesson_34, "docs/34-streams.md");
+    page!(tasks_beyond_python, "docs/tasks-beyond-python.md");
+    page!(lesson_35, "docs/35-redis-on-miniloop.md");
+    page!(event_loop, "docs/event-loop.md");
+    page!(tasks_and_wakers, "docs/tasks-and-wakers.md");
+    page!(timers, "docs/timers.md");
+    page!(seeing_it_run, "docs/seeing-it-run.md");
+    page!(debugging, "docs/debugging.md");
+    page!(benchmarks, "docs/benchmarks.md");
+    page!(reactor, "docs/reactor.md");
+    page!(two_worlds, "docs/two-worlds.md");
+    page!(sync_first, "docs/sync-first.md");
+    page!(reliability, "docs/reliability.md");
 }
