@@ -48,7 +48,8 @@ fn main() {
 }
 
 fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
+    fs::read_to_string(path)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
 }
 
 /// The guide module that shows `page` (a path from the repository's root): `README.md` is
@@ -151,16 +152,23 @@ fn rustdoc_target(page: &Path, target: &str) -> Option<Target> {
         None => (target, None),
     };
     let path = repository_path(page, path);
-    let anchor = anchor.map(|anchor| format!("#{anchor}")).unwrap_or_default();
+    let anchor = anchor
+        .map(|anchor| format!("#{anchor}"))
+        .unwrap_or_default();
     if let Some(module) = guide_module(&path) {
         return Some(Target::Link(format!("crate::guide::{module}{anchor}")));
     }
-    if path.starts_with("docs/") && path.ends_with(".svg") {
+    let extension = Path::new(&path)
+        .extension()
+        .and_then(|extension| extension.to_str());
+    if path.starts_with("docs/") && extension == Some("svg") {
         return Some(Target::Link(svg_data_url(&read(Path::new(&path)))));
     }
-    if let Some(source) = path.strip_prefix("src/").filter(|source| source.ends_with(".rs")) {
+    if let (Some(source), Some("rs")) = (path.strip_prefix("src/"), extension) {
         // A guide page is `miniloop/guide/MODULE/index.html`; sources are under `src/miniloop/`.
-        return Some(Target::Link(format!("../../../src/miniloop/{source}.html{anchor}")));
+        return Some(Target::Link(format!(
+            "../../../src/miniloop/{source}.html{anchor}"
+        )));
     }
     Some(Target::Text)
 }
@@ -186,7 +194,11 @@ fn svg_data_url(svg: &str) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut url = String::from("data:image/svg+xml;base64,");
     for chunk in svg.as_bytes().chunks(3) {
-        let bytes = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let bytes = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let group = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]);
         for index in 0..4 {
             if index <= chunk.len() {

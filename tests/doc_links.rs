@@ -32,7 +32,10 @@ fn run_cargo_doc() -> PathBuf {
         .args(["doc", "--no-deps", "--lib", "--offline", "--quiet"])
         .current_dir(root())
         .env("CARGO_TARGET_DIR", &target)
-        .env("RUSTDOCFLAGS", "-D warnings -D rustdoc::broken_intra_doc_links")
+        .env(
+            "RUSTDOCFLAGS",
+            "-D warnings -D rustdoc::broken_intra_doc_links",
+        )
         .output()
         .expect("cargo should start");
     assert!(
@@ -58,14 +61,13 @@ fn attribute_values(html: &str, name: &str) -> Vec<String> {
         let mut rest = piece;
         while let Some(start) = rest.find(&needle) {
             let value = &rest[start + needle.len()..];
-            let (value, after) = match value.strip_prefix('"') {
-                Some(quoted) => quoted.split_once('"').unwrap_or((quoted, "")),
-                None => {
-                    let end = value
-                        .find(|c: char| c.is_whitespace() || c == '>')
-                        .unwrap_or(value.len());
-                    (&value[..end], &value[end..])
-                }
+            let (value, after) = if let Some(quoted) = value.strip_prefix('"') {
+                quoted.split_once('"').unwrap_or((quoted, ""))
+            } else {
+                let end = value
+                    .find(|c: char| c.is_whitespace() || c == '>')
+                    .unwrap_or(value.len());
+                (&value[..end], &value[end..])
             };
             values.push(value.to_owned());
             rest = after;
@@ -164,14 +166,17 @@ fn the_pictures_are_embedded_in_the_rendered_guide() {
             .iter()
             .filter(|source| source.starts_with("data:image/svg+xml;base64,"))
             .count();
-        assert_eq!(embedded, pictures, "{chapter}: each picture should be embedded");
+        assert_eq!(
+            embedded, pictures,
+            "{chapter}: each picture should be embedded"
+        );
     }
 }
 
 #[test]
 fn attributes_are_read_quoted_or_not_and_never_from_scripts() {
-    let html = r##"<a href="../x.html#top" id=7 data-x><script>let s = ` src="${f}"`;</script>
-        <img src=data:image/png;base64,AA>"##;
+    let html = r#"<a href="../x.html#top" id=7 data-x><script>let s = ` src="${f}"`;</script>
+        <img src=data:image/png;base64,AA>"#;
     assert_eq!(attribute_values(html, "href"), ["../x.html#top"]);
     assert_eq!(attribute_values(html, "id"), ["7"]);
     assert_eq!(attribute_values(html, "src"), ["data:image/png;base64,AA"]);

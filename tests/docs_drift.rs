@@ -587,7 +587,7 @@ fn every_gdb_recipe_is_checked_or_says_why_not() {
                         start + 1
                     )),
                     Some((at, Err(message))) => {
-                        problems.push(format!("{document}:{}: {message}", at + 1))
+                        problems.push(format!("{document}:{}: {message}", at + 1));
                     }
                     Some((at, Ok(Marker::Checked(test)))) => {
                         checked += 1;

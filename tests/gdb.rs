@@ -236,6 +236,7 @@ fn lesson_11_shows_the_compilers_enum() {
 /// Lesson 02: five first polls, then the loop blocks in the reactor with no timeout (only a
 /// socket can wake it). The chapter's `wait.gdb` script, run as the chapter says.
 #[test]
+#[cfg(feature = "lessons")] // the lesson starts the slow-sites server
 fn lesson_02_waits_for_all_sockets_in_one_reactor_wait() {
     let script = std::env::temp_dir().join(format!("miniloop-wait-{}.gdb", std::process::id()));
     std::fs::write(
@@ -645,6 +646,7 @@ fn assert_in_order(output: &str, expected: &[&str]) {
 /// Chapter 01: the lesson's thread blocks in `recv` inside `blocking_get` while the server's
 /// thread polls the connection's task.
 #[test]
+#[cfg(feature = "lessons")] // the lesson starts the slow-sites server
 fn lesson_01_the_lesson_waits_in_recv_while_the_server_polls() {
     let run = || {
         run_under_gdb_with(
