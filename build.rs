@@ -147,14 +147,12 @@ fn rustdoc_target(page: &Path, target: &str) -> Option<Target> {
     if target.is_empty() || target.starts_with('#') || !is_path {
         return None;
     }
-    let (path, anchor) = match target.split_once('#') {
-        Some((path, anchor)) => (path, Some(anchor)),
-        None => (target, None),
-    };
+    let (path, anchor) = target
+        .split_once('#')
+        .map_or((target, String::new()), |(path, anchor)| {
+            (path, format!("#{anchor}"))
+        });
     let path = repository_path(page, path);
-    let anchor = anchor
-        .map(|anchor| format!("#{anchor}"))
-        .unwrap_or_default();
     if let Some(module) = guide_module(&path) {
         return Some(Target::Link(format!("crate::guide::{module}{anchor}")));
     }

@@ -1188,6 +1188,7 @@ fn lesson_14_the_gathered_run_polls_tasks_the_sequential_run_none() {
 /// Chapter 15: part 1 blocks inside the blocker's poll on the loop's thread; part 2 on a pool
 /// thread while the loop's thread waits in `park_timeout`, called from `wait_for_work`.
 #[test]
+#[cfg(feature = "observe")] // frame 12 is `poll_task_observed`, which `observe` adds
 fn lesson_15_the_blocking_call_runs_on_the_loop_then_on_the_pool() {
     let Some(output) = run_under_gdb_with(
         "15_blocking_inside_async",
