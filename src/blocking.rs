@@ -46,6 +46,10 @@ const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// pops the job and skips it (as with tokio's `spawn_blocking`). With every thread busy and
 /// `max_threads` reached, awaiting an aborted handle waits as long as the job would have.
 ///
+/// # Errors
+/// The handle's `.await` gives `Err(JoinError)` if `work` panicked (the payload is in the
+/// error; the pool thread survives) or the handle was aborted before `work` started.
+///
 /// # Examples
 /// ```
 /// let sum = miniloop::run(async {

@@ -1,4 +1,4 @@
-//! A tiny HTTP/1.1 client, [`get`], and the lessons' slow-sites server, [`SlowServer`].
+//! A tiny HTTP/1.1 client, [`get`], and the lessons' slow-sites server, `SlowServer`.
 //!
 //! Lessons 01 and 02 fetch five pages, first one after another, then all at once; `get` is what
 //! lesson 02 awaits (chapter: `docs/reactor.md`, and `docs/02-concurrent-requests.md` for the
@@ -25,6 +25,12 @@
 //! - Host names are resolved on the blocking pool (by `TcpStream::connect`), never on the
 //!   loop's thread; numeric addresses and `localhost` need no lookup.
 //!
+//! # The `lessons` feature
+//! The slow-sites server (`SlowServer`, `Site`, `LESSON_SITES`, the `slow_sites` module) is
+//! the lessons' fixture, not something a program needs in order to fetch a page: it is compiled
+//! only with the `lessons` feature, which is on by default so that `cargo run` and `cargo test`
+//! work with no flags. [`get`] is always there.
+//!
 //! # Why not hyper or reqwest
 //! They are the right choice for a real program, and they bring TLS, pools and HTTP/2 with
 //! them: tens of thousands of lines between your `await` and the socket. The lessons want the
@@ -33,6 +39,7 @@
 
 mod parse;
 mod response;
+#[cfg(feature = "lessons")]
 pub mod slow_sites;
 mod url;
 
@@ -41,6 +48,7 @@ use std::io;
 
 use crate::net::TcpStream;
 use response::ResponseReader;
+#[cfg(feature = "lessons")]
 pub use slow_sites::{Site, SlowServer, LESSON_SITES};
 use url::Url;
 
@@ -56,8 +64,12 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// A complete HTTP response: status, headers and the whole body.
 ///
+/// Only [`get`] makes one. The fields are there to read; `#[non_exhaustive]` keeps room for
+/// more (the HTTP version, the trailers) without breaking code that reads these.
+///
 /// # Examples
 /// ```
+/// # #[cfg(feature = "lessons")] {
 /// use std::time::Duration;
 /// use miniloop::http::{Site, SlowServer};
 ///
@@ -66,8 +78,10 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// assert_eq!(response.status, 200);
 /// assert_eq!(response.header("content-type"), Some("text/plain; charset=utf-8"));
 /// assert!(response.text().contains("example"));
+/// # }
 /// ```
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Response {
     /// The status code: 200, 404, ...
     pub status: u16,

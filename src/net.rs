@@ -107,7 +107,7 @@ impl IoRegistration {
                 return false;
             }
             core.with_existing_reactor(|reactor| {
-                reactor.file_waker(self.key, direction, cx.waker())
+                reactor.file_waker(self.key, direction, cx.waker());
             })
             .is_some()
         });
@@ -240,7 +240,7 @@ const _: fn() = || {
 };
 
 /// Adds what we were doing, and to which address, to an I/O error.
-fn with_context(error: io::Error, doing: &str, address: SocketAddr) -> io::Error {
+fn with_context(error: &io::Error, doing: &str, address: SocketAddr) -> io::Error {
     let hint = match error.kind() {
         io::ErrorKind::ConnectionRefused => format!(
             "; is a server listening there? start one with `cargo run --example slow_server -- --port {}`",
@@ -302,7 +302,7 @@ impl TcpListener {
         for candidate in resolve(addresses).await? {
             match mio::net::TcpListener::bind(candidate) {
                 Ok(io) => return TcpListener::from_mio(io),
-                Err(error) => last_error = Some(with_context(error, "binding to", candidate)),
+                Err(error) => last_error = Some(with_context(&error, "binding to", candidate)),
             }
         }
         Err(last_error.expect("`resolve` returns at least one address"))
@@ -349,6 +349,11 @@ impl TcpListener {
     ///
     /// Cancel safe: a connection is taken from the OS's queue only in the poll that returns
     /// it, so dropping the future before then leaves every connection queued.
+    ///
+    /// # Errors
+    /// The OS's error for the listening socket: `EMFILE` ("too many open files") when the
+    /// process is out of descriptors, for instance. The listener stays usable: a server
+    /// usually logs the error and accepts again.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         poll_fn(|cx| self.poll_accept(cx)).await
     }
@@ -367,6 +372,9 @@ impl TcpListener {
     }
 
     /// The address this listener is bound to (with the real port if you asked for port 0).
+    ///
+    /// # Errors
+    /// The OS's error; on a bound listener there is rarely one.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.io().local_addr()
     }

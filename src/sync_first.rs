@@ -127,6 +127,9 @@ impl Drop for SuspendScope {
 /// Works inside a task and outside any loop alike. Use it for a section that must finish in
 /// one go, such as a cache lookup that must not wait for the network.
 ///
+/// # Errors
+/// [`WouldSuspend`] if the first poll returns `Pending`; the future has been dropped by then.
+///
 /// # Examples
 /// ```
 /// use std::time::Duration;

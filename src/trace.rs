@@ -45,6 +45,7 @@ pub(crate) use warnings::{warn, Warning};
 /// One thing the loop did, as the trace prints it. Tasks appear as `task#3` or
 /// `task#3 "name"`; the `run_until_complete` future appears as `main`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// A task was spawned.
     Spawn {

@@ -236,6 +236,7 @@ fn lesson_11_shows_the_compilers_enum() {
 /// Lesson 02: five first polls, then the loop blocks in the reactor with no timeout (only a
 /// socket can wake it). The chapter's `wait.gdb` script, run as the chapter says.
 #[test]
+#[cfg(feature = "lessons")] // the lesson starts the slow-sites server
 fn lesson_02_waits_for_all_sockets_in_one_reactor_wait() {
     let script = std::env::temp_dir().join(format!("miniloop-wait-{}.gdb", std::process::id()));
     std::fs::write(
@@ -645,6 +646,7 @@ fn assert_in_order(output: &str, expected: &[&str]) {
 /// Chapter 01: the lesson's thread blocks in `recv` inside `blocking_get` while the server's
 /// thread polls the connection's task.
 #[test]
+#[cfg(feature = "lessons")] // the lesson starts the slow-sites server
 fn lesson_01_the_lesson_waits_in_recv_while_the_server_polls() {
     let run = || {
         run_under_gdb_with(
@@ -1186,6 +1188,7 @@ fn lesson_14_the_gathered_run_polls_tasks_the_sequential_run_none() {
 /// Chapter 15: part 1 blocks inside the blocker's poll on the loop's thread; part 2 on a pool
 /// thread while the loop's thread waits in `park_timeout`, called from `wait_for_work`.
 #[test]
+#[cfg(feature = "observe")] // frame 12 is `poll_task_observed`, which `observe` adds
 fn lesson_15_the_blocking_call_runs_on_the_loop_then_on_the_pool() {
     let Some(output) = run_under_gdb_with(
         "15_blocking_inside_async",

@@ -1,6 +1,8 @@
 //! `miniloop::http`: the GET client against small in-test servers (happy paths, bad input and
 //! faults), and the slow-sites server. Everything runs on 127.0.0.1 with ports picked by the
 //! OS, and every test runs under a watchdog, so a hang is a failure.
+// Only with the `lessons` feature (on by default): most tests here start the slow-sites server.
+#![cfg(feature = "lessons")]
 
 mod common;
 

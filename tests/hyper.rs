@@ -3,6 +3,8 @@
 //! hyper-util's `TokioIo` over miniloop's `tokio-io` traits, with `miniloop::spawn` running
 //! hyper's connection futures. `examples/hyper_hello.rs` is checked here too.
 //! Loopback only; every test runs under a watchdog.
+// Only with the `lessons` feature (on by default): some tests fetch from the slow-sites server.
+#![cfg(feature = "lessons")]
 
 mod common;
 

@@ -6,6 +6,8 @@
 //! port, reads its "ready" line for the address, and stops it with `SHUTDOWN` (or kills it
 //! if the test failed first). No test depends on timing beyond generous bounds: where time is
 //! the subject (a client served while another waits), two durations are compared.
+// Only with the `lessons` feature (on by default): lesson 35 starts the slow-sites server.
+#![cfg(feature = "lessons")]
 
 mod common;
 

@@ -4,6 +4,8 @@
 //!
 //! `cargo test` builds the examples before it runs any test; this file finds them next to its
 //! own binary (`target/<profile>/examples/`), as `tests/lessons.rs` does.
+// Only with the `lessons` feature (on by default): lessons 01 and 02 start the slow-sites server.
+#![cfg(feature = "lessons")]
 
 mod common;
 use common::example_path;

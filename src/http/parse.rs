@@ -57,9 +57,11 @@ thread_local! {
 
 /// Adds to `BYTES_SCANNED` in tests; nothing at all otherwise.
 #[inline]
-pub(super) fn count_scanned(_bytes: usize) {
+pub(super) fn count_scanned(bytes: usize) {
     #[cfg(test)]
-    BYTES_SCANNED.with(|scanned| scanned.set(scanned.get() + _bytes));
+    BYTES_SCANNED.with(|scanned| scanned.set(scanned.get() + bytes));
+    #[cfg(not(test))]
+    let _ = bytes;
 }
 
 /// Parses `HTTP/1.1 200 OK` and the `Name: value` lines after it.
@@ -174,9 +176,10 @@ pub(super) fn body_framing(status: u16, headers: &[(String, String)]) -> Result<
     // `chunked` before it, and an empty header would override `Content-Length`.
     let mut codings = values("transfer-encoding").filter(|coding| !coding.is_empty());
     if let Some(last) = codings.next_back() {
-        let framing = match last.eq_ignore_ascii_case("chunked") {
-            true => Framing::Chunked,
-            false => Framing::UntilClose,
+        let framing = if last.eq_ignore_ascii_case("chunked") {
+            Framing::Chunked
+        } else {
+            Framing::UntilClose
         };
         return Ok(framing);
     }

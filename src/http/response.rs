@@ -114,7 +114,7 @@ impl<'url> ResponseReader<'url> {
     /// Reads a body of exactly `length` bytes.
     async fn read_sized_body(&mut self, length: u64) -> io::Result<Vec<u8>> {
         if length > MAX_BODY_BYTES as u64 {
-            return Err(self.body_too_large(format!(
+            return Err(self.body_too_large(&format!(
                 "the server announces a body of {length} bytes (`Content-Length: {length}`)"
             )));
         }
@@ -148,7 +148,7 @@ impl<'url> ResponseReader<'url> {
                 break;
             }
             if body.len() as u64 + size > MAX_BODY_BYTES as u64 {
-                return Err(self.body_too_large(format!(
+                return Err(self.body_too_large(&format!(
                     "a chunk of {size} bytes takes the chunked body, {} bytes so far, past the cap",
                     body.len()
                 )));
@@ -199,8 +199,7 @@ impl<'url> ResponseReader<'url> {
         if self.take_into(cap + 1, &mut body).await? > cap {
             return Err(self.body_too_large(
                 "the body, which runs until the server closes the connection (no \
-                 `Content-Length`, not chunked), goes on past the cap"
-                    .to_owned(),
+                 `Content-Length`, not chunked), goes on past the cap",
             ));
         }
         Ok(body)
@@ -294,7 +293,7 @@ impl<'url> ResponseReader<'url> {
         )
     }
 
-    fn body_too_large(&self, what: String) -> io::Error {
+    fn body_too_large(&self, what: &str) -> io::Error {
         self.error(
             io::ErrorKind::InvalidData,
             format!(

@@ -43,8 +43,10 @@ pub const LESSON_SITES: [Site; 5] = [
     Site::new("netflix", Duration::from_millis(500)),
 ];
 
-/// One page of the slow-sites server: its name (the path, without `/`) and its delay.
+/// One page of the slow-sites server: its name (the path, without `/`) and its delay. Made by
+/// [`Site::new`]; `#[non_exhaustive]` keeps room for more (a status, a body).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Site {
     /// The path the site answers on, without the leading `/`: `google` for `GET /google`.
     pub name: &'static str,
@@ -63,6 +65,7 @@ impl Site {
     /// # Panics
     /// If `factor` is negative, not finite, or makes the delay overflow (as
     /// [`Duration::mul_f64`]).
+    #[must_use = "`scaled` returns a new site and leaves this one as it was"]
     pub fn scaled(self, factor: f64) -> Site {
         Site::new(self.name, self.delay.mul_f64(factor))
     }

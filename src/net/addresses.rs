@@ -227,7 +227,7 @@ mod tests {
         assert_eq!(known(("::1".to_owned(), 80).to_addresses()), Some(vec![v6]));
         match ("example.com", 80).to_addresses() {
             Addresses::Text(text) => assert_eq!(text, "example.com:80"),
-            other => panic!("a name should be looked up, got {other:?}"),
+            other @ Addresses::Known(_) => panic!("a name should be looked up, got {other:?}"),
         }
     }
 }

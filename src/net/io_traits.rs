@@ -77,7 +77,12 @@ futures_write!(TcpStream, &TcpStream, WriteHalf<'_>, OwnedWriteHalf);
 
 #[cfg(feature = "tokio-io")]
 mod tokio_traits {
-    use super::*;
+    use std::io::{self, IoSlice};
+    use std::net::Shutdown;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::{stream, OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpStream, WriteHalf};
     use tokio::io::ReadBuf;
 
     macro_rules! tokio_read {

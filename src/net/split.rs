@@ -63,6 +63,10 @@ impl OwnedReadHalf {
     ///
     /// # Errors
     /// [`ReuniteError`], holding both halves, if they come from two different streams.
+    ///
+    /// # Panics
+    /// Never: two halves of one stream hold its only two references, so once the writer is
+    /// dropped the reader's is the last.
     pub fn reunite(self, writer: OwnedWriteHalf) -> Result<TcpStream, ReuniteError> {
         if !Arc::ptr_eq(&self.stream, &writer.stream) {
             return Err(ReuniteError(self, writer));
@@ -107,17 +111,26 @@ macro_rules! read_methods {
         impl $half {
             /// Reads some bytes into `buffer`; `Ok(0)` means the peer closed its side. Cancel
             /// safe, as [`TcpStream::read`].
+            ///
+            /// # Errors
+            /// As [`TcpStream::read`].
             pub async fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
                 std::future::poll_fn(|cx| self.stream.poll_read(cx, buffer)).await
             }
 
             /// Fills `buffer` completely. Not cancel safe, as [`TcpStream::read_exact`].
+            ///
+            /// # Errors
+            /// As [`TcpStream::read_exact`]: `UnexpectedEof` if the peer closes first.
             pub async fn read_exact(&mut self, buffer: &mut [u8]) -> io::Result<()> {
                 read_exact(&self.stream, buffer).await
             }
 
             /// Reads until the peer closes its side. Cancel safe, as
             /// [`TcpStream::read_to_end`].
+            ///
+            /// # Errors
+            /// As [`TcpStream::read_to_end`].
             pub async fn read_to_end(&mut self, buffer: &mut Vec<u8>) -> io::Result<usize> {
                 read_to_end(&self.stream, buffer).await
             }
@@ -136,11 +149,17 @@ macro_rules! write_methods {
     ($half:ty) => {
         impl $half {
             /// Writes some of `bytes`. Cancel safe, as [`TcpStream::write`].
+            ///
+            /// # Errors
+            /// As [`TcpStream::write`].
             pub async fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
                 std::future::poll_fn(|cx| self.stream.poll_write(cx, bytes)).await
             }
 
             /// Writes all of `bytes`. Not cancel safe, as [`TcpStream::write_all`].
+            ///
+            /// # Errors
+            /// As [`TcpStream::write_all`].
             pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
                 write_all(&self.stream, bytes).await
             }

@@ -53,7 +53,7 @@ impl TcpStream {
         for candidate in resolve(addresses).await? {
             match Self::connect_to(candidate).await {
                 Ok(stream) => return Ok(stream),
-                Err(error) => last_error = Some(with_context(error, "connecting to", candidate)),
+                Err(error) => last_error = Some(with_context(&error, "connecting to", candidate)),
             }
         }
         Err(last_error.expect("`resolve` returns at least one address"))
@@ -153,6 +153,10 @@ impl TcpStream {
     ///
     /// Cancel safe: if the future is dropped before it finishes, no byte was read, and the next
     /// `read` gets them all.
+    ///
+    /// # Errors
+    /// The socket's error, as the OS reports it: `ConnectionReset` when the peer dropped the
+    /// connection, for instance.
     pub async fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         poll_fn(|cx| self.poll_read(cx, buffer)).await
     }
@@ -161,6 +165,10 @@ impl TcpStream {
     ///
     /// Not cancel safe: dropped half way, the bytes read so far are in `buffer` but nothing
     /// says how many. To read with a deadline, put the deadline around the whole exchange.
+    ///
+    /// # Errors
+    /// `UnexpectedEof` if the peer closes its side before `buffer` is full, or the socket's
+    /// error, as for [`read`](Self::read).
     pub async fn read_exact(&mut self, buffer: &mut [u8]) -> io::Result<()> {
         read_exact(self, buffer).await
     }
@@ -169,6 +177,10 @@ impl TcpStream {
     ///
     /// Cancel safe: every byte read is appended to `buffer` before the next wait, so a dropped
     /// call loses nothing (`buffer`'s length says how much came).
+    ///
+    /// # Errors
+    /// The socket's error, as for [`read`](Self::read); the bytes read before it are in
+    /// `buffer`.
     pub async fn read_to_end(&mut self, buffer: &mut Vec<u8>) -> io::Result<usize> {
         read_to_end(self, buffer).await
     }
@@ -176,6 +188,10 @@ impl TcpStream {
     /// Writes some of `bytes`; returns how many were written.
     ///
     /// Cancel safe: if the future is dropped before it finishes, no byte was written.
+    ///
+    /// # Errors
+    /// The socket's error, as the OS reports it: `BrokenPipe` or `ConnectionReset` when the
+    /// peer has closed the connection, for instance.
     pub async fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         poll_fn(|cx| self.poll_write(cx, bytes)).await
     }
@@ -184,6 +200,10 @@ impl TcpStream {
     ///
     /// Not cancel safe: dropped half way, some of `bytes` may have been sent, and nothing says
     /// how many.
+    ///
+    /// # Errors
+    /// `WriteZero` if the socket takes no more bytes, or the socket's error, as for
+    /// [`write`](Self::write).
     pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         write_all(self, bytes).await
     }
@@ -234,26 +254,41 @@ impl TcpStream {
     }
 
     /// Closes the reading side, the writing side (the peer then reads end-of-file), or both.
+    ///
+    /// # Errors
+    /// The OS's error, such as `NotConnected` once the peer has reset the connection.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.socket.io().shutdown(how)
     }
 
     /// This end's address.
+    ///
+    /// # Errors
+    /// The OS's error; on a connected socket there is rarely one.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.io().local_addr()
     }
 
     /// The other end's address.
+    ///
+    /// # Errors
+    /// `NotConnected` once the connection is gone, or another error from the OS.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.socket.io().peer_addr()
     }
 
     /// Turns Nagle's algorithm off (`true`) so small writes leave at once.
+    ///
+    /// # Errors
+    /// The OS's error for the socket option.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.socket.io().set_nodelay(nodelay)
     }
 
     /// Whether Nagle's algorithm is off (see [`set_nodelay`](Self::set_nodelay)).
+    ///
+    /// # Errors
+    /// The OS's error for the socket option.
     pub fn nodelay(&self) -> io::Result<bool> {
         self.socket.io().nodelay()
     }

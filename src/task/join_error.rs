@@ -89,6 +89,9 @@ impl JoinError {
     }
 
     /// The panic's payload, or the error itself if the task was cancelled.
+    ///
+    /// # Errors
+    /// This `JoinError`, unchanged, if the task was cancelled rather than panicked.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
             Repr::Panicked(payload) => Ok(into_payload(payload)),

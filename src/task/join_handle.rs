@@ -29,6 +29,11 @@ use crate::sync_first::{is_suspend_allowed, note_suspend};
 /// It is `Send` and `Sync` when `T` is `Send`, and always `Unpin` and `UnwindSafe`. It
 /// implements `FusedFuture`, so `futures::select!` takes it as it is, without `.fuse()`.
 ///
+/// # Errors
+/// The `.await` gives `Err(JoinError)` when the task did not finish: it panicked
+/// ([`JoinError::is_panic`], the payload is in the error) or was aborted
+/// ([`JoinError::is_cancelled`]).
+///
 /// # Examples
 /// ```
 /// let answer = miniloop::run(async {

@@ -13,6 +13,7 @@ use crate::task::TaskId;
 
 /// One task's life on the timeline; times are offsets from the timeline's start.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TimelineRow {
     /// What the row is called: `task#3 "fetch google"`, or any text you choose.
     pub label: String,

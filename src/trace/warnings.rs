@@ -20,6 +20,7 @@ pub(crate) enum Warning {
     /// The loop's shutdown had to leak tasks (`miniloop::event_loop`).
     Shutdown,
     /// The slow-sites server could not accept a connection (`miniloop::http`).
+    #[cfg_attr(not(feature = "lessons"), allow(dead_code))] // the server needs `lessons`
     SlowSitesServer,
 }
 

@@ -1,6 +1,7 @@
 //! The slow-sites server's side of one connection: read the request, choose the answer and its
 //! delay, wait, answer, close.
 
+use std::fmt::Write as _;
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Duration;
@@ -149,10 +150,7 @@ fn target_path(target: &str) -> &str {
 fn site_list(sites: &[Site]) -> String {
     let mut list = String::from("sites on this server (GET /<name>):\n");
     for site in sites {
-        list.push_str(&format!(
-            "  /{}  answers after {:?}\n",
-            site.name, site.delay
-        ));
+        let _ = writeln!(list, "  /{}  answers after {:?}", site.name, site.delay);
     }
     list.push_str("  /delay/<ms>  answers after <ms> milliseconds\n");
     list
