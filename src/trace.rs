@@ -17,7 +17,7 @@
 //!
 //! With the `tracing` feature, the same events are also `tracing` spans and events, for
 //! `tracing-subscriber` and Perfetto (`trace/tracing_bridge.rs`), and the library's warnings go
-//! to the thread's subscriber when it has one ([`warn`]).
+//! to the thread's subscriber when it has one (`trace/warnings.rs`).
 //!
 //! # Rules this module keeps
 //! - When every switch is off, the loop holds no `Observer` and pays one branch per poll. A
