@@ -52,6 +52,7 @@
 
 pub mod blocking;
 pub mod event_loop;
+pub mod explore;
 pub mod http;
 mod join;
 pub mod net;
@@ -64,6 +65,10 @@ pub mod trace;
 mod waker;
 mod yield_now;
 
+// So that `#[miniloop::test]`, whose expansion names `::miniloop`, works in this crate's own
+// unit tests too.
+extern crate self as miniloop;
+
 pub use blocking::spawn_blocking;
 pub use event_loop::{run, spawn, spawn_local, EventLoop, Handle};
 pub use join::{as_completed, join_all, AsCompleted, JoinAll};
@@ -72,6 +77,44 @@ pub use sync_first::{is_suspend_allowed, run_now, spawn_eager, WouldSuspend};
 pub use task::{AbortHandle, JoinError, JoinHandle, JoinSet, TaskId};
 pub use time::{interval, sleep, sleep_until, timeout, Elapsed, Interval, Sleep, Timeout};
 pub use yield_now::{yield_now, YieldNow};
+
+/// Runs an `async fn` test on a fresh event loop: `#[miniloop::test]` instead of `#[test]`.
+///
+/// Options, each optional, separated by commas:
+/// - `timeout = "5s"` (or `"500ms"`, `"2m"`): a watchdog; a run that has not finished by then
+///   fails with the list of tasks still pending, instead of hanging CI.
+/// - `schedules = 500`: runs the test under 500 seeded task orders, stops at the first that
+///   fails, and prints its seed and the line that replays it.
+/// - `seed = 0x…`: runs the test once, in the order of that seed (the replay).
+///
+/// With neither `schedules` nor `seed`, the test runs once, in the default order; the
+/// environment variable `MINILOOP_SEED=0x…` replays a seed without editing the test. The
+/// test may return `()` or a `Result` (an `Err` fails it). What a seed decides, and the runner
+/// behind this: [`explore`]; lesson 36 uses it to find an order bug.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+///
+/// #[miniloop::test(timeout = "5s")]
+/// async fn a_task_answers() {
+///     let task = miniloop::spawn(async {
+///         miniloop::sleep(Duration::from_millis(1)).await;
+///         42
+///     });
+///     assert_eq!(task.await.unwrap(), 42);
+/// }
+/// ```
+/// A mistake is a compile error that says what to write instead:
+/// ```compile_fail
+/// #[miniloop::test(sedules = 500)] // unknown option `sedules`; the options are ...
+/// async fn typo() {}
+/// ```
+/// ```compile_fail
+/// #[miniloop::test]
+/// fn not_async() {} // `#[miniloop::test]` goes on an `async fn` with no arguments
+/// ```
+pub use miniloop_macros::test;
 
 /// The chapters of `docs/`, compiled into the crate docs so that every code block in them is
 /// tested by `cargo test`.
