@@ -44,34 +44,43 @@ pub const SEED_VAR: &str = "MINILOOP_SEED";
 /// Runs a test body under one or many task orders; see the [module docs](self).
 ///
 /// # Examples
-/// An order bug: two tasks read a shared count, yield, and write it back plus one. The
-/// default order runs each read-yield-write back to back only by luck of the turns; some
-/// seeds interleave them and lose an increment.
+/// An order bug: two tasks each read a shared count, wait, and write it back plus one; the
+/// second starts after two round trips. In the default order the first has written before the
+/// second reads, on every run; some seeded orders let the second read in between, and one
+/// increment is lost.
 /// ```
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use std::sync::Arc;
+/// use miniloop::explore::Explorer;
 ///
-/// let explored = miniloop::explore::Explorer::new().schedules(100).run(|| async {
+/// async fn bump(count: Arc<AtomicU32>) {
+///     let seen = count.load(Ordering::Relaxed);
+///     miniloop::yield_now().await;
+///     count.store(seen + 1, Ordering::Relaxed);
+/// }
+/// let two_bumps = || async {
 ///     let count = Arc::new(AtomicU32::new(0));
-///     let bump = |count: Arc<AtomicU32>| async move {
-///         let seen = count.load(Ordering::Relaxed);
-///         miniloop::yield_now().await;
-///         count.store(seen + 1, Ordering::Relaxed);
-///     };
 ///     let first = miniloop::spawn(bump(Arc::clone(&count)));
-///     let second = miniloop::spawn(bump(Arc::clone(&count)));
+///     let late = Arc::clone(&count);
+///     let second = miniloop::spawn(async move {
+///         miniloop::yield_now().await;
+///         miniloop::yield_now().await;
+///         bump(late).await;
+///     });
 ///     first.await.unwrap();
 ///     second.await.unwrap();
 ///     match count.load(Ordering::Relaxed) {
 ///         2 => Ok(()),
 ///         lost => Err(format!("two increments made {lost}")),
 ///     }
-/// });
-/// let failure = explored.expect_err("some order loses an increment");
+/// };
+/// assert!(Explorer::new().run(two_bumps).is_ok(), "the default order hides it");
+/// let failure = Explorer::new().schedules(200).run(two_bumps).unwrap_err();
 /// assert!(failure.message.contains("two increments made 1"));
-/// // The seed replays the failure.
-/// let replay = miniloop::explore::Explorer::new().seed(failure.seed);
-/// # let _ = replay;
+/// // Its seed replays it.
+/// let seed = failure.seed.unwrap();
+/// let replay = Explorer::new().seed(seed).run(two_bumps).unwrap_err();
+/// assert_eq!(replay.message, failure.message);
 /// ```
 #[derive(Clone, Debug, Default)]
 #[must_use = "an explorer does nothing until `run`"]

@@ -193,7 +193,7 @@ fn expand(attr: TokenStream, item: TokenStream) -> Result<TokenStream, Error> {
     inner.extend([TokenTree::Ident(body_name.clone()), empty_parens()]);
     inner.extend(rest);
     inner.extend([TokenTree::Group(body)]);
-    inner.extend(tokens_of("::miniloop::explore::__run_test("));
+    inner.extend(tokens_of("::miniloop::explore::__run_test"));
     let mut arguments = tokens_of(&options.explorer());
     arguments.extend([comma()]);
     arguments.extend(tokens_of("::core::module_path!()"));
