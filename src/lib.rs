@@ -21,6 +21,7 @@
 //! | the Rust half: a waker loop in one file, wakers by hand, `Pin` | 26–28 | `std::task::Waker`, `std::pin::Pin` | [`guide::lesson_26`] to [`guide::lesson_28`] |
 //! | the Rust half: `Send` and `spawn_local`, cancellation, select and task groups, channels, streams | 30–34 | [`spawn_local`], [`JoinHandle::abort`], [`timeout`], [`select`], [`race`], [`JoinSet`], [`AbortHandle`], [`interval`], [`as_completed`] | [`guide::lesson_30`] to [`guide::lesson_34`], [`guide::tasks_beyond_python`] |
 //! | the capstone: a Redis server that real clients use | 35 | [`net`], [`spawn_eager`], [`run_now`], [`select`] | [`guide::lesson_35`] |
+//! | testing every order: seeded schedules, `#[miniloop::test]` | 36 | [`explore`], [`test`], [`EventLoop::builder`] | [`guide::lesson_36`] |
 //!
 //! # A first program
 //! ```
@@ -193,6 +194,8 @@ pub mod guide {
     pub mod tasks_beyond_python {}
     #[doc = include_str!("../docs/35-redis-on-miniloop.md")]
     pub mod lesson_35 {}
+    #[doc = include_str!("../docs/36-seeded-schedules.md")]
+    pub mod lesson_36 {}
     #[doc = include_str!("../docs/event-loop.md")]
     pub mod event_loop {}
     #[doc = include_str!("../docs/tasks-and-wakers.md")]
