@@ -200,7 +200,9 @@ fn main() {
                 eprintln!("--seed: {message}");
                 std::process::exit(2);
             });
-            println!("Replaying seed {seed:#x} (MINILOOP_TRACE=1 adds the loop's own trace on stderr):");
+            println!(
+                "Replaying seed {seed:#x} (MINILOOP_TRACE=1 adds the loop's own trace on stderr):"
+            );
             let (_, outcome) = replay(seed, true);
             println!("Outcome: {outcome:?}");
             return;

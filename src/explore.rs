@@ -157,7 +157,8 @@ impl Outcome for () {
 
 impl<T, E: fmt::Debug> Outcome for Result<T, E> {
     fn into_result(self) -> Result<(), String> {
-        self.map(drop).map_err(|error| format!("returned Err({error:?})"))
+        self.map(drop)
+            .map_err(|error| format!("returned Err({error:?})"))
     }
 }
 
@@ -480,7 +481,11 @@ impl Future for Alarm {
         if state.has_fired {
             return Poll::Ready(self.shared.timeout);
         }
-        if !state.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        if !state
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
             state.waker = Some(cx.waker().clone());
         }
         Poll::Pending

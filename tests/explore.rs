@@ -75,7 +75,10 @@ fn the_same_seed_gives_the_same_trace_twice_and_seeds_differ() {
         assert_eq!(first, second, "seed {seed:#x} gave two different traces");
         let mut sorted = first.1.clone();
         sorted.sort();
-        assert_eq!(sorted, ["a0", "a1", "a2", "b0", "b1", "b2", "c0", "c1", "c2"]);
+        assert_eq!(
+            sorted,
+            ["a0", "a1", "a2", "b0", "b1", "b2", "c0", "c1", "c2"]
+        );
     }
     let orders: std::collections::HashSet<Vec<String>> = (0..20)
         .map(|index| trace_of(EventLoop::builder().seed(schedule_seed(index))).1)
@@ -96,7 +99,10 @@ fn a_seed_can_hold_a_task_back_past_another_tasks_next_step() {
         .map(|index| trace_of(EventLoop::builder().seed(schedule_seed(index))).1)
         .filter(|steps| is_overtaken(steps))
         .count();
-    assert!(overtaken > 0, "no seed of 200 let b or c take two steps before a's second");
+    assert!(
+        overtaken > 0,
+        "no seed of 200 let b or c take two steps before a's second"
+    );
 }
 
 /// A seeded loop still runs timers, joins and selects: the same answer in every order.
@@ -148,7 +154,10 @@ async fn two_late_increments() -> Result<(), String> {
 #[test]
 fn the_explorer_finds_an_order_bug_and_its_seed_replays_it() {
     for _ in 0..100 {
-        assert_eq!(Explorer::new().run(two_late_increments).unwrap().schedules, 1);
+        assert_eq!(
+            Explorer::new().run(two_late_increments).unwrap().schedules,
+            1
+        );
     }
     let failure = Explorer::new()
         .schedules(500)
@@ -186,7 +195,10 @@ fn a_panic_fails_the_schedule_with_its_message() {
         .unwrap_err();
     assert_eq!(failure.schedule, 1);
     assert_eq!(failure.message, "panicked: the body gave up");
-    assert!(miniloop::run(async { 1 + 1 }) == 2, "the thread has no loop left over");
+    assert!(
+        miniloop::run(async { 1 + 1 }) == 2,
+        "the thread has no loop left over"
+    );
 }
 
 /// Guarantee: the watchdog fails a run that would never end, with the pending tasks named
@@ -225,7 +237,10 @@ fn a_result_body_passes_on_ok() {
         .run(|| async { Ok::<u32, String>(7) })
         .unwrap();
     assert_eq!(explored.schedules, 5);
-    assert_eq!(explored.seeds, (0..5).map(schedule_seed).collect::<Vec<_>>());
+    assert_eq!(
+        explored.seeds,
+        (0..5).map(schedule_seed).collect::<Vec<_>>()
+    );
 }
 
 // `#[miniloop::test]` itself.
@@ -268,7 +283,13 @@ async fn a_poll_that_blocks_the_thread() {
 /// This test binary, running one of its own tests, with `seed` in `MINILOOP_SEED`.
 fn run_this_binary(test: &str, seed: Option<&str>) -> (Option<i32>, String) {
     let mut command = std::process::Command::new(std::env::current_exe().unwrap());
-    command.args(["--ignored", "--exact", test, "--nocapture", "--test-threads=1"]);
+    command.args([
+        "--ignored",
+        "--exact",
+        test,
+        "--nocapture",
+        "--test-threads=1",
+    ]);
     command.env_remove("MINILOOP_SEED");
     if let Some(seed) = seed {
         command.env("MINILOOP_SEED", seed);
@@ -295,7 +316,10 @@ fn the_attribute_prints_the_seed_and_the_line_that_replays_it() {
     let (code, output) = run_this_binary("order_bug_under_the_attribute", None);
     assert_eq!(code, Some(101), "the test fails:\n{output}");
     let failed = line_with(&output, "failed after");
-    assert!(failed.contains("returned Err(\"two increments made 1\")"), "{failed}");
+    assert!(
+        failed.contains("returned Err(\"two increments made 1\")"),
+        "{failed}"
+    );
     let seed = failed
         .split("(seed ")
         .nth(1)
@@ -319,7 +343,10 @@ fn the_attribute_prints_the_seed_and_the_line_that_replays_it() {
     }
     let (code, refused) = run_this_binary("order_bug_under_the_attribute", Some("lucky"));
     assert_eq!(code, Some(101));
-    line_with(&refused, "MINILOOP_SEED: \"lucky\" is not a seed: write it as the explorer printed it");
+    line_with(
+        &refused,
+        "MINILOOP_SEED: \"lucky\" is not a seed: write it as the explorer printed it",
+    );
 }
 
 /// Guarantee: a poll that never returns cannot hang CI: the watchdog, unanswered, ends the
@@ -330,6 +357,9 @@ fn a_poll_that_blocks_the_thread_ends_the_process_with_a_message() {
     let (code, output) = run_this_binary("a_poll_that_blocks_the_thread", None);
     assert_eq!(code, Some(101), "{output}");
     let line = line_with(&output, "did not answer the watchdog");
-    assert!(line.contains("a poll is blocking the loop's thread"), "{line}");
+    assert!(
+        line.contains("a poll is blocking the loop's thread"),
+        "{line}"
+    );
     assert!(line.contains("MINILOOP_SLOW_POLL_MS"), "{line}");
 }

@@ -29,7 +29,10 @@ fn lesson_36_finds_the_order_bug_replays_it_and_the_fix_passes() {
     );
     let explorer = line(&output, "Explorer: ");
     let schedule = numbers_after(&output, "Explorer: schedule ")[0];
-    assert!(schedule <= 300.0, "found within a few hundred seeds: {explorer}");
+    assert!(
+        schedule <= 300.0,
+        "found within a few hundred seeds: {explorer}"
+    );
     assert!(explorer.ends_with("returned Err(\"overdrawn: the account ends at -20\")"));
     // The replay: both check 100 before the first subtraction.
     let journal: Vec<&str> = output
@@ -37,14 +40,26 @@ fn lesson_36_finds_the_order_bug_replays_it_and_the_fix_passes() {
         .filter_map(|line| line.strip_prefix("    >> "))
         .collect();
     let at = |entry: &str| journal.iter().position(|line| *line == entry).unwrap();
-    let first_take = journal.iter().position(|line| line.contains(": takes")).unwrap();
-    assert!(at("rent: sees 100, enough for 70") < first_take, "{journal:?}");
-    assert!(at("groceries: sees 100, enough for 50") < first_take, "{journal:?}");
+    let first_take = journal
+        .iter()
+        .position(|line| line.contains(": takes"))
+        .unwrap();
+    assert!(
+        at("rent: sees 100, enough for 70") < first_take,
+        "{journal:?}"
+    );
+    assert!(
+        at("groceries: sees 100, enough for 50") < first_take,
+        "{journal:?}"
+    );
     assert!(line(&output, "Replayed twice: ").contains(", identical; outcome Err("));
     let [tried, overdraw] = numbers_after(&output, "Of the first ")[..] else {
         panic!("two numbers in:\n{output}");
     };
-    assert!(overdraw > 0.0 && overdraw < tried / 100.0, "rare: {overdraw} of {tried}");
+    assert!(
+        overdraw > 0.0 && overdraw < tried / 100.0,
+        "rare: {overdraw} of {tried}"
+    );
     assert!(line(&output, "Fixed ").contains(": 10000 seeded orders pass"));
 }
 
@@ -76,5 +91,8 @@ fn lesson_36_replays_the_seed_it_prints() {
         .expect("the lesson starts");
     assert_eq!(refused.status.code(), Some(2));
     let message = String::from_utf8(refused.stderr).unwrap();
-    assert!(message.starts_with("--seed: \"lucky\" is not a seed"), "{message}");
+    assert!(
+        message.starts_with("--seed: \"lucky\" is not a seed"),
+        "{message}"
+    );
 }

@@ -70,14 +70,18 @@ impl Options {
                 self.seed = Some(seed);
             }
             "start_paused" => {
-                return Err("`start_paused` needs miniloop's virtual clock, which this version \
+                return Err(
+                    "`start_paused` needs miniloop's virtual clock, which this version \
                      does not have yet; leave it out"
-                    .to_string())
+                        .to_string(),
+                )
             }
             other => return Err(format!("unknown option `{other}`; the options are {KNOWN}")),
         }
         if self.seed.is_some() && self.schedules.is_some() {
-            return Err("give `seed` (replay one order) or `schedules` (try many), not both".into());
+            return Err(
+                "give `seed` (replay one order) or `schedules` (try many), not both".into(),
+            );
         }
         Ok(())
     }
@@ -197,9 +201,15 @@ fn expand(attr: TokenStream, item: TokenStream) -> Result<TokenStream, Error> {
     let mut arguments = tokens_of(&options.explorer());
     arguments.extend([comma()]);
     arguments.extend(tokens_of("::core::module_path!()"));
-    arguments.extend([comma(), TokenTree::Literal(Literal::string(&name.to_string()))]);
+    arguments.extend([
+        comma(),
+        TokenTree::Literal(Literal::string(&name.to_string())),
+    ]);
     arguments.extend([comma(), TokenTree::Ident(body_name)]);
-    inner.extend([TokenTree::Group(Group::new(Delimiter::Parenthesis, arguments))]);
+    inner.extend([TokenTree::Group(Group::new(
+        Delimiter::Parenthesis,
+        arguments,
+    ))]);
 
     let mut output = attributes;
     output.extend(tokens_of("#[::core::prelude::v1::test] fn"));
@@ -268,7 +278,10 @@ fn compile_error(span: Span, message: &str) -> TokenStream {
     arguments.extend([TokenTree::Literal(message)]);
     let mut group = Group::new(Delimiter::Parenthesis, arguments);
     group.set_span(span);
-    output.extend([TokenTree::Group(group), TokenTree::Punct(Punct::new(';', Spacing::Alone))]);
+    output.extend([
+        TokenTree::Group(group),
+        TokenTree::Punct(Punct::new(';', Spacing::Alone)),
+    ]);
     output
 }
 
@@ -307,7 +320,10 @@ mod tests {
         assert!(unknown.contains("unknown option `sead`"), "{unknown}");
         assert!(unknown.contains("`schedules = 500`"), "{unknown}");
         let unquoted = Options::default().set("timeout", "5").unwrap_err();
-        assert!(unquoted.contains("takes a string such as \"5s\""), "{unquoted}");
+        assert!(
+            unquoted.contains("takes a string such as \"5s\""),
+            "{unquoted}"
+        );
         let none = Options::default().set("schedules", "0").unwrap_err();
         assert!(none.contains("would run nothing"), "{none}");
         let word = Options::default().set("seed", "lucky").unwrap_err();
@@ -316,6 +332,9 @@ mod tests {
 
     #[test]
     fn no_options_is_one_run_in_the_default_order() {
-        assert_eq!(Options::default().explorer(), "::miniloop::explore::Explorer::new()");
+        assert_eq!(
+            Options::default().explorer(),
+            "::miniloop::explore::Explorer::new()"
+        );
     }
 }

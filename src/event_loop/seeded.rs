@@ -91,7 +91,7 @@ impl Core {
         std::mem::swap(&mut *batch, &mut self.scheduler.borrow_mut().run_queue);
         order.shuffle(&mut batch);
         for (position, &key) in batch.iter().enumerate() {
-            if position > 0 && order.next_u64() % HOLD_BACK_ONE_IN == 0 {
+            if position > 0 && order.next_u64().is_multiple_of(HOLD_BACK_ONE_IN) {
                 // Still marked scheduled: a wake before the next turn does not queue it twice.
                 self.scheduler.borrow_mut().run_queue.push(key);
                 continue;
@@ -130,6 +130,10 @@ mod tests {
         assert_eq!(sorted, (0..10).collect::<Vec<_>>());
         assert_eq!(shuffled(7), shuffled(7));
         let distinct: std::collections::HashSet<Vec<u32>> = (0..20).map(shuffled).collect();
-        assert!(distinct.len() > 15, "20 seeds gave {} orders", distinct.len());
+        assert!(
+            distinct.len() > 15,
+            "20 seeds gave {} orders",
+            distinct.len()
+        );
     }
 }
