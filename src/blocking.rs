@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
+use crate::event_loop::{with_current_core, Core};
 use crate::task::{Header, JoinError, JoinHandle, Joinable, Origin, TaskId, TaskShared};
 use crate::waker::{LoopId, TaskKey};
 
@@ -66,7 +67,17 @@ where
     let header = Header::new(id, LoopId::NONE, TaskKey::MAIN, Origin::here(), false);
     let shared = Arc::new(TaskShared::new(header));
     let handle = JoinHandle::new(Arc::clone(&shared) as Arc<dyn Joinable<T>>);
-    pool().submit(Box::new(move || run_job(id, &shared, work)));
+    // A loop with a virtual clock must not jump it while the job runs: count the job there.
+    let paused_loop = with_current_core(Core::shared_if_virtual_clock).flatten();
+    if let Some(loop_shared) = &paused_loop {
+        loop_shared.blocking_job_started();
+    }
+    pool().submit(Box::new(move || {
+        run_job(id, &shared, work);
+        if let Some(loop_shared) = paused_loop {
+            loop_shared.blocking_job_ended(); // after the result woke its task
+        }
+    }));
     handle
 }
 

@@ -21,6 +21,7 @@
 //! remote waker. An idle loop costs no CPU at all; the idle-CPU test in `tests/timers.rs`
 //! measures it.
 
+mod auto_advance;
 mod builder;
 mod handle;
 mod scheduler;
@@ -41,7 +42,7 @@ use crate::sync_first::{EagerDepth, SuspendScope};
 use crate::task::{
     new_local_task, new_task, Header, HomeThread, JoinError, JoinHandle, Origin, TaskId, TaskRef,
 };
-use crate::time::{Registration, TimerQueue};
+use crate::time::{Registration, TimerQueue, VirtualClock};
 use crate::trace::{ObserveConfig, Observer, ObserverSlot, Timeline, WakeOrigin};
 use crate::waker::{
     claim_remote_wake, register_loop, unregister_loop, wake_remote, wake_task, LoopId, Shared,
@@ -289,6 +290,7 @@ impl EventLoop {
             due_wakers: RefCell::new(Vec::new()),
             observer,
             turn_clock: Cell::new(None),
+            clock: None,
             // Room for a few notes, so that the first `JoinHandle` a program awaits allocates
             // nothing.
             awaits_noted: RefCell::new(Vec::with_capacity(4)),
@@ -541,6 +543,9 @@ pub(crate) struct Core {
     observer: ObserverSlot,
     /// The clock as first read during this turn (`turn_now`); cleared when a turn begins.
     turn_clock: Cell<Option<Instant>>,
+    /// The virtual clock of a loop built with `start_paused(true)`; `None`: the real clock
+    /// (`Core::now`, and `src/time/virtual_clock.rs` for why a loop cannot switch later).
+    clock: Option<VirtualClock>,
     /// Which waker a `JoinHandle` poll on this thread left in which task's join cell, oldest
     /// first, for the stuck check to name who awaits each (`event_loop/stuck.rs`). Read only
     /// by the check; pruned when it reaches `prune_notes_at`.
@@ -580,11 +585,38 @@ impl Core {
         match self.turn_clock.get() {
             Some(now) => now,
             None => {
-                let now = Instant::now();
+                let now = self.now();
                 self.turn_clock.set(Some(now));
                 now
             }
         }
+    }
+
+    /// The loop's clock: the real one, or the virtual one of a loop built paused. Every timer
+    /// deadline the loop compares is on this clock (`time::now` reads it too).
+    #[inline]
+    pub(crate) fn now(&self) -> Instant {
+        match &self.clock {
+            None => Instant::now(),
+            Some(clock) => clock.now(),
+        }
+    }
+
+    /// The virtual clock, if the loop was built with `start_paused(true)`.
+    pub(crate) fn virtual_clock(&self) -> Option<&VirtualClock> {
+        self.clock.as_ref()
+    }
+
+    /// The loop's `Shared`, if it has a virtual clock (`spawn_blocking` counts its jobs there).
+    pub(crate) fn shared_if_virtual_clock(&self) -> Option<Arc<Shared>> {
+        self.clock.as_ref().map(|_| Arc::clone(&self.shared))
+    }
+
+    /// Gives a loop that was just made (no task, no `Handle` yet) a paused virtual clock
+    /// (`Builder::start_paused`).
+    fn start_paused(core: &mut Rc<Core>) {
+        let core = Rc::get_mut(core).expect("a loop being built is not shared yet");
+        core.clock = Some(VirtualClock::new_paused());
     }
 
     /// Forgets a dropped (or moved) `Sleep`'s timer, if this loop holds it and can reach it

@@ -88,6 +88,7 @@ pub struct Explorer {
     schedules: Option<u64>,
     seed: Option<u64>,
     timeout: Option<Duration>,
+    is_paused: bool,
 }
 
 /// All schedules passed.
@@ -213,6 +214,14 @@ impl Explorer {
         self
     }
 
+    /// Gives each schedule's loop a virtual clock that starts paused
+    /// ([`Builder::start_paused`]): sleeps end as soon as every task waits. The watchdog's
+    /// `timeout` stays on the wall clock.
+    pub fn start_paused(mut self, is_paused: bool) -> Explorer {
+        self.is_paused = is_paused;
+        self
+    }
+
     /// Runs `body` (called once per schedule, for a fresh future) under each schedule.
     ///
     /// The seeds come from, first to last that is set: `MINILOOP_SEED` (one seed),
@@ -235,7 +244,7 @@ impl Explorer {
         let of = seeds.len() as u64;
         let started = Instant::now();
         for (index, &seed) in seeds.iter().enumerate() {
-            let builder = EventLoop::builder();
+            let builder = EventLoop::builder().start_paused(self.is_paused);
             let builder = match seed {
                 Some(seed) => builder.seed(seed),
                 None => builder,

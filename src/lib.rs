@@ -87,6 +87,9 @@ pub use yield_now::{yield_now, YieldNow};
 /// - `schedules = 500`: runs the test under 500 seeded task orders, stops at the first that
 ///   fails, and prints its seed and the line that replays it.
 /// - `seed = 0x…`: runs the test once, in the order of that seed (the replay).
+/// - `start_paused = true`: the loop's clock is virtual and starts paused
+///   ([`Builder::start_paused`](event_loop::Builder::start_paused)): sleeps end as soon as
+///   every task waits. The watchdog's `timeout` stays on the wall clock.
 ///
 /// With neither `schedules` nor `seed`, the test runs once, in the default order; the
 /// environment variable `MINILOOP_SEED=0x…` replays a seed without editing the test. The

@@ -252,6 +252,12 @@ const LESSONS: &[Lesson] = &[
         examples: &["36_seeded_schedules"],
         chapter: "docs/36-seeded-schedules.md",
     },
+    Lesson {
+        number: "37",
+        title: "An hour in a millisecond: virtual time",
+        examples: &["37_an_hour_in_a_millisecond"],
+        chapter: "docs/37-an-hour-in-a-millisecond.md",
+    },
 ];
 
 /// What the command line asked for.

@@ -18,12 +18,18 @@
 //!   returned `Ready` without looking cost `sleep_many` 3 instructions per timer, for a poll
 //!   the `Future` contract already forbids.)
 //!
+//! # Virtual time
+//! A loop built with `EventLoop::builder().start_paused(true)` reads a virtual clock: [`now`],
+//! [`advance`], [`pause`] and [`resume`], and the choices behind them, are in
+//! `time/virtual_clock.rs`; the loop's jump to the next timer in `event_loop/auto_advance.rs`.
+//!
 //! # Why a binary heap and not a timer wheel
 //! A heap is short, exact and easy to step through; a wheel pays off with very many timers and
 //! coarse deadlines. `sleep_many` in `docs/benchmarks.md` measures the heap against tokio's
 //! wheel.
 
 mod timer_queue;
+mod virtual_clock;
 
 use std::fmt;
 use std::future::Future;
@@ -40,6 +46,8 @@ use crate::event_loop::{with_current_core, Core};
 use crate::sync_first::{is_suspend_allowed, note_suspend};
 use crate::waker::{cancel_timer_at, LoopId};
 pub(crate) use timer_queue::{TimerKey, TimerQueue, TimerState};
+pub(crate) use virtual_clock::VirtualClock;
+pub use virtual_clock::{advance, now, pause, resume};
 
 /// The message for a timer used where no loop runs (kept in one place, tested).
 pub(crate) const SLEEP_OUTSIDE_LOOP: &str = "a `miniloop` timer was polled outside an event loop; \
@@ -58,7 +66,7 @@ pub(crate) const SLEEP_OUTSIDE_LOOP: &str = "a `miniloop` timer was polled outsi
 /// });
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(deadline_after(Instant::now(), duration))
+    sleep_until(deadline_after(now(), duration))
 }
 
 /// Waits until `deadline`. A deadline in the past completes at the first poll.
@@ -118,7 +126,7 @@ impl Sleep {
 
     /// Whether the deadline has passed (reads the clock).
     pub fn is_elapsed(&self) -> bool {
-        Instant::now() >= self.deadline
+        now() >= self.deadline
     }
 
     /// Moves the deadline; the sleep waits again even if it had completed.
@@ -171,11 +179,12 @@ impl Future for Sleep {
 #[cold]
 #[inline(never)]
 fn poll_inside_run_now(sleep: &mut Sleep) -> Poll<()> {
-    if sleep.deadline <= Instant::now() {
+    let now = now();
+    if sleep.deadline <= now {
         sleep.registration = Filing::Finished;
         return Poll::Ready(());
     }
-    let remaining = rounded_up(sleep.deadline - Instant::now());
+    let remaining = rounded_up(sleep.deadline - now);
     note_suspend(|| format!("a timer (a sleep with {remaining:?} left)"));
     Poll::Pending
 }
@@ -393,7 +402,7 @@ pub fn interval(period: Duration) -> Interval {
     }
     Interval {
         period,
-        next_tick: sleep_until(Instant::now()),
+        next_tick: sleep_until(now()),
     }
 }
 
@@ -418,7 +427,7 @@ impl Interval {
         if fired.is_pending() {
             return Poll::Pending;
         }
-        let now = Instant::now();
+        let now = now();
         let mut next = deadline_after(scheduled, self.period);
         if next <= now {
             // Skip the missed ticks: jump to the first multiple of `period` after `now`.

@@ -112,6 +112,10 @@ pub(crate) struct Shared {
     /// spawn). Counted apart from this `Shared`'s own `Arc`, which a remote wake also holds
     /// for a moment, after the loop may have heard of it (`event_loop/stuck.rs`).
     handles: AtomicUsize,
+    /// `spawn_blocking` jobs started from this loop that have not finished, counted only on a
+    /// loop with a virtual clock: its clock does not jump while one runs
+    /// (`event_loop/auto_advance.rs`).
+    blocking_jobs: AtomicUsize,
     /// The thread that runs the loop (an `EventLoop` is not `Send`, so this never changes).
     /// It is unparked by a remote wake while the loop has no reactor.
     loop_thread: Thread,
@@ -134,6 +138,7 @@ impl Shared {
             remote_wakers: names_remote_wakers.then(RemoteWakers::default),
             has_remote_wakes: AtomicBool::new(false),
             handles: AtomicUsize::new(0),
+            blocking_jobs: AtomicUsize::new(0),
             loop_thread: std::thread::current(),
             io_waker: Mutex::new(None),
         }
@@ -195,6 +200,27 @@ impl Shared {
     /// How many `Handle`s exist (a `Relaxed` load: the stuck check fences after it).
     pub(crate) fn handles(&self) -> usize {
         self.handles.load(Ordering::Relaxed)
+    }
+
+    /// A `spawn_blocking` job started from this loop (one with a virtual clock).
+    pub(crate) fn blocking_job_started(&self) {
+        self.blocking_jobs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// That job finished, after it handed over its result (which woke the awaiting task, a
+    /// remote wake). The last one also wakes the loop: it may be waiting in real time only
+    /// because this job ran, and may now jump its clock instead.
+    pub(crate) fn blocking_job_ended(&self) {
+        if self.blocking_jobs.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.notify_loop();
+        }
+    }
+
+    /// Whether a counted `spawn_blocking` job still runs. A job's result wakes its task
+    /// before the job stops counting, so a loop that reads 0 here and then finds no remote
+    /// wake has truly nothing to wait for from the pool.
+    pub(crate) fn has_blocking_jobs(&self) -> bool {
+        self.blocking_jobs.load(Ordering::Acquire) != 0
     }
 
     /// A number for a task spawned through a `Handle`.

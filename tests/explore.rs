@@ -124,6 +124,34 @@ async fn a_seeded_loop_keeps_timers_and_joins_working() {
     assert_eq!(total, 100);
 }
 
+/// Guarantee: `start_paused` reaches the loop. An hour of virtual sleep ends at once; were
+/// the option dropped, the real hour would trip the watchdog at 5 s and fail the test.
+#[miniloop::test(start_paused = true, timeout = "5s")]
+async fn start_paused_gives_the_test_a_virtual_clock() {
+    let start = miniloop::time::now();
+    miniloop::sleep(Duration::from_secs(3600)).await;
+    assert_eq!(miniloop::time::now() - start, Duration::from_secs(3600));
+}
+
+/// Seeded orders and a paused clock together: timers of different tasks still fire in
+/// deadline order, whatever order the tasks run in.
+#[miniloop::test(start_paused = true, schedules = 50, timeout = "10s")]
+async fn seeded_orders_keep_virtual_deadlines_in_order() {
+    let fired = Arc::new(Mutex::new(Vec::new()));
+    let tasks: Vec<_> = [30u64, 10, 20]
+        .into_iter()
+        .map(|minutes| {
+            let fired = Arc::clone(&fired);
+            miniloop::spawn(async move {
+                miniloop::sleep(Duration::from_secs(60 * minutes)).await;
+                fired.lock().unwrap().push(minutes);
+            })
+        })
+        .collect();
+    miniloop::join_all(tasks).await;
+    assert_eq!(*fired.lock().unwrap(), [10, 20, 30]);
+}
+
 /// The order bug of the explorer's docs: the second increment starts two round trips late,
 /// so only an order that holds the first task back loses it.
 async fn two_late_increments() -> Result<(), String> {

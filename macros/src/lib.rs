@@ -7,6 +7,7 @@
 //! #[miniloop::test(timeout = "5s")]                   // fail, naming pending tasks, after 5 s
 //! #[miniloop::test(schedules = 500)]                  // 500 seeded orders, stop at the first failure
 //! #[miniloop::test(seed = 0x9e3779b97f4a7c15)]        // replay one order
+//! #[miniloop::test(start_paused = true)]              // a virtual clock: sleeps end at once
 //! ```
 //!
 //! The function is kept as it was written, renamed, inside a plain `#[test] fn` that hands it
@@ -38,9 +39,10 @@ struct Options {
     timeout_millis: Option<u64>,
     schedules: Option<u64>,
     seed: Option<u64>,
+    start_paused: bool,
 }
 
-const KNOWN: &str = "`timeout = \"5s\"`, `schedules = 500`, `seed = 0x…`";
+const KNOWN: &str = "`timeout = \"5s\"`, `schedules = 500`, `seed = 0x…`, `start_paused = true`";
 
 impl Options {
     /// Takes one `name = value` pair; `value` as written (a string literal with its quotes).
@@ -70,11 +72,15 @@ impl Options {
                 self.seed = Some(seed);
             }
             "start_paused" => {
-                return Err(
-                    "`start_paused` needs miniloop's virtual clock, which this version \
-                     does not have yet; leave it out"
-                        .to_string(),
-                )
+                self.start_paused = match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(format!(
+                            "`start_paused` is `true` or `false`, not `{value}`"
+                        ))
+                    }
+                };
             }
             other => return Err(format!("unknown option `{other}`; the options are {KNOWN}")),
         }
@@ -94,6 +100,9 @@ impl Options {
         }
         if let Some(seed) = self.seed {
             explorer += &format!(".seed({seed:#x}u64)");
+        }
+        if self.start_paused {
+            explorer += ".start_paused(true)";
         }
         if let Some(millis) = self.timeout_millis {
             explorer += &format!(".timeout(::core::time::Duration::from_millis({millis}u64))");
@@ -326,6 +335,11 @@ mod tests {
         );
         let none = Options::default().set("schedules", "0").unwrap_err();
         assert!(none.contains("would run nothing"), "{none}");
+        let mut paused = Options::default();
+        paused.set("start_paused", "true").unwrap();
+        assert!(paused.explorer().ends_with(".start_paused(true)"));
+        let maybe = Options::default().set("start_paused", "yes").unwrap_err();
+        assert!(maybe.contains("`true` or `false`"), "{maybe}");
         let word = Options::default().set("seed", "lucky").unwrap_err();
         assert!(word.contains("64-bit seed the explorer printed"), "{word}");
     }

@@ -1,5 +1,5 @@
 //! [`Builder`]: an event loop with the "see it run" switches set in code rather than through
-//! environment variables.
+//! environment variables, and with a virtual clock for tests (`start_paused`).
 
 use std::time::Duration;
 
@@ -35,7 +35,10 @@ use crate::trace::{ObserveConfig, TraceLog};
 #[must_use = "a builder does nothing until `build()` makes the loop"]
 pub struct Builder {
     config: ObserveConfig,
+    /// The seed of the loop's task order (`seed`); `None` is first in, first out.
     seed: Option<u64>,
+    /// Whether the loop gets a virtual clock, paused (`start_paused`).
+    is_paused: bool,
 }
 
 impl Builder {
@@ -44,6 +47,7 @@ impl Builder {
         Builder {
             config: ObserveConfig::from_env(),
             seed: None,
+            is_paused: false,
         }
     }
 
@@ -104,9 +108,40 @@ impl Builder {
         self
     }
 
+    /// Gives the loop a virtual clock that starts paused (what tokio's `start_paused` does):
+    /// time stands still while tasks run, and when every task waits and the next thing that
+    /// can happen is a timer, the clock jumps to it at once, so a test of an hour-long
+    /// timeout takes microseconds. [`time::now`](crate::time::now) reads the clock;
+    /// [`time::advance`](crate::time::advance), [`pause`](crate::time::pause) and
+    /// [`resume`](crate::time::resume) move it by hand. The clock does not jump while a task
+    /// waits for a socket or a `spawn_blocking` job started on this loop runs: then it follows
+    /// the real clock (the chapter on timers, "Virtual time", says what else it cannot see).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let event_loop = miniloop::EventLoop::builder().start_paused(true).build();
+    /// let wall = Instant::now();
+    /// let waited = event_loop.run_until_complete(async {
+    ///     let start = miniloop::time::now();
+    ///     miniloop::sleep(Duration::from_secs(24 * 3600)).await;
+    ///     miniloop::time::now() - start
+    /// });
+    /// assert_eq!(waited, Duration::from_secs(24 * 3600));
+    /// assert!(wall.elapsed() < Duration::from_secs(3600));
+    /// ```
+    pub fn start_paused(mut self, is_paused: bool) -> Builder {
+        self.is_paused = is_paused;
+        self
+    }
+
     /// Creates the loop.
     pub fn build(self) -> EventLoop {
-        let event_loop = EventLoop::with_config(self.config);
+        let mut event_loop = EventLoop::with_config(self.config);
+        if self.is_paused {
+            super::Core::start_paused(&mut event_loop.core);
+        }
         event_loop.core.seeded.set(self.seed.map(SeededOrder::new));
         event_loop
     }

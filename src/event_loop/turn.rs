@@ -12,7 +12,9 @@
 //! 4. fire the timers whose deadline has passed (`fire_due_timers`);
 //! 5. if nothing is runnable, block once (`wait_for_work`): until the earliest deadline, an
 //!    I/O event or a remote wake. A wait with no deadline that nothing could ever end panics
-//!    instead, with a report of what every task waits for (`event_loop/stuck.rs`).
+//!    instead, with a report of what every task waits for (`event_loop/stuck.rs`). On a paused
+//!    virtual clock (`start_paused`) the wait for a timer becomes a jump of the clock to it
+//!    (`event_loop/auto_advance.rs`).
 //!
 //! `yield_now` also does step 1 before it queues its own task (`take_in_remote_work`): a task
 //! woken from another thread before the yield is then ahead of the yielder in the queue, as
@@ -247,9 +249,9 @@ impl Core {
     }
 
     /// Wakes the tasks whose timers are due (the turn calls it only if a timer exists).
-    fn fire_due_timers(&self) {
+    pub(super) fn fire_due_timers(&self) {
         let mut due = self.due_wakers.borrow_mut();
-        self.timers.borrow_mut().fire_due(Instant::now(), &mut due);
+        self.timers.borrow_mut().fire_due(self.now(), &mut due);
         if let Some(observer) = self.observer.get() {
             observer.timers_fired(due.len());
         }
@@ -270,8 +272,14 @@ impl Core {
             Some(Duration::ZERO)
         } else {
             let next_deadline = self.timers.borrow_mut().next_deadline();
-            next_deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
+            next_deadline.map(|deadline| deadline.saturating_duration_since(self.now()))
         };
+        // A paused virtual clock jumps instead of waiting (one branch for a real-clock loop).
+        if let (Some(clock), Some(timeout)) = (&self.clock, timeout) {
+            if clock.is_paused() && !timeout.is_zero() {
+                return self.wait_on_paused_clock(clock, timeout, has_reactor);
+            }
+        }
         // A wait with no deadline ends only if someone wakes the loop. If nobody can, say so
         // and panic rather than wait forever (`stuck.rs`). Only here, on the way into an
         // endless wait: the busy path never comes this way, so the check costs it nothing.
