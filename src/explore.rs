@@ -196,7 +196,15 @@ impl Explorer {
 
     /// Runs the body under `schedules` seeded orders (see [`schedule_seed`]), stopping at the
     /// first failure.
+    ///
+    /// # Panics
+    /// If `schedules` is 0: a run of nothing would pass without checking anything.
+    #[track_caller]
     pub fn schedules(mut self, schedules: u64) -> Explorer {
+        assert!(
+            schedules > 0,
+            "`Explorer::schedules(0)` would run nothing and pass; ask for 100 or more"
+        );
         self.schedules = Some(schedules);
         self
     }
@@ -514,6 +522,12 @@ mod tests {
         assert!(error.contains("\"0xzz\" is not a seed"), "{error}");
         assert!(error.contains("hex (0x1f2e) or decimal"), "{error}");
         assert!(parse_seed("0x1_0000_0000_0000_0000").is_err(), "65 bits");
+    }
+
+    #[test]
+    #[should_panic(expected = "`Explorer::schedules(0)` would run nothing and pass")]
+    fn zero_schedules_are_refused() {
+        let _ = Explorer::new().schedules(0);
     }
 
     #[test]
