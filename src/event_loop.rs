@@ -25,6 +25,7 @@ mod auto_advance;
 mod builder;
 mod handle;
 mod scheduler;
+mod seeded;
 mod stuck;
 mod turn;
 
@@ -51,6 +52,7 @@ pub use builder::Builder;
 pub use handle::Handle;
 pub(crate) use scheduler::cut_vacant_tail;
 use scheduler::Scheduler;
+use seeded::SeededOrder;
 pub(crate) use stuck::note_join_waker;
 use stuck::{JoinWakerNote, MIN_NOTES_BEFORE_PRUNING};
 
@@ -88,6 +90,25 @@ pub(crate) fn with_current_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
         })
         .ok()
         .flatten()
+}
+
+/// The unfinished tasks of the loop running on this thread, one line each: the name and the
+/// spawn location, as the stuck report gives them. For the test watchdog's report
+/// (`src/explore.rs`), which runs inside the main future, when no task is out of its slot.
+pub(crate) fn pending_tasks() -> Vec<String> {
+    let pending = with_current_core(|core| {
+        let scheduler = core.scheduler.try_borrow().ok()?;
+        let tasks = scheduler.parked_tasks()?;
+        let lines = tasks.iter().map(|(_, task)| {
+            let header = task.header();
+            match header.spawned_at() {
+                Some(at) => format!("{} (spawned at {at})", crate::trace::label(header)),
+                None => crate::trace::label(header),
+            }
+        });
+        Some(lines.collect())
+    });
+    pending.flatten().unwrap_or_default()
 }
 
 /// Runs `future` to completion on a fresh event loop and returns its output: the
@@ -275,6 +296,7 @@ impl EventLoop {
             awaits_noted: RefCell::new(Vec::with_capacity(4)),
             prune_notes_at: Cell::new(MIN_NOTES_BEFORE_PRUNING),
             home_thread: HomeThread::current(),
+            seeded: Cell::new(None),
         };
         EventLoop {
             core: Rc::new(core),
@@ -534,6 +556,9 @@ pub(crate) struct Core {
     /// The thread this loop runs on, as a local task's header names it (`src/task/local.rs`):
     /// read once here, so that `spawn_local` copies it rather than asking the thread.
     home_thread: HomeThread,
+    /// The generator that orders each turn's ready tasks when the loop was built with a seed
+    /// (`event_loop/seeded.rs`); `None`, the default, is first in, first out.
+    seeded: Cell<Option<SeededOrder>>,
 }
 
 impl Core {

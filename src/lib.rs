@@ -21,6 +21,7 @@
 //! | the Rust half: a waker loop in one file, wakers by hand, `Pin` | 26–28 | `std::task::Waker`, `std::pin::Pin` | [`guide::lesson_26`] to [`guide::lesson_28`] |
 //! | the Rust half: `Send` and `spawn_local`, cancellation, select and task groups, channels, streams | 30–34 | [`spawn_local`], [`JoinHandle::abort`], [`timeout`], [`select`], [`race`], [`JoinSet`], [`AbortHandle`], [`interval`], [`as_completed`] | [`guide::lesson_30`] to [`guide::lesson_34`], [`guide::tasks_beyond_python`] |
 //! | the capstone: a Redis server that real clients use | 35 | [`net`], [`spawn_eager`], [`run_now`], [`select`] | [`guide::lesson_35`] |
+//! | testing every order: seeded schedules, `#[miniloop::test]` | 36 | [`explore`], [`test`], [`EventLoop::builder`] | [`guide::lesson_36`] |
 //! | virtual time: a paused clock that jumps to the next timer | 37 | [`time::now`], [`time::advance`], [`time::pause`], [`time::resume`] | [`guide::timers`], [`guide::lesson_37`] |
 //!
 //! # A first program
@@ -83,6 +84,7 @@
 
 pub mod blocking;
 pub mod event_loop;
+pub mod explore;
 pub mod http;
 mod join;
 pub mod net;
@@ -95,6 +97,10 @@ pub mod trace;
 mod waker;
 mod yield_now;
 
+// So that `#[miniloop::test]`, whose expansion names `::miniloop`, works in this crate's own
+// unit tests too.
+extern crate self as miniloop;
+
 pub use blocking::spawn_blocking;
 pub use event_loop::{run, spawn, spawn_local, EventLoop, Handle};
 pub use join::{as_completed, join_all, AsCompleted, JoinAll};
@@ -103,6 +109,47 @@ pub use sync_first::{is_suspend_allowed, run_now, spawn_eager, WouldSuspend};
 pub use task::{AbortHandle, JoinError, JoinHandle, JoinSet, TaskId};
 pub use time::{interval, sleep, sleep_until, timeout, Elapsed, Interval, Sleep, Timeout};
 pub use yield_now::{yield_now, YieldNow};
+
+/// Runs an `async fn` test on a fresh event loop: `#[miniloop::test]` instead of `#[test]`.
+///
+/// Options, each optional, separated by commas:
+/// - `timeout = "5s"` (or `"500ms"`, `"2m"`): a watchdog; a run that has not finished by then
+///   fails with the list of tasks still pending, instead of hanging CI.
+/// - `schedules = 500`: runs the test under 500 seeded task orders, stops at the first that
+///   fails, and prints its seed and the line that replays it.
+/// - `seed = 0x…`: runs the test once, in the order of that seed (the replay).
+/// - `start_paused = true`: the loop's clock is virtual and starts paused
+///   ([`Builder::start_paused`](event_loop::Builder::start_paused)): sleeps end as soon as
+///   every task waits. The watchdog's `timeout` stays on the wall clock.
+///
+/// With neither `schedules` nor `seed`, the test runs once, in the default order; the
+/// environment variable `MINILOOP_SEED=0x…` replays a seed without editing the test. The
+/// test may return `()` or a `Result` (an `Err` fails it). What a seed decides, and the runner
+/// behind this: [`explore`]; lesson 36 uses it to find an order bug.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+///
+/// #[miniloop::test(timeout = "5s")]
+/// async fn a_task_answers() {
+///     let task = miniloop::spawn(async {
+///         miniloop::sleep(Duration::from_millis(1)).await;
+///         42
+///     });
+///     assert_eq!(task.await.unwrap(), 42);
+/// }
+/// ```
+/// A mistake is a compile error that says what to write instead:
+/// ```compile_fail
+/// #[miniloop::test(sedules = 500)] // unknown option `sedules`; the options are ...
+/// async fn typo() {}
+/// ```
+/// ```compile_fail
+/// #[miniloop::test]
+/// fn not_async() {} // `#[miniloop::test]` goes on an `async fn` with no arguments
+/// ```
+pub use miniloop_macros::test;
 
 /// The chapters of `docs/` and the README, one page each, compiled into the crate docs so that
 /// every code block in them is tested by `cargo test`.
@@ -160,6 +207,7 @@ pub mod guide {
     page!(tasks_beyond_python, "docs/tasks-beyond-python.md");
     page!(ecosystem, "docs/ecosystem.md");
     page!(lesson_35, "docs/35-redis-on-miniloop.md");
+    page!(lesson_36, "docs/36-seeded-schedules.md");
     page!(lesson_37, "docs/37-an-hour-in-a-millisecond.md");
     page!(event_loop, "docs/event-loop.md");
     page!(tasks_and_wakers, "docs/tasks-and-wakers.md");

@@ -245,6 +245,13 @@ const LESSONS: &[Lesson] = &[
         examples: &["35_redis"],
         chapter: "docs/35-redis-on-miniloop.md",
     },
+    // After the capstone: testing a program like it, in every order its tasks may run.
+    Lesson {
+        number: "36",
+        title: "Seeded schedules: finding an order bug",
+        examples: &["36_seeded_schedules"],
+        chapter: "docs/36-seeded-schedules.md",
+    },
     Lesson {
         number: "37",
         title: "An hour in a millisecond: virtual time",

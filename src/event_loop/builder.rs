@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::seeded::SeededOrder;
 use super::EventLoop;
 use crate::trace::{ObserveConfig, TraceLog};
 
@@ -34,6 +35,8 @@ use crate::trace::{ObserveConfig, TraceLog};
 #[must_use = "a builder does nothing until `build()` makes the loop"]
 pub struct Builder {
     config: ObserveConfig,
+    /// The seed of the loop's task order (`seed`); `None` is first in, first out.
+    seed: Option<u64>,
     /// Whether the loop gets a virtual clock, paused (`start_paused`).
     is_paused: bool,
 }
@@ -43,6 +46,7 @@ impl Builder {
     pub fn new() -> Builder {
         Builder {
             config: ObserveConfig::from_env(),
+            seed: None,
             is_paused: false,
         }
     }
@@ -69,6 +73,38 @@ impl Builder {
     /// Records when each task runs and waits; read it with [`EventLoop::timeline`].
     pub fn record_timeline(mut self, is_on: bool) -> Builder {
         self.config.record_timeline = is_on;
+        self
+    }
+
+    /// Polls the ready tasks of each turn in an order drawn from `seed`, holding some back
+    /// to the next turn, instead of first in, first out: one seed is one interleaving of the
+    /// tasks' steps, the same on every run. [`explore`](crate::explore) tries many seeds;
+    /// what a seed does and does not decide: `src/event_loop/seeded.rs`, lesson 36.
+    ///
+    /// Without it (the default) the order is first in, first out, at no cost.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let order_for = |seed| {
+    ///     let order = Arc::new(Mutex::new(Vec::new()));
+    ///     let event_loop = miniloop::EventLoop::builder().seed(seed).build();
+    ///     event_loop.run_until_complete(async {
+    ///         let tasks: Vec<_> = (0..5)
+    ///             .map(|n| {
+    ///                 let order = Arc::clone(&order);
+    ///                 miniloop::spawn(async move { order.lock().unwrap().push(n) })
+    ///             })
+    ///             .collect();
+    ///         miniloop::join_all(tasks).await;
+    ///     });
+    ///     Arc::try_unwrap(order).unwrap().into_inner().unwrap()
+    /// };
+    /// assert_eq!(order_for(0x2a), order_for(0x2a)); // a seed replays
+    /// ```
+    pub fn seed(mut self, seed: u64) -> Builder {
+        self.seed = Some(seed);
         self
     }
 
@@ -106,6 +142,7 @@ impl Builder {
         if self.is_paused {
             super::Core::start_paused(&mut event_loop.core);
         }
+        event_loop.core.seeded.set(self.seed.map(SeededOrder::new));
         event_loop
     }
 }

@@ -104,6 +104,10 @@ impl Core {
 
     /// Polls each task that is in the run queue now; tasks woken meanwhile wait a turn.
     fn run_ready_tasks(&self) {
+        // A loop built with a seed draws the order instead (`seeded.rs`): one branch a turn.
+        if let Some(order) = self.seeded.get() {
+            return self.run_ready_tasks_seeded(order);
+        }
         // This turn's batch is the whole run queue, swapped for the empty batch buffer: a
         // wake during the polls below goes into that fresh queue, for the next turn. (Only
         // this function touches `turn_batch`, so its borrow may span the polls.)
@@ -117,7 +121,7 @@ impl Core {
 
     /// Takes the task under `key` out of the table and polls it (or cancels it, if its
     /// `JoinHandle` asked: the task's own poll checks that first).
-    fn run_task(&self, key: TaskKey) {
+    pub(super) fn run_task(&self, key: TaskKey) {
         let taken = self.scheduler.borrow_mut().take_for_poll(key);
         let Taken::Task(task) = taken else { return };
         self.poll_task(key, task);
