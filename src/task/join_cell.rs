@@ -166,16 +166,36 @@ impl<V> JoinCell<V> {
     /// Only the handle side calls this and `try_take`, never from two threads at once, and
     /// never after `detach`.
     #[allow(unsafe_code)]
+    #[inline]
     pub(crate) unsafe fn poll_take(
         &self,
         waker: &Waker,
         before_new_waker: impl FnOnce(),
     ) -> Poll<V> {
-        let mut state = self.state.load(Ordering::Acquire);
+        // Inlined up to here: a handle awaited after its task finished (every handle of
+        // `spawn_many` but the first) costs a load and a test, not a call.
+        let state = self.state.load(Ordering::Acquire);
         if state & COMPLETE != 0 {
             // SAFETY: passed on from our caller.
             return Poll::Ready(unsafe { self.take_output() });
         }
+        // SAFETY: passed on from our caller.
+        unsafe { self.leave_waker(state, waker, before_new_waker) }
+    }
+
+    /// `poll_take` when the output is not in yet (`state`, as `poll_take` loaded it, has no
+    /// `COMPLETE`): leaves `waker`, unless the cell holds one that wakes the same task.
+    ///
+    /// # Safety
+    /// As for `poll_take`.
+    #[allow(unsafe_code)]
+    #[inline(never)]
+    unsafe fn leave_waker(
+        &self,
+        mut state: usize,
+        waker: &Waker,
+        before_new_waker: impl FnOnce(),
+    ) -> Poll<V> {
         if state & JOIN_WAKER != 0 {
             // SAFETY: `JOIN_WAKER` is set: reading the waker is allowed.
             let is_same = unsafe {
