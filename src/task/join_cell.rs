@@ -98,29 +98,58 @@ impl<V> JoinCell<V> {
     /// # Safety
     /// Only the task side calls this, never from two threads at once.
     #[allow(unsafe_code)]
+    #[inline]
     pub(crate) unsafe fn complete(&self, value: V) {
+        // Inlined up to the `fetch_or`: a task whose handle is alive and not awaited yet (every
+        // task of `spawn_many` but the first) costs a load, a store and one atomic, not a call.
         let state = self.state.load(Ordering::Acquire);
-        if state & COMPLETE != 0 {
-            drop_quietly(value); // only the task side sets `COMPLETE`: this is a second report
-            return;
-        }
-        if state & DETACHED != 0 {
-            // The handle is gone for good (`detach` is its last call), so no other thread
-            // writes `state` or touches the cells any more, and the `Acquire` above has seen
-            // all it did. Nobody will read the output: drop it rather than store it, and
-            // mark the cell complete with a plain store instead of a read-modify-write.
-            // (`chained_spawn`, whose handles are dropped at once, saves one atomic per task.)
-            if state & JOIN_WAKER != 0 {
-                // SAFETY: `JOIN_WAKER` with `DETACHED` leaves the waker to the task side.
-                drop_quietly_if_some(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
-            }
-            self.state.store(state | COMPLETE, Ordering::Release);
-            drop_quietly(value);
-            return;
+        if state & (COMPLETE | DETACHED) != 0 {
+            // SAFETY: passed on from our caller.
+            return unsafe { self.complete_unheard(state, value) };
         }
         // SAFETY: `COMPLETE` is unset, so `output` is the task side's, and we are it.
         unsafe { self.output.with_mut(|output| *output = Some(value)) };
         let before = self.state.fetch_or(COMPLETE, Ordering::AcqRel);
+        if before & (DETACHED | JOIN_WAKER) != 0 {
+            // SAFETY: passed on from our caller.
+            unsafe { self.wake_or_drop(before) };
+        }
+        // Otherwise nobody awaits the handle yet; its next poll finds the output.
+    }
+
+    /// `complete` when nobody will read `value`: the cell is complete already, or the handle
+    /// is gone (`state`, as `complete` loaded it, has `COMPLETE` or `DETACHED`).
+    ///
+    /// # Safety
+    /// As for `complete`.
+    #[allow(unsafe_code)]
+    #[inline(never)]
+    unsafe fn complete_unheard(&self, state: usize, value: V) {
+        if state & COMPLETE != 0 {
+            drop_quietly(value); // only the task side sets `COMPLETE`: this is a second report
+            return;
+        }
+        // The handle is gone for good (`detach` is its last call), so no other thread writes
+        // `state` or touches the cells any more, and the `Acquire` in `complete` has seen all
+        // it did. Nobody will read the output: drop it rather than store it, and mark the cell
+        // complete with a plain store instead of a read-modify-write. (`chained_spawn`, whose
+        // handles are dropped at once, saves one atomic per task.)
+        if state & JOIN_WAKER != 0 {
+            // SAFETY: `JOIN_WAKER` with `DETACHED` leaves the waker to the task side.
+            drop_quietly_if_some(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
+        }
+        self.state.store(state | COMPLETE, Ordering::Release);
+        drop_quietly(value);
+    }
+
+    /// `complete` after it set `COMPLETE`, when the bits before (`before`) say that the handle
+    /// went meanwhile (the output is ours to drop) or that a waker waits to be woken.
+    ///
+    /// # Safety
+    /// As for `complete`; only `complete` calls it, right after its `fetch_or`.
+    #[allow(unsafe_code)]
+    #[inline(never)]
+    unsafe fn wake_or_drop(&self, before: usize) {
         if before & DETACHED != 0 {
             // SAFETY: the handle is gone and never looks again, so the output is ours.
             drop_quietly_if_some(unsafe { self.output.with_mut(|output| (*output).take()) });
@@ -131,9 +160,6 @@ impl<V> JoinCell<V> {
                 drop_quietly_if_some(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
             }
             return;
-        }
-        if before & JOIN_WAKER == 0 {
-            return; // nobody awaits the handle yet; its next poll finds the output
         }
         // SAFETY: `JOIN_WAKER` is set: both sides may read the waker, neither changes it.
         unsafe {
