@@ -308,17 +308,36 @@ impl<V> JoinCell<V> {
     /// # Safety
     /// Only the handle side calls this, once, and calls nothing after it.
     #[allow(unsafe_code)]
+    #[inline]
     pub(crate) unsafe fn detach(&self) {
         let state = self.state.load(Ordering::Acquire);
-        let before = if state & (COMPLETE | JOIN_WAKER) == COMPLETE {
-            // The task side is done with the cell for good: it has put the output in and has
-            // no waker of ours left to wake (clearing `JOIN_WAKER` is its last access), and the
-            // `Acquire` above has seen all it did. Nobody reads `DETACHED` any more, so it is
-            // not set: one read-modify-write fewer for every handle that got its output.
-            state
-        } else {
-            self.state.fetch_or(DETACHED, Ordering::AcqRel)
-        };
+        if state & (COMPLETE | JOIN_WAKER) != COMPLETE {
+            // SAFETY: passed on from our caller.
+            return unsafe { self.detach_announced() };
+        }
+        // Inlined up to here: the task side is done with the cell for good. It has put the
+        // output in and has no waker of ours left to wake (clearing `JOIN_WAKER` is its last
+        // access), and the `Acquire` above has seen all it did. Nobody reads `DETACHED` any
+        // more, so it is not set: one read-modify-write fewer for every handle that got its
+        // output, and no call.
+        // SAFETY: `COMPLETE` is set and the handle has not detached before: the output is ours.
+        let output = unsafe { self.output.with_mut(|output| (*output).take()) };
+        // SAFETY: the task side has cleared `JOIN_WAKER` (or never saw it), so it reads the
+        // waker no more: it is ours.
+        drop_quietly_if_some(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
+        drop_quietly_if_some(output);
+    }
+
+    /// `detach` while the task side may still touch the cell (it has not completed, or it
+    /// has a waker of ours to wake): sets `DETACHED`, then drops what that leaves to the
+    /// handle.
+    ///
+    /// # Safety
+    /// As for `detach`, which is its only caller.
+    #[allow(unsafe_code)]
+    #[inline(never)]
+    unsafe fn detach_announced(&self) {
+        let before = self.state.fetch_or(DETACHED, Ordering::AcqRel);
         if before & COMPLETE == 0 {
             if before & JOIN_WAKER == 0 {
                 // SAFETY: `JOIN_WAKER` is unset: the waker is ours, and `DETACHED` tells the
