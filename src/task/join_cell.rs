@@ -107,8 +107,10 @@ impl<V> JoinCell<V> {
             // SAFETY: passed on from our caller.
             return unsafe { self.complete_unheard(state, value) };
         }
-        // SAFETY: `COMPLETE` is unset, so `output` is the task side's, and we are it.
-        unsafe { self.output.with_mut(|output| *output = Some(value)) };
+        // SAFETY: `COMPLETE` is unset, so `output` is the task side's, and we are it. It is
+        // empty (only this line fills it, once: a second report finds `COMPLETE`), so it is
+        // written over without a check for an old value to drop.
+        unsafe { self.output.with_mut(|output| output.write(Some(value))) };
         let before = self.state.fetch_or(COMPLETE, Ordering::AcqRel);
         if before & (DETACHED | JOIN_WAKER) != 0 {
             // SAFETY: passed on from our caller.
