@@ -103,20 +103,30 @@ impl<V> JoinCell<V> {
         // Inlined up to the `fetch_or`: a task whose handle is alive and not awaited yet (every
         // task of `spawn_many` but the first) costs a load, a store and one atomic, not a call.
         let state = self.state.load(Ordering::Acquire);
-        if state & (COMPLETE | DETACHED) != 0 {
+        if state & (COMPLETE | DETACHED) == 0 {
+            // SAFETY: `COMPLETE` is unset, so `output` is the task side's, and we are it. It
+            // is empty (only this line fills it, once: a second report finds `COMPLETE`), so
+            // it is written over without a check for an old value to drop.
+            unsafe { self.output.with_mut(|output| output.write(Some(value))) };
+            let before = self.state.fetch_or(COMPLETE, Ordering::AcqRel);
+            if before & (DETACHED | JOIN_WAKER) != 0 {
+                // SAFETY: passed on from our caller.
+                unsafe { self.wake_or_drop(before) };
+            }
+            // Otherwise nobody awaits the handle yet; its next poll finds the output.
+            return;
+        }
+        if state & (COMPLETE | JOIN_WAKER) != 0 {
             // SAFETY: passed on from our caller.
             return unsafe { self.complete_unheard(state, value) };
         }
-        // SAFETY: `COMPLETE` is unset, so `output` is the task side's, and we are it. It is
-        // empty (only this line fills it, once: a second report finds `COMPLETE`), so it is
-        // written over without a check for an old value to drop.
-        unsafe { self.output.with_mut(|output| output.write(Some(value))) };
-        let before = self.state.fetch_or(COMPLETE, Ordering::AcqRel);
-        if before & (DETACHED | JOIN_WAKER) != 0 {
-            // SAFETY: passed on from our caller.
-            unsafe { self.wake_or_drop(before) };
-        }
-        // Otherwise nobody awaits the handle yet; its next poll finds the output.
+        // `DETACHED` alone, inlined too: a task whose handle was dropped at once (a detached
+        // spawn, `chained_spawn`). The handle is gone for good and left no waker, so nobody
+        // writes `state` or touches the cells any more, and the `Acquire` above has seen all
+        // it did: a plain store marks the cell complete, and the output nobody will read is
+        // dropped rather than stored.
+        self.state.store(state | COMPLETE, Ordering::Release);
+        drop_quietly(value);
     }
 
     /// `complete` when nobody will read `value`: the cell is complete already, or the handle
