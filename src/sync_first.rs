@@ -75,6 +75,7 @@ impl Drop for EagerDepth {
 /// let inside = miniloop::run_now(async { miniloop::is_suspend_allowed() });
 /// assert_eq!(inside, Ok(false));
 /// ```
+#[inline] // every `JoinHandle` poll asks; a thread-local read, not worth a call
 pub fn is_suspend_allowed() -> bool {
     FORBIDDEN_DEPTH.try_with(Cell::get).unwrap_or(0) == 0
 }

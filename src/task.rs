@@ -325,6 +325,7 @@ impl<T> TaskShared<T> {
     /// Only the task's finishing side calls it, never from two threads at once: the holder of
     /// the task's `TaskRef`, or the one pool thread that runs a `spawn_blocking` job.
     #[allow(unsafe_code)]
+    #[inline] // into `poll_future`, with the common path of `JoinCell::complete`
     pub(crate) unsafe fn finish(&self, result: Result<T, JoinError>) {
         let result = result.map_err(JoinError::into_cause);
         // SAFETY: our caller is the task side, as required above.

@@ -98,42 +98,80 @@ impl<V> JoinCell<V> {
     /// # Safety
     /// Only the task side calls this, never from two threads at once.
     #[allow(unsafe_code)]
+    #[inline]
     pub(crate) unsafe fn complete(&self, value: V) {
+        // Inlined up to the `fetch_or`: a task whose handle is alive and not awaited yet (every
+        // task of `spawn_many` but the first) costs a load, a store and one atomic, not a call.
         let state = self.state.load(Ordering::Acquire);
+        if state & (COMPLETE | DETACHED) == 0 {
+            // SAFETY: `COMPLETE` is unset, so `output` is the task side's, and we are it. It
+            // is empty (only this line fills it, once: a second report finds `COMPLETE`), so
+            // it is written over without a check for an old value to drop.
+            unsafe { self.output.with_mut(|output| output.write(Some(value))) };
+            let before = self.state.fetch_or(COMPLETE, Ordering::AcqRel);
+            if before & (DETACHED | JOIN_WAKER) != 0 {
+                // SAFETY: passed on from our caller.
+                unsafe { self.wake_or_drop(before) };
+            }
+            // Otherwise nobody awaits the handle yet; its next poll finds the output.
+            return;
+        }
+        if state & (COMPLETE | JOIN_WAKER) != 0 {
+            // SAFETY: passed on from our caller.
+            return unsafe { self.complete_unheard(state, value) };
+        }
+        // `DETACHED` alone, inlined too: a task whose handle was dropped at once (a detached
+        // spawn, `chained_spawn`). The handle is gone for good and left no waker, so nobody
+        // writes `state` or touches the cells any more, and the `Acquire` above has seen all
+        // it did: a plain store marks the cell complete, and the output nobody will read is
+        // dropped rather than stored.
+        self.state.store(state | COMPLETE, Ordering::Release);
+        drop_quietly(value);
+    }
+
+    /// `complete` when nobody will read `value`: the cell is complete already, or the handle
+    /// is gone (`state`, as `complete` loaded it, has `COMPLETE` or `DETACHED`).
+    ///
+    /// # Safety
+    /// As for `complete`.
+    #[allow(unsafe_code)]
+    #[inline(never)]
+    unsafe fn complete_unheard(&self, state: usize, value: V) {
         if state & COMPLETE != 0 {
             drop_quietly(value); // only the task side sets `COMPLETE`: this is a second report
             return;
         }
-        if state & DETACHED != 0 {
-            // The handle is gone for good (`detach` is its last call), so no other thread
-            // writes `state` or touches the cells any more, and the `Acquire` above has seen
-            // all it did. Nobody will read the output: drop it rather than store it, and
-            // mark the cell complete with a plain store instead of a read-modify-write.
-            // (`chained_spawn`, whose handles are dropped at once, saves one atomic per task.)
-            if state & JOIN_WAKER != 0 {
-                // SAFETY: `JOIN_WAKER` with `DETACHED` leaves the waker to the task side.
-                drop_quietly(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
-            }
-            self.state.store(state | COMPLETE, Ordering::Release);
-            drop_quietly(value);
-            return;
+        // The handle is gone for good (`detach` is its last call), so no other thread writes
+        // `state` or touches the cells any more, and the `Acquire` in `complete` has seen all
+        // it did. Nobody will read the output: drop it rather than store it, and mark the cell
+        // complete with a plain store instead of a read-modify-write. (`chained_spawn`, whose
+        // handles are dropped at once, saves one atomic per task.)
+        if state & JOIN_WAKER != 0 {
+            // SAFETY: `JOIN_WAKER` with `DETACHED` leaves the waker to the task side.
+            drop_quietly_if_some(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
         }
-        // SAFETY: `COMPLETE` is unset, so `output` is the task side's, and we are it.
-        unsafe { self.output.with_mut(|output| *output = Some(value)) };
-        let before = self.state.fetch_or(COMPLETE, Ordering::AcqRel);
+        self.state.store(state | COMPLETE, Ordering::Release);
+        drop_quietly(value);
+    }
+
+    /// `complete` after it set `COMPLETE`, when the bits before (`before`) say that the handle
+    /// went meanwhile (the output is ours to drop) or that a waker waits to be woken.
+    ///
+    /// # Safety
+    /// As for `complete`; only `complete` calls it, right after its `fetch_or`.
+    #[allow(unsafe_code)]
+    #[inline(never)]
+    unsafe fn wake_or_drop(&self, before: usize) {
         if before & DETACHED != 0 {
             // SAFETY: the handle is gone and never looks again, so the output is ours.
-            drop_quietly(unsafe { self.output.with_mut(|output| (*output).take()) });
+            drop_quietly_if_some(unsafe { self.output.with_mut(|output| (*output).take()) });
             if before & JOIN_WAKER != 0 {
                 // SAFETY: the handle left its waker flagged when it went: it is ours too. (If
                 // the flag is unset, the handle drops the waker itself: touching it here too
                 // was a race that the loom model found, `tests/loom_join.rs`.)
-                drop_quietly(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
+                drop_quietly_if_some(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
             }
             return;
-        }
-        if before & JOIN_WAKER == 0 {
-            return; // nobody awaits the handle yet; its next poll finds the output
         }
         // SAFETY: `JOIN_WAKER` is set: both sides may read the waker, neither changes it.
         unsafe {
@@ -147,7 +185,7 @@ impl<V> JoinCell<V> {
         if before & DETACHED != 0 {
             // SAFETY: the handle was dropped while `JOIN_WAKER` was set, so it left the waker
             // to us, and it never looks again.
-            drop_quietly(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
+            drop_quietly_if_some(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
         }
     }
 
@@ -166,16 +204,36 @@ impl<V> JoinCell<V> {
     /// Only the handle side calls this and `try_take`, never from two threads at once, and
     /// never after `detach`.
     #[allow(unsafe_code)]
+    #[inline]
     pub(crate) unsafe fn poll_take(
         &self,
         waker: &Waker,
         before_new_waker: impl FnOnce(),
     ) -> Poll<V> {
-        let mut state = self.state.load(Ordering::Acquire);
+        // Inlined up to here: a handle awaited after its task finished (every handle of
+        // `spawn_many` but the first) costs a load and a test, not a call.
+        let state = self.state.load(Ordering::Acquire);
         if state & COMPLETE != 0 {
             // SAFETY: passed on from our caller.
             return Poll::Ready(unsafe { self.take_output() });
         }
+        // SAFETY: passed on from our caller.
+        unsafe { self.leave_waker(state, waker, before_new_waker) }
+    }
+
+    /// `poll_take` when the output is not in yet (`state`, as `poll_take` loaded it, has no
+    /// `COMPLETE`): leaves `waker`, unless the cell holds one that wakes the same task.
+    ///
+    /// # Safety
+    /// As for `poll_take`.
+    #[allow(unsafe_code)]
+    #[inline(never)]
+    unsafe fn leave_waker(
+        &self,
+        mut state: usize,
+        waker: &Waker,
+        before_new_waker: impl FnOnce(),
+    ) -> Poll<V> {
         if state & JOIN_WAKER != 0 {
             // SAFETY: `JOIN_WAKER` is set: reading the waker is allowed.
             let is_same = unsafe {
@@ -262,22 +320,41 @@ impl<V> JoinCell<V> {
     /// # Safety
     /// Only the handle side calls this, once, and calls nothing after it.
     #[allow(unsafe_code)]
+    #[inline]
     pub(crate) unsafe fn detach(&self) {
         let state = self.state.load(Ordering::Acquire);
-        let before = if state & (COMPLETE | JOIN_WAKER) == COMPLETE {
-            // The task side is done with the cell for good: it has put the output in and has
-            // no waker of ours left to wake (clearing `JOIN_WAKER` is its last access), and the
-            // `Acquire` above has seen all it did. Nobody reads `DETACHED` any more, so it is
-            // not set: one read-modify-write fewer for every handle that got its output.
-            state
-        } else {
-            self.state.fetch_or(DETACHED, Ordering::AcqRel)
-        };
+        if state & (COMPLETE | JOIN_WAKER) != COMPLETE {
+            // SAFETY: passed on from our caller.
+            return unsafe { self.detach_announced() };
+        }
+        // Inlined up to here: the task side is done with the cell for good. It has put the
+        // output in and has no waker of ours left to wake (clearing `JOIN_WAKER` is its last
+        // access), and the `Acquire` above has seen all it did. Nobody reads `DETACHED` any
+        // more, so it is not set: one read-modify-write fewer for every handle that got its
+        // output, and no call.
+        // SAFETY: `COMPLETE` is set and the handle has not detached before: the output is ours.
+        let output = unsafe { self.output.with_mut(|output| (*output).take()) };
+        // SAFETY: the task side has cleared `JOIN_WAKER` (or never saw it), so it reads the
+        // waker no more: it is ours.
+        drop_quietly_if_some(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
+        drop_quietly_if_some(output);
+    }
+
+    /// `detach` while the task side may still touch the cell (it has not completed, or it
+    /// has a waker of ours to wake): sets `DETACHED`, then drops what that leaves to the
+    /// handle.
+    ///
+    /// # Safety
+    /// As for `detach`, which is its only caller.
+    #[allow(unsafe_code)]
+    #[inline(never)]
+    unsafe fn detach_announced(&self) {
+        let before = self.state.fetch_or(DETACHED, Ordering::AcqRel);
         if before & COMPLETE == 0 {
             if before & JOIN_WAKER == 0 {
                 // SAFETY: `JOIN_WAKER` is unset: the waker is ours, and `DETACHED` tells the
                 // task side to leave it (it reads it only if `JOIN_WAKER` was set).
-                drop_quietly(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
+                drop_quietly_if_some(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
             }
             return; // the task side drops the output when it comes
         }
@@ -286,9 +363,9 @@ impl<V> JoinCell<V> {
         if before & JOIN_WAKER == 0 {
             // SAFETY: the task side has cleared `JOIN_WAKER` (or never saw it), so it reads
             // the waker no more: it is ours.
-            drop_quietly(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
+            drop_quietly_if_some(unsafe { self.waker.with_mut(|waker| (*waker).take()) });
         }
-        drop_quietly(output);
+        drop_quietly_if_some(output);
     }
 
     /// # Safety
@@ -328,6 +405,16 @@ pub(crate) struct JoinView {
 /// Drops `value`, containing a panic from its `Drop` (an output's `Drop` is user code).
 fn drop_quietly<T>(value: T) {
     let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
+}
+
+/// `drop_quietly` for what a side takes out of a cell, which is most often nothing: a handle
+/// that got its output drops an empty `Option`, and usually no waker. Nothing to drop costs a
+/// test here rather than a call (10 instructions per task in `spawn_many`).
+#[inline(always)]
+fn drop_quietly_if_some<T>(value: Option<T>) {
+    if let Some(value) = value {
+        drop_quietly(value);
+    }
 }
 
 /// std's atomics and an `UnsafeCell` with loom's closure-based API, or loom's own types when
