@@ -1626,6 +1626,7 @@ fn lesson_27_the_vtable_holds_our_four_functions() {
 /// docs/reactor.md: at lesson 02's second reactor wait, five slots each hold one reader;
 /// `finish` returns `Ok` when the first site answers.
 #[test]
+#[cfg(feature = "lessons")] // the lesson starts the slow-sites server
 fn reactor_chapter_five_slots_one_reader_each() {
     let Some(output) = run_under_gdb_with(
         "02_concurrent_requests",

@@ -322,6 +322,7 @@ fn a_slot_cut_from_the_task_table_comes_back_with_a_fresh_generation() {
 }
 
 /// Records the timeline of `tasks` tasks that each yield once; returns how long it took.
+#[cfg(feature = "observe")] // the timeline is `observe`'s
 fn record_timeline_of(tasks: usize) -> Duration {
     let event_loop = EventLoop::builder().record_timeline(true).build();
     let started = std::time::Instant::now();
@@ -345,6 +346,7 @@ fn record_timeline_of(tasks: usize) -> Duration {
 ///
 /// Guards: observing the loop never makes it asymptotically slower.
 #[test]
+#[cfg(feature = "observe")] // the timeline is `observe`'s
 #[cfg_attr(miri, ignore = "tens of thousands of tasks: far too slow under miri")]
 fn recording_a_timeline_is_linear_in_the_number_of_tasks() {
     record_timeline_of(1_000); // warm up the allocator

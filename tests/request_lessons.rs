@@ -109,12 +109,16 @@ fn lesson_01_requests_the_sites_one_after_another() {
 fn lesson_02_finishes_in_delay_order_well_under_lesson_01s_time() {
     let concurrent = lesson_stdout("02_concurrent_requests");
     assert_eq!(requested_sites(&concurrent), DELAY_ORDER, "{concurrent}");
-    assert_eq!(concurrent.lines().count(), 12, "{concurrent}");
-    // The timeline overlaps: every request starts before the quickest one has ended.
-    let rows = timeline_rows(&concurrent);
-    assert_eq!(rows.len(), 5, "{concurrent}");
-    let first_end = rows.iter().map(|row| row.1).min().expect("five rows");
-    assert!(rows.iter().all(|row| row.0 < first_end), "{concurrent}");
+    // The loop records this timeline with `observe` (lesson 01 draws its own); without it the
+    // run times below still show the overlap.
+    if cfg!(feature = "observe") {
+        assert_eq!(concurrent.lines().count(), 12, "{concurrent}");
+        // The timeline overlaps: every request starts before the quickest one has ended.
+        let rows = timeline_rows(&concurrent);
+        assert_eq!(rows.len(), 5, "{concurrent}");
+        let first_end = rows.iter().map(|row| row.1).min().expect("five rows");
+        assert!(rows.iter().all(|row| row.0 < first_end), "{concurrent}");
+    }
     let (run_time, cumulative) = run_times(&concurrent);
     assert!(run_time < cumulative, "{concurrent}");
 

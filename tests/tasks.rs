@@ -626,16 +626,19 @@ fn a_panic_in_an_outputs_drop_is_contained() {
         drop(event_loop); // cancels the holder, whose handle drops the second output
         log.describe()
     });
-    for line in ["poll task#1 -> ready", "finished task#1", "finished task#2"] {
+    // The trace is `observe`'s; without it the run above still checks that the loop goes on.
+    if cfg!(feature = "observe") {
+        for line in ["poll task#1 -> ready", "finished task#1", "finished task#2"] {
+            assert!(
+                events.iter().any(|event| event == line),
+                "no `{line}` in {events:#?}"
+            );
+        }
         assert!(
-            events.iter().any(|event| event == line),
-            "no `{line}` in {events:#?}"
+            !events.iter().any(|event| event.contains("panicked")),
+            "{events:#?}"
         );
     }
-    assert!(
-        !events.iter().any(|event| event.contains("panicked")),
-        "{events:#?}"
-    );
 }
 
 /// A value whose `Drop` always panics, also while the thread is unwinding from another panic

@@ -1,5 +1,7 @@
 //! The event trace: for a small fixed program, the loop reports the events it went through,
 //! in the order a reader expects (`docs/seeing-it-run.md`).
+// Only with the `observe` feature (on by default): the trace and the timeline are its.
+#![cfg(feature = "observe")]
 
 use std::process::Command;
 use std::sync::{Arc, Mutex};

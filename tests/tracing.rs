@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
+#[cfg(feature = "observe")] // for the tests of the loop's events
 use std::task::{Poll, Waker};
+#[cfg(feature = "observe")]
 use std::time::Duration;
 
 use tracing::field::{Field, Visit};
@@ -129,6 +131,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Collector {
 }
 
 /// The events with this target, as (fields, the task span they happened in).
+#[cfg(feature = "observe")] // the loop's events come from `observe`'s hooks
 fn events_of(seen: &[Seen], wanted: &str) -> Vec<(Fields, Option<String>)> {
     seen.iter()
         .filter_map(|seen| match seen {
@@ -144,6 +147,7 @@ fn events_of(seen: &[Seen], wanted: &str) -> Vec<(Fields, Option<String>)> {
 }
 
 /// The `task` span created for the task named `name`: its fields.
+#[cfg(feature = "observe")] // the loop's events come from `observe`'s hooks
 fn task_span(seen: &[Seen], name: &str) -> Fields {
     seen.iter()
         .find_map(|seen| match seen {
@@ -162,6 +166,7 @@ fn task_span(seen: &[Seen], name: &str) -> Fields {
 /// the task logs is nested under it, each poll ends with a `poll` event, and the span closes
 /// when the task ends.
 #[test]
+#[cfg(feature = "observe")] // the loop's events come from `observe`'s hooks
 fn each_task_has_a_span_entered_for_each_poll() {
     let collector = Collector::default();
     let spawned_on = line!() + 4;
@@ -225,6 +230,7 @@ fn each_task_has_a_span_entered_for_each_poll() {
 /// A wake names its task and where it came from: the loop's thread (and then it happens
 /// inside the waking task's span), or another thread, by that thread's name.
 #[test]
+#[cfg(feature = "observe")] // the loop's events come from `observe`'s hooks
 fn wakes_say_where_they_came_from() {
     let collector = Collector::default();
     collector.collect(|| {
@@ -285,6 +291,7 @@ fn wakes_say_where_they_came_from() {
 
 /// A timer that fires says so, and the loop's blocking wait before it is an `idle` event.
 #[test]
+#[cfg(feature = "observe")] // the loop's events come from `observe`'s hooks
 fn timers_and_idle_waits_are_events() {
     let collector = Collector::default();
     collector.collect(|| {
@@ -311,6 +318,7 @@ fn timers_and_idle_waits_are_events() {
 /// The slow-poll warning goes to the subscriber, at `WARN`, inside the slow task's span, with
 /// the task's name and spawn line as fields.
 #[test]
+#[cfg(feature = "observe")] // the loop's events come from `observe`'s hooks
 fn a_slow_poll_is_a_warning_event() {
     let collector = Collector::default();
     collector.collect(|| {
@@ -436,6 +444,7 @@ fn bad_env_values_are_warned_through_tracing_not_stderr() {
 /// named by its message. (That Perfetto opens such a file is Perfetto's promise; this checks
 /// the file has what the chapter says it shows.)
 #[test]
+#[cfg(feature = "observe")] // the loop's events come from `observe`'s hooks
 #[cfg_attr(miri, ignore = "starts a child process")]
 fn the_perfetto_example_writes_a_slice_per_poll() {
     let path =

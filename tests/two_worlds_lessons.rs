@@ -149,22 +149,25 @@ fn lesson_15_blocking_stalls_the_ticker_and_the_detector_names_the_blocker() {
         "on the pool the ticker was {on_the_pool} s late, inline {inline} s"
     );
 
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let warnings: Vec<&str> = stderr
-        .lines()
-        .filter(|line| line.contains("held the event loop"))
-        .collect();
-    assert_eq!(
-        warnings.len(),
-        1,
-        "one slow poll, in part 1; stderr:\n{stderr}"
-    );
-    assert!(warnings[0].contains("\"blocker\""), "{}", warnings[0]);
-    assert!(
-        warnings[0].contains("15_blocking_inside_async.rs"),
-        "{}",
-        warnings[0]
-    );
+    // The detector is `observe`'s; without it the lateness above still shows the stall.
+    if cfg!(feature = "observe") {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let warnings: Vec<&str> = stderr
+            .lines()
+            .filter(|line| line.contains("held the event loop"))
+            .collect();
+        assert_eq!(
+            warnings.len(),
+            1,
+            "one slow poll, in part 1; stderr:\n{stderr}"
+        );
+        assert!(warnings[0].contains("\"blocker\""), "{}", warnings[0]);
+        assert!(
+            warnings[0].contains("15_blocking_inside_async.rs"),
+            "{}",
+            warnings[0]
+        );
+    }
 }
 
 /// `run` from plain code works; from inside a task it is refused with the nesting message;

@@ -21,6 +21,7 @@ use crate::trace::{ObserveConfig, TraceLog};
 /// event_loop.run_until_complete(async {
 ///     miniloop::task::Builder::new().name("greeter").spawn(async {}).await.unwrap();
 /// });
+/// # #[cfg(feature = "observe")] // the trace is `observe`'s
 /// assert_eq!(
 ///     log.describe(),
 ///     [
