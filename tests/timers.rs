@@ -369,6 +369,43 @@ fn timer_heap_len_counts_the_lane_and_the_heap_exactly() {
     assert_eq!(filed, (5, 5));
 }
 
+/// Guarantee (issue 20, third mutation run): `EventLoop::table_sizes`, whose numbers
+/// `tests/spike_memory.rs` prints when a spike is not given back, reports the tables as they
+/// are: a slot per live task and per filed timer, capacities at least that, and the timers
+/// in the in-order lane or the heap. Fails with `table_sizes` returning `[0; 6]` or `[1; 6]`,
+/// the two mutants `cargo mutants` found that no test noticed.
+#[test]
+fn table_sizes_report_a_slot_per_live_task_and_per_filed_timer() {
+    let event_loop = EventLoop::new();
+    let sizes = event_loop.run_until_complete(async {
+        let sleepers: Vec<_> = (0..100)
+            .map(|_| miniloop::spawn(sleep(Duration::from_secs(3600))))
+            .collect();
+        miniloop::yield_now().await; // each sleeper was polled once and filed its timer
+        let sizes = event_loop.table_sizes();
+        drop(sleepers);
+        sizes
+    });
+    let [slots, slot_capacity, timer_slots, timer_capacity, heap, lane] = sizes;
+    assert!(slots >= 100, "100 live tasks, but {slots} task slots");
+    assert!(
+        slot_capacity >= slots,
+        "task slot capacity {slot_capacity} < {slots} slots"
+    );
+    assert!(
+        timer_slots >= 100,
+        "100 filed timers, but {timer_slots} timer slots"
+    );
+    assert!(
+        timer_capacity >= timer_slots,
+        "timer slot capacity {timer_capacity} < {timer_slots}"
+    );
+    assert!(
+        heap + lane >= 100,
+        "100 timers, but the heap holds {heap} and the lane {lane}"
+    );
+}
+
 /// Proves that a miniloop timer awaited where no miniloop loop runs (here in futures'
 /// `block_on`) panics with a message that names the problem.
 #[test]
