@@ -52,7 +52,7 @@ pub use builder::Builder;
 pub use handle::Handle;
 pub(crate) use scheduler::cut_vacant_tail;
 use scheduler::Scheduler;
-use seeded::SeededOrder;
+pub(crate) use seeded::SeededOrder;
 pub(crate) use stuck::note_join_waker;
 use stuck::{JoinWakerNote, MIN_NOTES_BEFORE_PRUNING};
 

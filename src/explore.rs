@@ -35,7 +35,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::event_loop::{pending_tasks, Builder};
+use crate::event_loop::{pending_tasks, Builder, SeededOrder};
 use crate::{select, EventLoop};
 
 /// The environment variable that replays one seed: `MINILOOP_SEED=0x2a cargo test name`.
@@ -163,13 +163,10 @@ impl<T, E: fmt::Debug> Outcome for Result<T, E> {
     }
 }
 
-/// The seed of schedule `index` (from 0): SplitMix64's mix of the index, so that the seeds
-/// look unrelated and no two schedules share one.
+/// The seed of schedule `index` (from 0): the first number of the loop's own SplitMix64
+/// stream started at `index`, so that the seeds look unrelated and no two schedules share one.
 pub fn schedule_seed(index: u64) -> u64 {
-    let mut z = index.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    SeededOrder::new(index).next_u64()
 }
 
 /// Reads a seed as `0x…` hex or decimal, with a message that says how to write one.
