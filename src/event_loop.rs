@@ -393,8 +393,7 @@ impl EventLoop {
     /// that loop forever. The message says what to do instead. Also if `future` panics.
     #[track_caller]
     pub fn run_until_complete<F: Future>(&self, future: F) -> F::Output {
-        let is_nested =
-            with_current_core(|_| ()).is_some() || crate::multi_thread::is_inside();
+        let is_nested = with_current_core(|_| ()).is_some() || crate::multi_thread::is_inside();
         if is_nested {
             panic!("{NESTED_RUN}");
         }

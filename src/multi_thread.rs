@@ -1,6 +1,6 @@
 //! A work-stealing runtime: the same tasks, wakers, join cells and timers as the event loop,
-//! run by several threads at once. Lesson 38 builds up to it, and its chapter,
-//! `docs/38-from-one-loop-to-many.md`, says what each part buys, with numbers.
+//! run by several threads at once. Lesson 38 builds up to it, and its chapter says what each
+//! part buys, with numbers.
 //!
 //! The single-thread loop (`src/event_loop.rs`) stays as it is; this module adds, one file
 //! each:
@@ -192,24 +192,30 @@ fn thread_cpu_time(thread_id: u64) -> Duration {
     }
     let dir = format!("/proc/self/task/{thread_id}");
     if let Ok(schedstat) = std::fs::read_to_string(format!("{dir}/schedstat")) {
-        if let Some(nanos) = schedstat.split_whitespace().next().and_then(|n| n.parse().ok()) {
+        if let Some(nanos) = schedstat
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+        {
             if nanos > 0 {
                 return Duration::from_nanos(nanos);
             }
         }
     }
-    let ticks = std::fs::read_to_string(format!("{dir}/stat")).ok().and_then(|stat| {
-        // Fields after the command name (which may hold spaces) end with `)`.
-        let fields: Vec<u64> = stat
-            .rsplit_once(')')?
-            .1
-            .split_whitespace()
-            .filter_map(|field| field.parse().ok())
-            .collect();
-        // utime and stime are fields 14 and 15; after `)` the state (a letter) is skipped
-        // by the parse, so they are the 11th and 12th numbers.
-        Some(fields.get(10)? + fields.get(11)?)
-    });
+    let ticks = std::fs::read_to_string(format!("{dir}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name (which may hold spaces) end with `)`.
+            let fields: Vec<u64> = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .filter_map(|field| field.parse().ok())
+                .collect();
+            // utime and stime are fields 14 and 15; after `)` the state (a letter) is skipped
+            // by the parse, so they are the 11th and 12th numbers.
+            Some(fields.get(10)? + fields.get(11)?)
+        });
     Duration::from_millis(ticks.unwrap_or(0) * 10)
 }
 
@@ -368,7 +374,8 @@ impl Runtime {
         self.shared.stats.iter().map(StatsSlot::read).collect()
     }
 
-    /// Tasks spawned and not finished.
+    /// Tasks spawned and not yet let go of by their worker (which happens a moment after the
+    /// `JoinHandle` has the output).
     pub fn live_tasks(&self) -> usize {
         self.shared.owned.len()
     }

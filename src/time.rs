@@ -255,7 +255,9 @@ fn poll_sleep(core: &Core, sleep: &mut Sleep, waker: &Waker) -> Poll<()> {
 #[inline(never)]
 fn poll_sleep_multi_thread(sleep: &mut Sleep, waker: &Waker) -> Option<Poll<()>> {
     if let Filing::Filed(registration) = sleep.registration {
-        if let Some(state) = crate::multi_thread::poll_timer(registration.home, registration.key, waker) {
+        if let Some(state) =
+            crate::multi_thread::poll_timer(registration.home, registration.key, waker)
+        {
             return Some(match state {
                 TimerState::Fired => {
                     sleep.registration = Filing::Finished;

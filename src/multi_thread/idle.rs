@@ -69,8 +69,7 @@ impl Idle {
             return None;
         }
         let worker = sleepers.pop()?;
-        self.state
-            .fetch_add(UNPARKED_ONE + 1, Ordering::SeqCst);
+        self.state.fetch_add(UNPARKED_ONE + 1, Ordering::SeqCst);
         Some(worker)
     }
 
@@ -142,7 +141,11 @@ mod tests {
         }
         assert_eq!(idle.counts(), (0, 0));
         let first = idle.worker_to_notify().expect("everyone sleeps: wake one");
-        assert_eq!(idle.counts(), (1, 1), "the woken worker counts as searching");
+        assert_eq!(
+            idle.counts(),
+            (1, 1),
+            "the woken worker counts as searching"
+        );
         // A thousand more tasks while it searches wake nobody else.
         for _ in 0..1000 {
             assert_eq!(idle.worker_to_notify(), None);
@@ -160,7 +163,10 @@ mod tests {
         assert!(idle.start_searching());
         assert!(!idle.start_searching());
         assert!(!idle.stop_searching());
-        assert!(idle.park(0, true), "the last searcher to park must look again");
+        assert!(
+            idle.park(0, true),
+            "the last searcher to park must look again"
+        );
         assert_eq!(idle.counts(), (3, 0));
         assert!(idle.unpark_self(0));
         assert!(!idle.unpark_self(0), "not listed twice");

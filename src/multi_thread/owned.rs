@@ -94,7 +94,9 @@ impl OwnedTasks {
     pub(crate) fn close(&self) -> Vec<TaskHold> {
         let mut all = Vec::new();
         for shard in self.shards.iter() {
-            let mut shard = shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut shard = shard
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             shard.is_closed = true;
             all.extend(shard.slots.drain(..).flatten().map(|hold| hold.0));
             shard.free.clear();
@@ -107,7 +109,9 @@ impl OwnedTasks {
         self.shards
             .iter()
             .map(|shard| {
-                let shard = shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let shard = shard
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
                 shard.slots.len() - shard.free.len()
             })
             .sum()

@@ -60,7 +60,7 @@ mod tests {
         let parker = Parker::default();
         parker.unpark();
         parker.park(None); // returns at once: the unpark was kept
-        // ... and only once: the next park waits (here for its timeout).
+                           // ... and only once: the next park waits (here for its timeout).
         let start = std::time::Instant::now();
         parker.park(Some(Duration::from_millis(20)));
         assert!(start.elapsed() >= Duration::from_millis(20));

@@ -17,7 +17,9 @@ pub(crate) fn local<T>() -> (Local<T>, Stealer<T>) {
 }
 
 fn lock<T>(inner: &Mutex<VecDeque<T>>) -> MutexGuard<'_, VecDeque<T>> {
-    inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    inner
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 pub(crate) struct Local<T> {
@@ -71,9 +73,5 @@ impl<T> Stealer<T> {
 
     pub(crate) fn is_empty(&self) -> bool {
         lock(&self.inner).is_empty()
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        lock(&self.inner).len()
     }
 }

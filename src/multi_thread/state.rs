@@ -96,8 +96,12 @@ pub(crate) fn mark_idle(header: &Header) -> bool {
     let slot = slot_bits(word);
     // `AcqRel`: the poll's writes are visible to the wake that sees IDLE and to the worker
     // that polls the task next; a wake's writes (NOTIFIED) are visible to this worker.
-    match word.compare_exchange(slot | RUNNING, slot | IDLE, Ordering::AcqRel, Ordering::Acquire)
-    {
+    match word.compare_exchange(
+        slot | RUNNING,
+        slot | IDLE,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
         Ok(_) => false,
         Err(actual) => {
             debug_assert_eq!(actual & MASK, NOTIFIED);
@@ -119,8 +123,13 @@ pub(crate) fn mark_done(header: &Header) {
 pub(crate) fn claim_idle(header: &Header) -> bool {
     let word = header.schedule_word();
     let slot = slot_bits(word);
-    word.compare_exchange(slot | IDLE, slot | SCHEDULED, Ordering::AcqRel, Ordering::Acquire)
-        .is_ok()
+    word.compare_exchange(
+        slot | IDLE,
+        slot | SCHEDULED,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    )
+    .is_ok()
 }
 
 fn slot_bits(word: &AtomicU64) -> u64 {
@@ -141,7 +150,9 @@ mod tests {
             Origin::default(),
             false,
         );
-        header.schedule_word().store(new_word(slot), Ordering::Relaxed);
+        header
+            .schedule_word()
+            .store(new_word(slot), Ordering::Relaxed);
         header
     }
 
@@ -151,7 +162,10 @@ mod tests {
         assert!(!mark_woken(&header), "a new task is queued already");
         mark_running(&header);
         assert!(!mark_idle(&header), "not woken during the poll: idle");
-        assert!(mark_woken(&header), "the first wake of an idle task queues it");
+        assert!(
+            mark_woken(&header),
+            "the first wake of an idle task queues it"
+        );
         assert!(!mark_woken(&header), "a second wake finds it queued");
         assert_eq!(slot(&header), 7, "the slot survives every transition");
     }
@@ -160,7 +174,10 @@ mod tests {
     fn a_wake_during_the_poll_makes_the_worker_queue_it_again() {
         let header = header(3);
         mark_running(&header);
-        assert!(!mark_woken(&header), "running: the worker, not the waker, queues it");
+        assert!(
+            !mark_woken(&header),
+            "running: the worker, not the waker, queues it"
+        );
         assert!(!mark_woken(&header));
         assert!(mark_idle(&header), "woken during the poll: queue it again");
         assert!(!mark_woken(&header), "it is scheduled now");
@@ -178,6 +195,9 @@ mod tests {
         mark_running(&header);
         assert!(!mark_idle(&header));
         assert!(claim_idle(&header));
-        assert!(!mark_woken(&header), "claimed by shutdown: a late wake does nothing");
+        assert!(
+            !mark_woken(&header),
+            "claimed by shutdown: a late wake does nothing"
+        );
     }
 }

@@ -59,7 +59,9 @@ impl Timers {
     ) -> (TimerKey, Option<usize>) {
         let (key, is_earliest) = {
             let mut queue = self.lock();
-            let is_earliest = queue.next_deadline().is_none_or(|earliest| deadline < earliest);
+            let is_earliest = queue
+                .next_deadline()
+                .is_none_or(|earliest| deadline < earliest);
             (queue.register(deadline, seq, waker), is_earliest)
         };
         let keeper = self.keeper.load(Ordering::SeqCst);

@@ -74,7 +74,7 @@ impl Worker {
         self.shared().stats[index].record_thread();
         while !self.shared().is_shut_down() {
             self.tick = self.tick.wrapping_add(1);
-            if self.tick % CHECK_INTERVAL == 0 {
+            if self.tick.is_multiple_of(CHECK_INTERVAL) {
                 self.maintenance();
             }
             match self.next_task() {
@@ -94,7 +94,7 @@ impl Worker {
     }
 
     fn next_task(&mut self) -> Option<TaskRef> {
-        if self.tick % CHECK_INTERVAL == 0 {
+        if self.tick.is_multiple_of(CHECK_INTERVAL) {
             if let Some(task) = self.shared().injector.pop() {
                 return Some(task);
             }
@@ -208,7 +208,9 @@ impl Worker {
     /// Every `CHECK_INTERVAL` tasks: fire due timers if no sleeping worker keeps them.
     fn maintenance(&mut self) {
         let shared = Arc::clone(&self.context.shared);
-        shared.timers.fire_if_free(self.context.index, &mut self.due);
+        shared
+            .timers
+            .fire_if_free(self.context.index, &mut self.due);
         for waker in self.due.drain(..) {
             waker.wake();
         }

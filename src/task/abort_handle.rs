@@ -67,7 +67,10 @@ impl AbortHandle {
 /// the request even if nothing else would wake it (`JoinHandle::abort` and
 /// `AbortHandle::abort`).
 pub(super) fn request_abort(task: &Arc<dyn Abortable>) {
-    let was_requested = task.header().is_abort_requested.swap(true, Ordering::AcqRel);
+    let was_requested = task
+        .header()
+        .is_abort_requested
+        .swap(true, Ordering::AcqRel);
     // The first request schedules the task, on this thread or from afar, through the task's
     // own waker (`Abortable::wake_for_abort`).
     if !was_requested && !task.is_finished() {
