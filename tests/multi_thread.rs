@@ -288,3 +288,17 @@ fn a_task_woken_while_it_runs_is_polled_again_never_twice_at_once() {
         let _ = overlaps.load(Ordering::SeqCst);
     });
 }
+
+#[test]
+fn a_socket_on_the_runtime_is_refused_with_a_message_that_says_where_to_run_it() {
+    let rt = runtime(1);
+    let result = rt.block_on(async {
+        spawn(async {
+            let _ = miniloop::net::TcpListener::bind("127.0.0.1:0").await;
+        })
+        .await
+    });
+    let message = common::panic_message(&*result.unwrap_err().into_panic()).to_string();
+    assert!(message.contains("has no I/O reactor yet"), "{message}");
+    assert!(message.contains("miniloop::run"), "{message}");
+}
