@@ -72,6 +72,11 @@ pub(crate) const NESTED_BLOCK_ON: &str = "`Runtime::block_on` (or `miniloop::run
      every other task of the outer one; `.await` the future instead, or move the blocking code \
      into `miniloop::spawn_blocking`";
 
+/// The message of `Handle::current` outside a runtime.
+const NO_CURRENT_RUNTIME: &str = "`multi_thread::Handle::current` called outside a multi-thread \
+     runtime; it works on the runtime's worker threads and inside `Runtime::block_on`; \
+     elsewhere, keep the handle that `Runtime::handle` gives you";
+
 /// A multi-thread, work-stealing runtime.
 ///
 /// # Examples
@@ -442,6 +447,19 @@ impl fmt::Debug for Runtime {
 }
 
 impl Handle {
+    /// The handle of the runtime this thread belongs to (one of its workers, or a thread
+    /// inside its `block_on`).
+    ///
+    /// # Panics
+    /// Anywhere else; the message says where a handle comes from.
+    #[track_caller]
+    pub fn current() -> Handle {
+        match current_shared() {
+            Some(shared) => Handle { shared },
+            None => panic!("{NO_CURRENT_RUNTIME}"),
+        }
+    }
+
     /// Spawns `future` on the handle's runtime, from any thread. If the runtime has shut
     /// down, the task is cancelled at once: awaiting the handle gives a cancelled
     /// [`JoinError`](crate::JoinError).
