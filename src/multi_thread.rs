@@ -40,7 +40,7 @@ mod state;
 mod timers;
 mod worker;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -300,6 +300,7 @@ impl Builder {
                         shared,
                         index,
                         local: RefCell::new(local),
+                        lifo: Cell::new(None),
                     });
                     let _current = CurrentGuard::enter(Current::Worker(Rc::clone(&context)));
                     Worker::new(context).run();
@@ -543,7 +544,7 @@ pub(crate) fn schedule(task: TaskRef) {
     let home = task.header().home;
     let task = CURRENT.with(|current| match &*current.borrow() {
         Some(Current::Worker(worker)) if worker.shared.id == home => {
-            worker.push(task);
+            worker.schedule(task);
             None
         }
         Some(Current::BlockOn(shared)) if shared.id == home => {
