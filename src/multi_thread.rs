@@ -496,14 +496,30 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        let (task, handle) = self.new_task(future, origin);
+        if let Some(task) = task {
+            schedule(task);
+        }
+        handle
+    }
+
+    /// Makes a task and lists it: the `TaskRef` to queue, or `None` if the runtime has shut
+    /// down (the task was cancelled here; its handle says so).
+    fn new_task<F>(&self, future: F, origin: Origin) -> (Option<TaskRef>, JoinHandle<F::Output>)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let id = TaskId(self.next_task_id.fetch_add(1, Ordering::Relaxed));
         let header = Header::new(id, self.id, TaskKey::UNASSIGNED, origin, false);
         let (task, handle) = new_task(header, future);
         match self.owned.insert(task) {
-            Ok(task) => schedule(task),
-            Err(refused) => drop(refused), // shut down: cancelled here
+            Ok(task) => (Some(task), handle),
+            Err(refused) => {
+                drop(refused); // shut down: cancelled here
+                (None, handle)
+            }
         }
-        handle
     }
 
     /// Queues a task from outside the workers (or another runtime's worker).
@@ -563,16 +579,24 @@ pub(crate) fn schedule(task: TaskRef) {
 }
 
 /// Spawns on the runtime this thread belongs to (a worker, or inside `block_on`); gives the
-/// future back if there is none.
+/// future back if there is none. A worker queues the task on itself, without looking up the
+/// thread-local a second time.
 pub(crate) fn spawn_here<F>(future: F, origin: Origin) -> Result<JoinHandle<F::Output>, F>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match current_shared() {
-        Some(shared) => Ok(shared.spawn(future, origin)),
+    CURRENT.with(|current| match &*current.borrow() {
+        Some(Current::Worker(worker)) => {
+            let (task, handle) = worker.shared.new_task(future, origin);
+            if let Some(task) = task {
+                worker.schedule(task);
+            }
+            Ok(handle)
+        }
+        Some(Current::BlockOn(shared)) => Ok(shared.spawn(future, origin)),
         None => Err(future),
-    }
+    })
 }
 
 /// Whether this thread runs a runtime's worker or its `block_on`.
@@ -586,10 +610,15 @@ fn is_inside_any() -> bool {
 }
 
 fn current_shared() -> Option<Arc<Shared>> {
+    with_current_shared(Arc::clone)
+}
+
+/// Calls `f` with the runtime this thread belongs to, without touching its reference count.
+fn with_current_shared<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> Option<R> {
     CURRENT
         .try_with(|current| match &*current.borrow() {
-            Some(Current::Worker(worker)) => Some(Arc::clone(&worker.shared)),
-            Some(Current::BlockOn(shared)) => Some(Arc::clone(shared)),
+            Some(Current::Worker(worker)) => Some(f(&worker.shared)),
+            Some(Current::BlockOn(shared)) => Some(f(shared)),
             None => None,
         })
         .ok()
@@ -601,19 +630,20 @@ fn current_shared() -> Option<Arc<Shared>> {
 /// Files a timer with the runtime this thread belongs to: its id and the timer's key, or
 /// `None` outside any runtime.
 pub(crate) fn register_timer(deadline: Instant, waker: &Waker) -> Option<(LoopId, TimerKey)> {
-    let shared = current_shared()?;
-    let seq = shared.next_timer_seq.fetch_add(1, Ordering::Relaxed);
-    let (key, keeper) = shared.timers.register(deadline, seq, waker.clone());
-    if let Some(keeper) = keeper {
-        shared.parkers[keeper].unpark();
-    }
-    Some((shared.id, key))
+    with_current_shared(|shared| {
+        let seq = shared.next_timer_seq.fetch_add(1, Ordering::Relaxed);
+        let (key, keeper) = shared.timers.register(deadline, seq, waker.clone());
+        if let Some(keeper) = keeper {
+            shared.parkers[keeper].unpark();
+        }
+        (shared.id, key)
+    })
 }
 
 /// Checks a timer filed with runtime `home`: `None` if this thread does not belong to it.
 pub(crate) fn poll_timer(home: LoopId, key: TimerKey, waker: &Waker) -> Option<TimerState> {
-    let shared = current_shared().filter(|shared| shared.id == home)?;
-    Some(shared.timers.poll_timer(key, waker))
+    with_current_shared(|shared| (shared.id == home).then(|| shared.timers.poll_timer(key, waker)))
+        .flatten()
 }
 
 /// Forgets a timer of runtime `home` (a `Sleep` dropped or moved), from any thread.

@@ -332,5 +332,8 @@ fn join_sets_blocking_jobs_named_tasks_and_handle_current_work_on_the_workers() 
     let message = expect_panic(|| {
         let _ = miniloop::multi_thread::Handle::current();
     });
-    assert!(message.contains("outside a multi-thread runtime"), "{message}");
+    assert!(
+        message.contains("outside a multi-thread runtime"),
+        "{message}"
+    );
 }
