@@ -47,7 +47,7 @@
 //! | slots in `real..tail` | moves out what `pop` claimed | moves out what it claimed |
 //!
 //! # Memory orderings, and the pairs they form
-//! Three pairs carry the data; everything else only counts.
+//! Two pairs carry the elements from thread to thread:
 //!
 //! 1. **Owner's `tail` store (Release) → thief's `tail` load (Acquire).** The owner writes a
 //!    slot, then publishes the new `tail`; a thief that sees that `tail` also sees the slot's
@@ -57,10 +57,18 @@
 //!    learns that those slots are free, so a push never overwrites an element still being read.
 //!    A thief filling its own queue (`steal_into`'s destination) is an owner there and follows
 //!    the same rule.
-//! 3. **Any change of `head` (AcqRel) → the next CAS on `head` (Acquire on failure).** The
-//!    claims are read-modify-writes on one word, so they are totally ordered; the
-//!    Acquire/Release on them keeps a thief's view of `tail` at least as new as the `head` it
-//!    claims from, which is why `tail - real` never exceeds the capacity in a successful claim.
+//!
+//! Pair 1 also bounds a claim. A claim's CAS succeeds only if `head` has not moved since the
+//! thief loaded it, and the `tail` the thief loaded in between was stored by a push that
+//! happened before the claim (pair 1), so that push saw this `head` or an older one, with a
+//! `steal` no greater; and a push never goes `capacity` past the `steal` it saw. Hence
+//! `tail - real <= capacity`, and a claim takes at most half.
+//!
+//! The claim and `pop` CASes are AcqRel too, as tokio's are, though no data rides on them: a
+//! claimed slot was published by pair 1, a popped one was written by the popping thread. On
+//! x86 every read-modify-write is a full barrier whatever the ordering, so this costs nothing
+//! there. The loom model switches each ordering of pairs 1 and 2 to Relaxed, one at a time,
+//! and catches every one.
 //!
 //! The owner reads and writes its own slots on its own thread; nothing needs ordering there.
 //! The length hints (`len`, `is_empty`) may be stale the moment they return.
@@ -386,7 +394,7 @@ impl<T> Stealer<T> {
             }
         };
         // The claim succeeded on the `head` the `tail` was read after, so the owner had room
-        // for at most `capacity` elements beyond it (module docs, pair 3).
+        // for at most `capacity` elements beyond it (module docs, after pair 2).
         assert!(taken <= HALF, "a steal claimed {taken} elements of a ring of {CAPACITY}");
         for i in 0..taken {
             // SAFETY: the claim gave this thief the elements at `first..first + taken`; the
