@@ -69,7 +69,11 @@ impl Items {
     }
 
     fn check(&self) {
-        let drops: Vec<_> = self.drops.iter().map(|d| d.load(Ordering::Relaxed)).collect();
+        let drops: Vec<_> = self
+            .drops
+            .iter()
+            .map(|d| d.load(Ordering::Relaxed))
+            .collect();
         assert!(
             drops.iter().all(|&d| d == 1),
             "each element must be received (and dropped) exactly once; drops by id: {drops:?}"
@@ -98,7 +102,10 @@ fn steal_once(victim: queue::Stealer<Item>) -> thread::JoinHandle<()> {
 /// the queue's own atomics: the thief may read a slot just filled, and the owner may write a
 /// slot just stolen.
 fn owner_and_one_thief() {
-    assert_eq!(LOCAL_QUEUE_CAPACITY, 4, "the models are sized for a ring of 4");
+    assert_eq!(
+        LOCAL_QUEUE_CAPACITY, 4,
+        "the models are sized for a ring of 4"
+    );
     loom::model(|| {
         let items = Items::new(5);
         let (mut owner, stealer) = local();
@@ -172,7 +179,10 @@ fn an_overflow_racing_a_steal_hands_out_every_element_once() {
         }
         for batch in &batches {
             let ids: Vec<_> = batch.iter().map(|item| item.id).collect();
-            assert!(ids.is_sorted(), "an overflow batch out of push order: {ids:?}");
+            assert!(
+                ids.is_sorted(),
+                "an overflow batch out of push order: {ids:?}"
+            );
         }
         drop(owner.pop());
         thief.join().unwrap();

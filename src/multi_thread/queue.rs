@@ -201,7 +201,11 @@ impl<T> Local<T> {
         loop {
             // Acquire: pairs with a thief's release of `steal` (pair 2 in the module docs), so
             // the slots it read are ours to overwrite.
-            let (steal, real) = unpack(self.inner.head.load(ordering(Acquire, Bug::PushLoadsHeadRelaxed)));
+            let (steal, real) = unpack(
+                self.inner
+                    .head
+                    .load(ordering(Acquire, Bug::PushLoadsHeadRelaxed)),
+            );
             if self.tail.wrapping_sub(steal) < CAPACITY {
                 self.publish_one(task);
                 return;
@@ -244,7 +248,11 @@ impl<T> Local<T> {
     /// elements first.
     fn overflow_half(&mut self, head: u32, task: T) -> Result<Vec<T>, T> {
         let tail = self.tail;
-        debug_assert_eq!(tail.wrapping_sub(head), CAPACITY, "overflow of a ring that is not full");
+        debug_assert_eq!(
+            tail.wrapping_sub(head),
+            CAPACITY,
+            "overflow of a ring that is not full"
+        );
         // Claim every element at once: `head` jumps to `tail` and the queue looks empty.
         // Expecting `steal == real == head` makes this fail if a thief claimed anything since.
         if self
@@ -395,7 +403,10 @@ impl<T> Stealer<T> {
         };
         // The claim succeeded on the `head` the `tail` was read after, so the owner had room
         // for at most `capacity` elements beyond it (module docs, after pair 2).
-        assert!(taken <= HALF, "a steal claimed {taken} elements of a ring of {CAPACITY}");
+        assert!(
+            taken <= HALF,
+            "a steal claimed {taken} elements of a ring of {CAPACITY}"
+        );
         for i in 0..taken {
             // SAFETY: the claim gave this thief the elements at `first..first + taken`; the
             // slots `dst_tail..dst_tail + taken` of `dst` are free (the caller checked that
@@ -637,7 +648,11 @@ mod tests {
             assert_eq!(pop_all(&mut victim), [4, 5, 6]);
 
             victim.push_back(7, &mut no_overflow());
-            assert_eq!(stealer.steal_into(&mut thief), Some(7), "a lone element is stolen");
+            assert_eq!(
+                stealer.steal_into(&mut thief),
+                Some(7),
+                "a lone element is stolen"
+            );
             assert!(thief.is_empty() && victim.is_empty());
         }
     }
@@ -662,7 +677,11 @@ mod tests {
         assert_eq!(stealer.steal_into(&mut thief), None);
         assert_eq!((victim.len(), thief.len()), (1, half + 1));
         thief.pop();
-        assert_eq!(stealer.steal_into(&mut thief), Some(0), "exactly half full has room");
+        assert_eq!(
+            stealer.steal_into(&mut thief),
+            Some(0),
+            "exactly half full has room"
+        );
     }
 
     /// Counts its drops in `drops[id]`.
@@ -694,7 +713,10 @@ mod tests {
             .filter(|&id| !overflowed.iter().any(|task: &Counted| task.id == id))
             .collect();
         assert_eq!(left.len(), queue.len());
-        assert!(left.iter().all(|&id| count(id) == 0), "dropped while queued");
+        assert!(
+            left.iter().all(|&id| count(id) == 0),
+            "dropped while queued"
+        );
         drop(queue);
         // The stealer keeps the ring alive; its elements are gone all the same.
         assert!(stealer.is_empty());
@@ -772,7 +794,13 @@ mod tests {
             .take(10)
             .map(|id| (id, seen[id].load(Ordering::Relaxed)))
             .collect();
-        assert!(wrong.is_empty(), "(element, times seen), first 10: {wrong:?}");
-        assert!(steals.load(Ordering::Relaxed) > 0, "no steal happened: the test proves nothing");
+        assert!(
+            wrong.is_empty(),
+            "(element, times seen), first 10: {wrong:?}"
+        );
+        assert!(
+            steals.load(Ordering::Relaxed) > 0,
+            "no steal happened: the test proves nothing"
+        );
     }
 }
