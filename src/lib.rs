@@ -47,8 +47,9 @@
 // `unsafe` is denied everywhere but where it buys measured speed: the one-allocation task in
 // `src/task.rs`, its join cell in `src/task/join_cell.rs`, the two callers of the cell's
 // `unsafe fn`s (`src/task/join_handle.rs`, `src/blocking.rs`), and the wrapper that puts a
-// future that is not `Send` in that allocation (`src/task/local.rs`); each block is allowed on
-// its own, with a `// SAFETY:` comment (docs/reliability.md).
+// future that is not `Send` in that allocation (`src/task/local.rs`), and the multi-thread
+// runtime's work-stealing run queue (`src/multi_thread/queue.rs`); each block is allowed on its
+// own, with a `// SAFETY:` comment (docs/reliability.md).
 #![deny(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 // `cargo clippy -- -W clippy::pedantic` was read through (issue 16) and what was right was
