@@ -179,7 +179,8 @@ fn local_from<T>(start: u32) -> (Local<T>, Stealer<T>) {
 }
 
 impl<T> Local<T> {
-    /// How many elements wait in the queue (those a thief is copying out do not count).
+    /// How many elements wait in the queue (those a thief is copying out do not count). Exact
+    /// but for thieves, which may take some at any moment.
     pub(crate) fn len(&self) -> usize {
         // Relaxed: only a number comes out; no slot is read on its strength.
         let (_, real) = unpack(self.inner.head.load(Relaxed));
