@@ -9,7 +9,8 @@
 //! - every future was dropped exactly once: the drop count equals the number of spawns.
 //!
 //! A second test drops the runtime while work is in flight (tasks queued, running, waiting
-//! for timers and foreign threads) and checks the same.
+//! for timers and foreign threads) and checks the same. A third plays ping-pong from outside
+//! the runtime, each spawn racing the last searching worker on its way to sleep.
 //!
 //! Seeded: each test prints its seed, and a failure says how to replay it
 //! (`MINILOOP_STRESS_SEED=<seed> cargo test --test multi_thread_stress <test>`). Bounded: a
@@ -53,7 +54,7 @@ fn round_budget() -> Duration {
     if cfg!(miri) {
         Duration::ZERO // one round
     } else {
-        Duration::from_millis(2500)
+        Duration::from_millis(1500)
     }
 }
 
@@ -637,4 +638,30 @@ fn dropping_the_runtime_mid_flight_cancels_the_rest_and_drops_each_future_once()
             }
         },
     );
+}
+
+/// Ping-pong from outside the runtime: a thread spawns a task, waits for it to say it ran,
+/// and spawns the next at once. Each spawn lands just as the worker that ran the previous
+/// task looks for more and goes to sleep, the race that the last searcher's second look
+/// (`Worker::park`, `idle.rs` "No lost wake-up") is there for: without it the spawn finds
+/// that worker still counted as searching, wakes nobody, and the worker sleeps on it.
+#[test]
+fn spawns_from_outside_racing_the_last_searcher_to_sleep_are_never_lost() {
+    within(WATCHDOG, || {
+        let runtime = Runtime::builder().worker_threads(2).build().unwrap();
+        let (done, ran) = mpsc::channel();
+        let start = Instant::now();
+        let mut spawns = 0;
+        // Without the second look this fails within a few thousand spawns (0.1 s).
+        let budget = round_budget().min(Duration::from_secs(1));
+        while spawns < scaled(1_000_000, 20) && start.elapsed() < budget {
+            let done = done.clone();
+            drop(runtime.spawn(async move { done.send(()).unwrap() }));
+            ran.recv_timeout(Duration::from_secs(2)).unwrap_or_else(|_| {
+                panic!("spawn {spawns} from outside was never run: a lost wake-up")
+            });
+            spawns += 1;
+        }
+        eprintln!("{spawns} spawns from outside");
+    });
 }
