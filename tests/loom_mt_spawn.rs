@@ -158,7 +158,11 @@ fn mark_idle(protocol: Protocol, word: &AtomicU64) -> bool {
     ) {
         Ok(_) => false,
         Err(actual) => {
-            assert_eq!(actual & MASK, NOTIFIED, "only a wake changes a running task");
+            assert_eq!(
+                actual & MASK,
+                NOTIFIED,
+                "only a wake changes a running task"
+            );
             if protocol == Protocol::Src {
                 word.store(slot | SCHEDULED, order(protocol, Ordering::Release));
             } else {
@@ -206,7 +210,9 @@ struct Queue {
 impl Shared {
     /// A new `TaskRef` (`mark_woken` or `mark_idle` said so): there must be no other.
     fn make_task_ref(&self) {
-        let before = self.task_refs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let before = self
+            .task_refs
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         assert_eq!(before, 0, "two TaskRefs of one task: it was queued twice");
     }
 
@@ -311,8 +317,15 @@ fn check(protocol: Protocol, workers: usize, wakers: usize) {
             thread.join().unwrap();
         }
         use std::sync::atomic::Ordering::SeqCst;
-        assert_eq!(shared.task_refs.load(SeqCst), 0, "a TaskRef outlived the task");
-        assert!(!mark_woken(protocol, &shared.word), "a done task is never queued");
+        assert_eq!(
+            shared.task_refs.load(SeqCst),
+            0,
+            "a TaskRef outlived the task"
+        );
+        assert!(
+            !mark_woken(protocol, &shared.word),
+            "a done task is never queued"
+        );
         assert_eq!(
             shared.word.load(Ordering::Relaxed),
             (u64::from(SLOT) << 32) | DONE,

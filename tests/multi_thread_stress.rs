@@ -6,7 +6,8 @@
 //!
 //! - every awaited task gave its expected output, or the panic it was planned to make, or
 //!   "cancelled" (aborted, or still alive when the runtime was dropped), and nothing else;
-//! - every future was dropped exactly once: the drop count equals the number of spawns.
+//! - every future was dropped exactly once: the drop count equals the number of spawns;
+//! - no task was polled by two workers at once, or after it returned `Ready`.
 //!
 //! A second test drops the runtime while work is in flight (tasks queued, running, waiting
 //! for timers and foreign threads) and checks the same. A third plays ping-pong from outside
@@ -23,7 +24,7 @@ mod common;
 use std::future::{pending, poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, Once};
 use std::task::{Poll, Waker};
@@ -255,16 +256,49 @@ fn task(
 ) -> Pin<Box<dyn Future<Output = u64> + Send>> {
     round.spawns.bump();
     let guard = DropCounter::new(&round.drops);
-    Box::pin(async move {
-        let _guard = guard;
-        for (n, step) in plan.steps.iter().enumerate() {
-            run_step(&round, id, n as u64, *step, &waiting).await;
-        }
-        if plan.panics {
-            panic!("task {id} {ON_PURPOSE}");
-        }
-        expected(id)
+    Box::pin(Exclusive {
+        inner: Box::pin(async move {
+            let _guard = guard;
+            for (n, step) in plan.steps.iter().enumerate() {
+                run_step(&round, id, n as u64, *step, &waiting).await;
+            }
+            if plan.panics {
+                panic!("task {id} {ON_PURPOSE}");
+            }
+            expected(id)
+        }),
+        is_polling: AtomicBool::new(false),
+        is_done: false,
     })
+}
+
+/// How many times a task was polled while another poll of it was still running, or after it
+/// returned `Ready` (`Exclusive`). Checked after each round: the state word (`state.rs`) must
+/// keep it at zero.
+static MISPOLLS: AtomicUsize = AtomicUsize::new(0);
+
+/// Wraps a task's future and counts the polls that should never happen: two at once (two
+/// workers holding the task), or one after `Ready`.
+struct Exclusive<F> {
+    inner: Pin<Box<F>>,
+    is_polling: AtomicBool,
+    is_done: bool,
+}
+
+impl<F: Future> Future for Exclusive<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        // `&mut self` already rules out two polls at once in safe code; the flag checks what
+        // the runtime's `unsafe` promises: only the one holder of the `TaskRef` polls.
+        if self.is_polling.swap(true, Ordering::SeqCst) || self.is_done {
+            MISPOLLS.fetch_add(1, Ordering::SeqCst);
+        }
+        let poll = self.inner.as_mut().poll(cx);
+        self.is_done = poll.is_ready();
+        self.is_polling.store(false, Ordering::SeqCst);
+        poll
+    }
 }
 
 async fn run_step(round: &Arc<Round>, id: u64, n: u64, step: Step, waiting: &Arc<AtomicBool>) {
@@ -273,9 +307,13 @@ async fn run_step(round: &Arc<Round>, id: u64, n: u64, step: Step, waiting: &Arc
         Step::Sleep(hundreds) => sleep(Duration::from_micros(100 * hundreds)).await,
         Step::Oneshot(micros) => {
             let (sender, receiver) = oneshot::channel();
-            round.later(id, micros, Box::new(move || {
-                let _ = sender.send(id);
-            }));
+            round.later(
+                id,
+                micros,
+                Box::new(move || {
+                    let _ = sender.send(id);
+                }),
+            );
             assert_eq!(receiver.await, Ok(id), "task {id}: the oneshot's message");
         }
         Step::ForeignWake(micros) => foreign_wake(round, id, micros).await,
@@ -285,12 +323,7 @@ async fn run_step(round: &Arc<Round>, id: u64, n: u64, step: Step, waiting: &Arc
                 .map(|child| {
                     let child_id = id * 1000 + n * 10 + child + 1_000_000;
                     let plan = Plan::random(&mut rng, false);
-                    let future = task(
-                        Arc::clone(round),
-                        child_id,
-                        plan.clone(),
-                        Arc::default(),
-                    );
+                    let future = task(Arc::clone(round), child_id, plan.clone(), Arc::default());
                     (child_id, plan, spawn(future))
                 })
                 .collect();
@@ -379,9 +412,8 @@ fn check_result(
         Ok(output) => !plan.panics && *output == expected(id),
         Err(error) => plan.panics && error.is_panic(),
     };
-    let is_cancelled = |result: &Result<u64, JoinError>| {
-        result.as_ref().is_err_and(|error| error.is_cancelled())
-    };
+    let is_cancelled =
+        |result: &Result<u64, JoinError>| result.as_ref().is_err_and(|error| error.is_cancelled());
     let fine = match fate {
         Fate::Await | Fate::AbortWhenFinished => finished_as_planned(&result),
         Fate::AbortAtOnce => finished_as_planned(&result) || is_cancelled(&result),
@@ -555,6 +587,11 @@ fn round(rng: &mut Rng, count: usize) {
         round.spawns.get(),
         "{workers} workers: every future is dropped exactly once"
     );
+    assert_eq!(
+        MISPOLLS.load(Ordering::SeqCst),
+        0,
+        "a task was polled twice at once, or after Ready"
+    );
 }
 
 /// Rounds of random tasks on runtimes of 2 to 4 workers: every task finishes as planned or is
@@ -626,11 +663,20 @@ fn dropping_the_runtime_mid_flight_cancels_the_rest_and_drops_each_future_once()
                     }
                 }
                 problems.extend(round.errors.lock().unwrap().drain(..));
-                assert!(problems.is_empty(), "{workers} workers: {}", problems.join("\n"));
+                assert!(
+                    problems.is_empty(),
+                    "{workers} workers: {}",
+                    problems.join("\n")
+                );
                 assert_eq!(
                     round.drops.get(),
                     round.spawns.get(),
                     "{workers} workers: every future is dropped exactly once"
+                );
+                assert_eq!(
+                    MISPOLLS.load(Ordering::SeqCst),
+                    0,
+                    "a task was polled twice at once, or after Ready"
                 );
                 if start.elapsed() >= round_budget() {
                     break;
@@ -657,9 +703,10 @@ fn spawns_from_outside_racing_the_last_searcher_to_sleep_are_never_lost() {
         while spawns < scaled(1_000_000, 20) && start.elapsed() < budget {
             let done = done.clone();
             drop(runtime.spawn(async move { done.send(()).unwrap() }));
-            ran.recv_timeout(Duration::from_secs(2)).unwrap_or_else(|_| {
-                panic!("spawn {spawns} from outside was never run: a lost wake-up")
-            });
+            ran.recv_timeout(Duration::from_secs(2))
+                .unwrap_or_else(|_| {
+                    panic!("spawn {spawns} from outside was never run: a lost wake-up")
+                });
             spawns += 1;
         }
         eprintln!("{spawns} spawns from outside");
