@@ -338,8 +338,11 @@ impl ThreadPerCore {
                     let _ = event_loop.run_until_complete(stop_rx);
                 })
                 .expect("a thread-per-core loop's thread should start");
-            this.handles
-                .push(handle_rx.recv().expect("the loop's thread sends its handle"));
+            this.handles.push(
+                handle_rx
+                    .recv()
+                    .expect("the loop's thread sends its handle"),
+            );
             this.stops.push(stop_tx);
             this.threads.push(thread);
         }
@@ -364,7 +367,9 @@ impl Drop for ThreadPerCore {
         self.stops.clear(); // each loop's `stop_rx` answers `Canceled`: its run ends
         self.handles.clear();
         for thread in self.threads.drain(..) {
-            thread.join().expect("a thread-per-core loop does not panic");
+            thread
+                .join()
+                .expect("a thread-per-core loop does not panic");
         }
     }
 }
