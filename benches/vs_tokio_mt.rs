@@ -23,7 +23,10 @@
 //!   heavy one spins 50 times as long); a third function, `thread_per_core`, runs it on two
 //!   independent `EventLoop`s, one per thread, with the tasks dealt round-robin through their
 //!   `Handle`s, so that every heavy task lands on the same loop while the other one idles.
-//!   Issue 18's target: miniloop at most 0.6x `thread_per_core`'s wall time.
+//!   Issue 18's target: miniloop at most 0.6x `thread_per_core`'s wall time. A fourth
+//!   function, `floor_two_threads`, runs the same tasks split evenly in advance on two plain
+//!   threads: no scheduler can beat it, and on a busy machine it shows what two threads could
+//!   get at that moment.
 //!
 //! Run:     cargo bench --bench vs_tokio_mt
 //! Table:   scripts/bench_mt.sh   (each group's medians, ratio, target, met or not)
@@ -374,6 +377,36 @@ impl Drop for ThreadPerCore {
     }
 }
 
+/// The floor of `mt_skewed` for two threads: the same tasks, split evenly in advance (each
+/// thread gets half of every burst's heavy tasks and half of its light ones), run by two
+/// plain threads with no scheduler and no wait between bursts. On a quiet two-core machine
+/// this is half of `thread_per_core`'s time; on a busy one two threads rarely get both cores
+/// at once, and this shows how far below `thread_per_core` any two-thread scheduler could go
+/// at the time of the run. (Starting the two threads costs some tens of microseconds.)
+fn skewed_floor() -> u64 {
+    std::thread::scope(|scope| {
+        let halves: Vec<_> = (0..2)
+            .map(|half| {
+                scope.spawn(move || {
+                    let mut total = 0;
+                    for _ in 0..SKEW_BURSTS {
+                        // Positions `half`, `half + 2`, ... of the burst's heavy ones (even
+                        // positions) and light ones (odd positions).
+                        for index in (0..SKEW_BURST_TASKS).filter(|index| index % 4 / 2 == half) {
+                            total += futures::executor::block_on(spin(skew_rounds(index)));
+                        }
+                    }
+                    total
+                })
+            })
+            .collect();
+        halves
+            .into_iter()
+            .map(|half| half.join().expect("a floor thread does not panic"))
+            .sum()
+    })
+}
+
 fn skewed_group(c: &mut Criterion) {
     let total_rounds = skewed_answer();
     let mut group = new_group(c, "mt_skewed", u64::from(SKEW_BURSTS * SKEW_BURST_TASKS));
@@ -391,6 +424,9 @@ fn skewed_group(c: &mut Criterion) {
         skewed_in_task::<Tokio>,
         total_rounds,
     );
+    group.bench_function("floor_two_threads", |b| {
+        b.iter(|| assert_eq!(skewed_floor(), total_rounds))
+    });
     let thread_per_core = ThreadPerCore::new(WORKERS);
     group.bench_function("thread_per_core", |b| {
         b.iter(|| assert_eq!(thread_per_core.skewed(), total_rounds))
