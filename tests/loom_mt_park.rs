@@ -186,27 +186,56 @@ impl Idle {
     }
 }
 
-/// `park::Parker`: a flag under a lock and a condvar; an `unpark` before the `park` is kept.
+/// `park::Parker`: an atomic state (EMPTY, PARKED, NOTIFIED) before a lock and a condvar; an
+/// `unpark` before the `park` is kept, and an `unpark` of an awake worker is one swap.
 #[derive(Default)]
 struct Parker {
-    is_notified: Mutex<bool>,
+    state: AtomicUsize,
+    lock: Mutex<()>,
     condvar: Condvar,
 }
+
+const EMPTY: usize = 0;
+const PARKED: usize = 1;
+const NOTIFIED: usize = 2;
 
 impl Parker {
     /// `Parker::park(None)` (the model has no timers).
     fn park(&self) {
-        let mut is_notified = self.is_notified.lock().unwrap();
-        while !*is_notified {
-            is_notified = self.condvar.wait(is_notified).unwrap();
+        if self
+            .state
+            .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            return;
         }
-        *is_notified = false;
+        let mut guard = self.lock.lock().unwrap();
+        if self
+            .state
+            .compare_exchange(EMPTY, PARKED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            self.state.swap(EMPTY, Ordering::SeqCst); // NOTIFIED between the first look and the lock
+            return;
+        }
+        loop {
+            guard = self.condvar.wait(guard).unwrap();
+            if self
+                .state
+                .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                return;
+            }
+        }
     }
 
     /// `Parker::unpark`.
     fn unpark(&self) {
-        *self.is_notified.lock().unwrap() = true;
-        self.condvar.notify_one();
+        if self.state.swap(NOTIFIED, Ordering::SeqCst) == PARKED {
+            drop(self.lock.lock().unwrap());
+            self.condvar.notify_one();
+        }
     }
 }
 
