@@ -161,7 +161,10 @@ fn worker(
             );
         }
         if is_the_window && variant == Variant::Broken {
-            say(label(variant), &format!("{who} sleeps without looking again"));
+            say(
+                label(variant),
+                &format!("{who} sleeps without looking again"),
+            );
         }
         // The fix: the last one to fall asleep is the only one left to see a task pushed by
         // someone who read the count before this announcement. It looks once more.
@@ -276,11 +279,19 @@ fn worker_name() -> String {
 }
 
 /// Holds its worker until `released` reaches `round`, so the next wake must go elsewhere.
-async fn hold_the_worker(round: usize, gate: Arc<(Mutex<usize>, Condvar)>, started: mpsc::Sender<()>) {
+async fn hold_the_worker(
+    round: usize,
+    gate: Arc<(Mutex<usize>, Condvar)>,
+    started: mpsc::Sender<()>,
+) {
     let _ = started.send(());
     let (released, condvar) = &*gate;
     let released = released.lock().unwrap();
-    drop(condvar.wait_while(released, |released| *released < round).unwrap());
+    drop(
+        condvar
+            .wait_while(released, |released| *released < round)
+            .unwrap(),
+    );
 }
 
 /// A task that files its waker once, on its first poll, and is woken by it every time after.
@@ -306,7 +317,11 @@ impl Future for KeepsFirstWaker {
         }
         // Spawned from this worker, the holder goes into its LIFO slot, which no other worker
         // can steal: it runs here next and holds this worker.
-        let holder = hold_the_worker(self.polls, Arc::clone(&self.gate), self.hold_started.clone());
+        let holder = hold_the_worker(
+            self.polls,
+            Arc::clone(&self.gate),
+            self.hold_started.clone(),
+        );
         drop(Handle::current().spawn(holder));
         Poll::Pending
     }
@@ -332,7 +347,10 @@ fn first_waker_follows_the_task() {
     let mut ran_on = vec![ran_rx.recv().unwrap()];
     say(
         "stale waker",
-        &format!("task#1 filed its waker once, on its first poll, on {}", ran_on[0]),
+        &format!(
+            "task#1 filed its waker once, on its first poll, on {}",
+            ran_on[0]
+        ),
     );
     for round in 1..=2 {
         hold_rx.recv().unwrap(); // the worker it ran on is held

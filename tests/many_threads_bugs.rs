@@ -64,7 +64,11 @@ fn lesson_39_the_last_sleeper_loses_a_task_then_looks_again_and_runs_it() {
     assert_quoted_in_chapter(
         CHAPTER,
         &output,
-        &["runtime: ", "stale waker: task#1 filed", "stale waker: its worker"],
+        &[
+            "runtime: ",
+            "stale waker: task#1 filed",
+            "stale waker: its worker",
+        ],
     );
 }
 
