@@ -258,6 +258,13 @@ const LESSONS: &[Lesson] = &[
         examples: &["37_an_hour_in_a_millisecond"],
         chapter: "docs/37-an-hour-in-a-millisecond.md",
     },
+    // Many threads: the lost wake-up lesson 20 does not have (the last worker to fall asleep).
+    Lesson {
+        number: "39",
+        title: "The last worker to sleep: a lost wake-up of many threads",
+        examples: &["39_the_last_worker_to_sleep"],
+        chapter: "docs/39-the-last-worker-to-sleep.md",
+    },
 ];
 
 /// What the command line asked for.
