@@ -113,7 +113,9 @@ const LIGHT_ROUNDS: u32 = 3_000;
 enum Workload {
     Uniform,
     /// One task in every `heavy_every` is heavy.
-    Skewed { heavy_every: u64 },
+    Skewed {
+        heavy_every: u64,
+    },
 }
 
 impl Workload {
@@ -140,7 +142,11 @@ impl Workload {
                 let jobs: Vec<JoinJob> = (0..UNIFORM_TASKS)
                     .map(|seed| {
                         let (rounds, slices) = (UNIFORM_ROUNDS, UNIFORM_SLICES);
-                        spawn_job(Job { seed, rounds, slices })
+                        spawn_job(Job {
+                            seed,
+                            rounds,
+                            slices,
+                        })
                     })
                     .collect();
                 for job in jobs {
@@ -155,7 +161,11 @@ impl Workload {
                             let seed = burst * BURST_TASKS + index;
                             let is_heavy = seed % heavy_every == 0;
                             let rounds = if is_heavy { HEAVY_ROUNDS } else { LIGHT_ROUNDS };
-                            spawn_job(Job { seed, rounds, slices: 1 })
+                            spawn_job(Job {
+                                seed,
+                                rounds,
+                                slices: 1,
+                            })
                         })
                         .collect();
                     for job in jobs {
@@ -256,7 +266,11 @@ fn on_thread_per_core(workload: Workload, workers: usize) -> Measured {
             let _ = event_loop.run_until_complete(stop_rx);
             thread_cpu_time()
         }));
-        handles.push(handle_rx.recv().expect("the loop's thread sends its handle"));
+        handles.push(
+            handle_rx
+                .recv()
+                .expect("the loop's thread sends its handle"),
+        );
         stops.push(stop_tx);
     }
     let next = AtomicUsize::new(0);
@@ -350,7 +364,10 @@ mod shared_queue {
                 Ok(state) => state,
                 Err(TryLockError::WouldBlock) => {
                     let started_at = Instant::now();
-                    let state = self.state.lock().expect("no worker panics holding the lock");
+                    let state = self
+                        .state
+                        .lock()
+                        .expect("no worker panics holding the lock");
                     let nanos = u64::try_from(started_at.elapsed().as_nanos()).unwrap_or(u64::MAX);
                     self.waits.fetch_add(1, Ordering::Relaxed);
                     self.waited_nanos.fetch_add(nanos, Ordering::Relaxed);
@@ -406,7 +423,11 @@ mod shared_queue {
                 let waker = Waker::from(Arc::clone(&task));
                 let mut future = task.future.lock().expect("no poll panics");
                 if let Some(running) = future.as_mut() {
-                    if running.as_mut().poll(&mut Context::from_waker(&waker)).is_ready() {
+                    if running
+                        .as_mut()
+                        .poll(&mut Context::from_waker(&waker))
+                        .is_ready()
+                    {
                         *future = None; // a later, stale wake finds nothing to poll
                     }
                 }
@@ -535,7 +556,12 @@ fn cpu_split(measured: &Measured) -> f64 {
 
 /// The busiest worker's CPU time.
 fn busiest(measured: &Measured) -> Duration {
-    measured.cpu_per_worker.iter().copied().max().unwrap_or_default()
+    measured
+        .cpu_per_worker
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or_default()
 }
 
 /// All five contenders on one workload, in order.
@@ -600,6 +626,7 @@ fn main() {
         eprintln!("{message}");
         std::process::exit(2);
     });
+    println!("Lesson 38: the same two workloads on five executors");
     println!(
         "Workers: {workers} (std::thread::available_parallelism() is {cores}; the lesson takes \
          that, at least 2 and at most 4, unless `-- --workers N` says otherwise)"
@@ -614,20 +641,20 @@ fn main() {
     println!("What the numbers say:");
     let thread_per_core = &skewed.thread_per_core;
     println!(
-        "  (1) skewed, thread-per-core: its busiest worker used {:.1}x the CPU time of its idlest; \
-         the wall time is {:.2}x the busiest worker's CPU time",
+        "  (1) skewed, thread-per-core: its busiest worker used {:.1} times the CPU time of its \
+         idlest; the wall time is {:.2} times the busiest worker's CPU time",
         cpu_split(thread_per_core),
         thread_per_core.wall.as_secs_f64() / busiest(thread_per_core).as_secs_f64()
     );
     let contention = uniform.shared_queue.contention.unwrap_or_default();
     println!(
-        "  (2) uniform, shared queue: {:.1}% of its lock acquisitions waited; wall time {:.2}x tokio's",
+        "  (2) uniform, shared queue: {:.1}% of its lock acquisitions waited; wall time {:.2} times tokio's",
         100.0 * contention.waits as f64 / contention.takes.max(1) as f64,
         uniform.shared_queue.wall.as_secs_f64() / uniform.tokio.wall.as_secs_f64(),
     );
     println!(
-        "  (3) skewed, tokio: its busiest worker used {:.1}x the CPU time of its idlest; \
-         wall time {:.2}x thread-per-core's",
+        "  (3) skewed, tokio: its busiest worker used {:.1} times the CPU time of its idlest; \
+         wall time {:.2} times thread-per-core's",
         cpu_split(&skewed.tokio),
         skewed.tokio.wall.as_secs_f64() / thread_per_core.wall.as_secs_f64()
     );
