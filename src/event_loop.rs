@@ -130,7 +130,7 @@ pub(crate) fn pending_tasks() -> Vec<String> {
 #[track_caller]
 pub fn run<F: Future>(future: F) -> F::Output {
     // Refuse nesting before creating anything (`run_until_complete` checks again).
-    if with_current_core(|_| ()).is_some() {
+    if with_current_core(|_| ()).is_some() || crate::multi_thread::is_inside() {
         panic!("{NESTED_RUN}");
     }
     let event_loop = EventLoop::new();
@@ -174,11 +174,20 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let handle = with_current_core(move |core| core.spawn(future, origin));
-    match handle {
-        Some(handle) => handle,
+    let mut parts = Some((future, origin));
+    let handle = with_current_core(|core| {
+        let (future, origin) = parts.take().expect("taken once");
+        core.spawn(future, origin)
+    });
+    if let Some(handle) = handle {
+        return handle;
+    }
+    // Not on a loop's thread: on a worker of a multi-thread runtime, or inside its `block_on`?
+    let (future, origin) = parts.take().expect("the closure did not run");
+    match crate::multi_thread::spawn_here(future, origin) {
+        Ok(handle) => handle,
         // The panic stays in this function's body so that `#[track_caller]` names the caller.
-        None => panic!("{SPAWN_OUTSIDE_LOOP}"),
+        Err(_) => panic!("{SPAWN_OUTSIDE_LOOP}"),
     }
 }
 
@@ -384,7 +393,7 @@ impl EventLoop {
     /// that loop forever. The message says what to do instead. Also if `future` panics.
     #[track_caller]
     pub fn run_until_complete<F: Future>(&self, future: F) -> F::Output {
-        let is_nested = with_current_core(|_| ()).is_some();
+        let is_nested = with_current_core(|_| ()).is_some() || crate::multi_thread::is_inside();
         if is_nested {
             panic!("{NESTED_RUN}");
         }

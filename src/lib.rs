@@ -87,6 +87,7 @@ pub mod event_loop;
 pub mod explore;
 pub mod http;
 mod join;
+pub mod multi_thread;
 pub mod net;
 mod reactor;
 mod select;

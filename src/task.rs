@@ -255,6 +255,15 @@ impl Header {
         TaskKey::unpack(self.key.load(Ordering::Relaxed))
     }
 
+    /// For a task of a multi-thread runtime, which has no slot: the same word holds where the
+    /// task is in its life (queued, running, idle, done) and its place in the runtime's list
+    /// of tasks (`multi_thread/state.rs`). One word for both kinds of task, so that neither
+    /// pays a byte for the other.
+    #[inline(always)]
+    pub(crate) fn schedule_word(&self) -> &AtomicU64 {
+        &self.key
+    }
+
     /// Gives a task spawned through a `Handle` its slot, as the loop takes it in.
     #[inline]
     pub(crate) fn set_key(&self, key: TaskKey) {
@@ -380,15 +389,35 @@ impl<F: Future> Drop for Task<F> {
     }
 }
 
-impl<F: Future + Send> ArcWake for Task<F> {
+impl<F> ArcWake for Task<F>
+where
+    F: Future + Send + 'static,
+    F::Output: 'static,
+{
     fn wake_by_ref(arc_self: &Arc<Self>) {
-        if !wake_task(&arc_self.shared.header) {
-            wake_remote(&arc_self.shared.header);
+        let header = &arc_self.shared.header;
+        if header.home.is_multi_thread() {
+            if crate::multi_thread::mark_woken(header) {
+                crate::multi_thread::schedule(TaskRef(Arc::clone(arc_self) as ErasedTask));
+            }
+            return;
+        }
+        if !wake_task(header) {
+            wake_remote(header);
         }
     }
 
     /// By value: the waker is let go of before a remote wake is sent (`RemoteWake` says why).
     fn wake(self: Arc<Self>) {
+        let header = &self.shared.header;
+        if header.home.is_multi_thread() {
+            // The wake that moves an idle task to "scheduled" is the one that makes its
+            // `TaskRef` (`multi_thread/state.rs`): no other exists until the poll is over.
+            if crate::multi_thread::mark_woken(header) {
+                crate::multi_thread::schedule(TaskRef(self));
+            }
+            return;
+        }
         if wake_task(&self.shared.header) {
             return;
         }
@@ -498,6 +527,22 @@ impl TaskRef {
         self.into_task().finish_leaked(error);
     }
 
+    /// For the multi-thread runtime: lets go of the right to poll the task without cancelling
+    /// it, after a poll that answered `Pending`. The `ParkedTask` gives it back
+    /// (`ParkedTask::resume`) if the task was woken during that poll; otherwise the next wake
+    /// makes a new `TaskRef` (`multi_thread/state.rs`).
+    #[inline]
+    pub(crate) fn into_parked(self) -> ParkedTask {
+        ParkedTask(self.into_task())
+    }
+
+    /// For the multi-thread runtime's list of its tasks: an `Arc` that keeps the task alive
+    /// and can cancel it at shutdown, but cannot poll it.
+    #[inline]
+    pub(crate) fn hold(&self) -> TaskHold {
+        TaskHold(Arc::clone(&self.0))
+    }
+
     /// The `Arc` inside, without running `TaskRef`'s `Drop`: for the methods above, each of
     /// which ends the `TaskRef`'s part in the task its own way.
     #[inline(always)]
@@ -519,6 +564,49 @@ impl Drop for TaskRef {
     /// that holds the `TaskRef`, and its `JoinHandle` hears `cancelled`.
     fn drop(&mut self) {
         self.0.abandon();
+    }
+}
+
+/// A task of the multi-thread runtime between the end of a poll that answered `Pending` and the
+/// moment its state says whether it was woken meanwhile (`multi_thread/worker.rs`). Dropping it
+/// does not cancel the task: its state says "idle" by then, and the runtime's list of tasks
+/// still holds it.
+pub(crate) struct ParkedTask(ErasedTask);
+
+impl ParkedTask {
+    /// The `TaskRef` back, for a task woken while it was being polled.
+    ///
+    /// # Safety
+    /// The caller must have seen the task's state go from "running, woken" to "scheduled"
+    /// (`multi_thread/state.rs`), so that no wake made another `TaskRef` meanwhile.
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn resume(self) -> TaskRef {
+        TaskRef(self.0)
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        self.0.header()
+    }
+}
+
+/// A multi-thread runtime's own `Arc` to one of its tasks (its list of tasks,
+/// `multi_thread/owned.rs`): it keeps the task alive while nothing else may (a task waiting
+/// for a waker that sits in another waiting task), so that shutdown can reach and cancel it.
+pub(crate) struct TaskHold(ErasedTask);
+
+impl TaskHold {
+    pub(crate) fn header(&self) -> &Header {
+        self.0.header()
+    }
+
+    /// A `TaskRef` for an idle task, to cancel it at shutdown.
+    ///
+    /// # Safety
+    /// The caller must have moved the task's state from "idle" to "scheduled" itself
+    /// (`multi_thread/state.rs`): then no other `TaskRef` exists, and none will be made.
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn claim(&self) -> TaskRef {
+        TaskRef(Arc::clone(&self.0))
     }
 }
 
@@ -703,6 +791,10 @@ pub(crate) trait Joinable<T>: Send + Sync {
 pub(crate) trait Abortable: Send + Sync {
     fn header(&self) -> &Header;
     fn is_finished(&self) -> bool;
+    /// Wakes the task so that its loop or runtime sees the abort request: through the task's
+    /// own waker, which knows both kinds of home (a task of a multi-thread runtime needs its
+    /// `Arc`, not just its header, to be queued).
+    fn wake_for_abort(self: Arc<Self>);
 }
 
 impl<T: Send + 'static> Joinable<T> for TaskShared<T> {
@@ -723,11 +815,16 @@ impl<T: Send> Abortable for TaskShared<T> {
     fn is_finished(&self) -> bool {
         self.join.is_complete()
     }
+
+    /// A `spawn_blocking` job: never polled, so there is nothing to wake (it finishes, or
+    /// not, on its pool thread; `spawn_blocking` says so).
+    fn wake_for_abort(self: Arc<Self>) {}
 }
 
 impl<F> Joinable<F::Output> for Task<F>
 where
     F: Future + Send + 'static,
+    F::Output: 'static,
 {
     fn shared(&self) -> &TaskShared<F::Output> {
         &self.shared
@@ -738,13 +835,21 @@ where
     }
 }
 
-impl<F: Future + Send> Abortable for Task<F> {
+impl<F> Abortable for Task<F>
+where
+    F: Future + Send + 'static,
+    F::Output: 'static,
+{
     fn header(&self) -> &Header {
         &self.shared.header
     }
 
     fn is_finished(&self) -> bool {
         self.shared.join.is_complete()
+    }
+
+    fn wake_for_abort(self: Arc<Self>) {
+        ArcWake::wake(self);
     }
 }
 

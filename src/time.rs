@@ -168,7 +168,10 @@ impl Future for Sleep {
         let outcome = with_current_core(|core| poll_sleep(core, this, cx.waker()));
         match outcome {
             Some(poll) => poll,
-            None => panic!("{SLEEP_OUTSIDE_LOOP}"),
+            None => match poll_sleep_multi_thread(this, cx.waker()) {
+                Some(poll) => poll,
+                None => panic!("{SLEEP_OUTSIDE_LOOP}"),
+            },
         }
     }
 }
@@ -192,6 +195,10 @@ fn poll_inside_run_now(sleep: &mut Sleep) -> Poll<()> {
 /// Removes a timer from the queue of the loop that holds it: at once if that loop is the one
 /// running here, else at that loop's next turn (`waker::cancel_timer_at`).
 fn cancel_registration(registration: Registration) {
+    if registration.home.is_multi_thread() {
+        crate::multi_thread::cancel_timer(registration.home, registration.key);
+        return;
+    }
     let cancelled = with_current_core(|core| core.cancel_timer(registration));
     match cancelled {
         Some(Ok(stale_waker)) => drop(stale_waker),
@@ -239,6 +246,42 @@ fn poll_sleep(core: &Core, sleep: &mut Sleep, waker: &Waker) -> Poll<()> {
             Poll::Pending
         }
     }
+}
+
+/// `poll_sleep` on a worker of a multi-thread runtime (or inside its `block_on`), whose timers
+/// sit in one queue for all its workers (`multi_thread/timers.rs`). `None` if this thread
+/// belongs to no runtime either. Out of line: the single loop's path does not pay for it.
+#[cold]
+#[inline(never)]
+fn poll_sleep_multi_thread(sleep: &mut Sleep, waker: &Waker) -> Option<Poll<()>> {
+    if let Filing::Filed(registration) = sleep.registration {
+        if let Some(state) =
+            crate::multi_thread::poll_timer(registration.home, registration.key, waker)
+        {
+            return Some(match state {
+                TimerState::Fired => {
+                    sleep.registration = Filing::Finished;
+                    Poll::Ready(())
+                }
+                TimerState::Waiting => Poll::Pending,
+            });
+        }
+    }
+    // First poll, or the sleep moved here from another loop or runtime.
+    if !crate::multi_thread::is_inside() {
+        return None;
+    }
+    if let Filing::Filed(elsewhere) = sleep.registration {
+        sleep.registration = Filing::Unfiled;
+        cancel_registration(elsewhere);
+    }
+    if sleep.deadline <= Instant::now() {
+        sleep.registration = Filing::Finished;
+        return Some(Poll::Ready(()));
+    }
+    let (home, key) = crate::multi_thread::register_timer(sleep.deadline, waker)?;
+    sleep.registration = Filing::Filed(Registration { home, key });
+    Some(Poll::Pending)
 }
 
 /// A `Sleep` that returned `Ready` is terminated until [`Sleep::reset`], so that

@@ -43,11 +43,28 @@ impl LoopId {
     /// so a wake aimed at it finds nothing and does nothing.
     pub(crate) const NONE: LoopId = LoopId(0);
 
+    /// Marks the ids of multi-thread runtimes (`src/multi_thread.rs`): a task whose home has
+    /// it is woken through that runtime's queues, never through the address book below.
+    const MULTI_THREAD_BIT: u64 = 1 << 63;
+
     pub(crate) fn next() -> LoopId {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        LoopId(NEXT.fetch_add(1, Ordering::Relaxed))
+        LoopId(NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// A number for a new multi-thread runtime, from the same counter as the loops'.
+    pub(crate) fn next_multi_thread() -> LoopId {
+        LoopId(NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed) | Self::MULTI_THREAD_BIT)
+    }
+
+    /// Whether this names a multi-thread runtime rather than a single-thread loop.
+    #[inline(always)]
+    pub(crate) fn is_multi_thread(self) -> bool {
+        self.0 & Self::MULTI_THREAD_BIT != 0
     }
 }
+
+/// The numbers of loops and runtimes, never reused.
+static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Where a task lives in its loop's task table: the slot, and which use of that slot.
 /// The generation makes a stale key (its task finished, the slot reused) harmless.

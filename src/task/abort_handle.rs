@@ -11,8 +11,7 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{Abortable, Header, TaskId};
-use crate::waker::{wake_remote, wake_task};
+use super::{Abortable, TaskId};
 
 /// Aborts a task without owning its output: get one from [`JoinHandle::abort_handle`]
 /// (or [`JoinSet::spawn`](crate::JoinSet::spawn)), clone it, send it to any thread.
@@ -50,7 +49,7 @@ impl AbortHandle {
     /// Asks the task's loop to cancel it, as [`JoinHandle::abort`](crate::JoinHandle::abort)
     /// does. Aborting a task that already finished changes nothing. Works from any thread.
     pub fn abort(&self) {
-        request_abort(self.task.header(), || self.task.is_finished());
+        request_abort(&self.task);
     }
 
     /// Whether the task has finished (returned, panicked or been cancelled).
@@ -67,12 +66,15 @@ impl AbortHandle {
 /// Sets the task's abort flag and, the first time, wakes the task so that its loop notices
 /// the request even if nothing else would wake it (`JoinHandle::abort` and
 /// `AbortHandle::abort`).
-pub(super) fn request_abort(header: &Header, is_finished: impl FnOnce() -> bool) {
-    let was_requested = header.is_abort_requested.swap(true, Ordering::AcqRel);
-    // The first request schedules the task, here or from afar (`wake_task` answers whether
-    // it could do it on this thread).
-    if !was_requested && !is_finished() && !wake_task(header) {
-        wake_remote(header);
+pub(super) fn request_abort(task: &Arc<dyn Abortable>) {
+    let was_requested = task
+        .header()
+        .is_abort_requested
+        .swap(true, Ordering::AcqRel);
+    // The first request schedules the task, on this thread or from afar, through the task's
+    // own waker (`Abortable::wake_for_abort`).
+    if !was_requested && !task.is_finished() {
+        Arc::clone(task).wake_for_abort();
     }
 }
 

@@ -81,7 +81,9 @@ impl<T> JoinHandle<T> {
     /// started). A closure that is running already runs to the end, and the handle yields its
     /// output as if `abort` had not been called.
     pub fn abort(&self) {
-        request_abort(&self.task.shared().header, || self.is_finished());
+        if !self.is_finished() {
+            request_abort(&Arc::clone(&self.task).into_abortable());
+        }
     }
 
     /// Whether the task has finished (returned, panicked or been cancelled).
