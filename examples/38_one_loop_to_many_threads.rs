@@ -44,6 +44,7 @@ use std::task::{Context, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use miniloop::multi_thread::Runtime;
 use miniloop::EventLoop;
 
 // ---------------------------------------------------------------------------------------------
@@ -482,11 +483,36 @@ fn on_shared_queue(workload: Workload, workers: usize) -> Measured {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Contender 4: work stealing, miniloop's multi-threaded runtime.
-//
-// TODO(issue 18): `miniloop::multi_thread` is being written; its row goes here once it lands
-// (`Runtime::builder().worker_threads(workers)`, the root spawned with `miniloop::spawn`,
-// `worker_stats()` for each worker's CPU time and the tasks it stole).
+// Contender 4: work stealing, miniloop's multi-threaded runtime. Each worker has a queue of its
+// own; a task spawned or woken on a worker goes onto that worker's queue, without a lock, and a
+// worker that runs out of tasks steals half of another's queue. The runtime counts, per worker,
+// the tasks it stole and its thread's CPU time.
+
+fn on_work_stealing(workload: Workload, workers: usize) -> Measured {
+    let runtime = Runtime::builder()
+        .worker_threads(workers)
+        .build()
+        .expect("miniloop's runtime starts its threads");
+    // `miniloop::spawn` inside the runtime's tasks spawns onto the runtime: the same line as
+    // on the one loop.
+    let spawn_job: SpawnJob = Arc::new(|job| {
+        let handle = miniloop::spawn(run_job(job));
+        Box::pin(async move { handle.await.expect("a job never panics") })
+    });
+    let started_at = Instant::now();
+    // Spawned, so that the root runs on a worker (`block_on`'s own future runs on this thread).
+    let root = runtime.spawn(workload.run(spawn_job));
+    let checksum = runtime.block_on(root).expect("the root never panics");
+    let wall = started_at.elapsed();
+    let stats = runtime.worker_stats();
+    Measured {
+        wall,
+        checksum,
+        cpu_per_worker: stats.iter().map(|worker| worker.cpu_time).collect(),
+        stolen: Some(stats.iter().map(|worker| worker.stolen).sum()),
+        contention: None,
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Contender 5: tokio's multi-threaded runtime, with as many workers. Also work stealing, with
@@ -570,6 +596,7 @@ struct Results {
     one_loop: Measured,
     thread_per_core: Measured,
     shared_queue: Measured,
+    work_stealing: Measured,
     tokio: Measured,
 }
 
@@ -582,7 +609,8 @@ fn run_all(workload: Workload, workers: usize) -> Results {
     print_row("thread-per-core", &thread_per_core);
     let shared_queue = on_shared_queue(workload, workers);
     print_row("shared queue", &shared_queue);
-    // Contender 4, work stealing: see TODO(issue 18) above.
+    let work_stealing = on_work_stealing(workload, workers);
+    print_row("work stealing", &work_stealing);
     let tokio = on_tokio(workload, workers);
     print_row("tokio", &tokio);
     if let Some(contention) = &shared_queue.contention {
@@ -597,6 +625,7 @@ fn run_all(workload: Workload, workers: usize) -> Results {
         one_loop,
         thread_per_core,
         shared_queue,
+        work_stealing,
         tokio,
     }
 }
@@ -644,19 +673,34 @@ fn main() {
         "  (1) skewed, thread-per-core: its busiest worker used {:.1} times the CPU time of its \
          idlest; the wall time is {:.2} times the busiest worker's CPU time",
         cpu_split(thread_per_core),
-        thread_per_core.wall.as_secs_f64() / busiest(thread_per_core).as_secs_f64()
+        seconds(thread_per_core) / busiest(thread_per_core).as_secs_f64()
     );
     let contention = uniform.shared_queue.contention.unwrap_or_default();
     println!(
-        "  (2) uniform, shared queue: {:.1}% of its lock acquisitions waited; wall time {:.2} times tokio's",
+        "  (2) uniform, shared queue: {:.1}% of its lock acquisitions waited, {} ms in all; \
+         wall time {:.2} times work stealing's",
         100.0 * contention.waits as f64 / contention.takes.max(1) as f64,
-        uniform.shared_queue.wall.as_secs_f64() / uniform.tokio.wall.as_secs_f64(),
+        contention.waited.as_millis(),
+        seconds(&uniform.shared_queue) / seconds(&uniform.work_stealing),
+    );
+    let stealing = &skewed.work_stealing;
+    println!(
+        "  (3) skewed, work stealing: its busiest worker used {:.1} times the CPU time of its \
+         idlest, after {} steals; wall time {:.2} times thread-per-core's, {:.2} times one loop's",
+        cpu_split(stealing),
+        stealing.stolen.unwrap_or_default(),
+        seconds(stealing) / seconds(thread_per_core),
+        seconds(stealing) / seconds(&skewed.one_loop),
     );
     println!(
-        "  (3) skewed, tokio: its busiest worker used {:.1} times the CPU time of its idlest; \
-         wall time {:.2} times thread-per-core's",
-        cpu_split(&skewed.tokio),
-        skewed.tokio.wall.as_secs_f64() / thread_per_core.wall.as_secs_f64()
+        "  tokio, for comparison: wall time {:.2} times work stealing's on the uniform workload, \
+         {:.2} times on the skewed one",
+        seconds(&uniform.tokio) / seconds(&uniform.work_stealing),
+        seconds(&skewed.tokio) / seconds(stealing),
     );
-    let _ = (&uniform.one_loop, &skewed.one_loop);
+}
+
+/// The wall time in seconds.
+fn seconds(measured: &Measured) -> f64 {
+    measured.wall.as_secs_f64()
 }
