@@ -47,8 +47,11 @@
 // `unsafe` is denied everywhere but where it buys measured speed: the one-allocation task in
 // `src/task.rs`, its join cell in `src/task/join_cell.rs`, the two callers of the cell's
 // `unsafe fn`s (`src/task/join_handle.rs`, `src/blocking.rs`), and the wrapper that puts a
-// future that is not `Send` in that allocation (`src/task/local.rs`); each block is allowed on
-// its own, with a `// SAFETY:` comment (docs/reliability.md).
+// future that is not `Send` in that allocation (`src/task/local.rs`), the multi-thread
+// runtime's work-stealing run queue (`src/multi_thread/queue.rs`), and the two places where
+// that runtime turns a task's state word into the right to poll it (`src/multi_thread.rs`,
+// `src/multi_thread/worker.rs`); each block is allowed on its own, with a `// SAFETY:` comment
+// (docs/reliability.md).
 #![deny(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 // `cargo clippy -- -W clippy::pedantic` was read through (issue 16) and what was right was
@@ -98,6 +101,8 @@ pub mod trace;
 mod waker;
 mod yield_now;
 
+// Throwaway wiring (issue 18): the multi-thread runtime's local run queue is compiled here for
+// its unit tests only, until `src/multi_thread.rs` declares it as `mod queue`.
 // So that `#[miniloop::test]`, whose expansion names `::miniloop`, works in this crate's own
 // unit tests too.
 extern crate self as miniloop;

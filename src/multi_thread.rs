@@ -40,7 +40,7 @@ mod state;
 mod timers;
 mod worker;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -71,6 +71,11 @@ pub(crate) const NESTED_BLOCK_ON: &str = "`Runtime::block_on` (or `miniloop::run
      an event loop or a runtime is already running on this thread; blocking here would stop \
      every other task of the outer one; `.await` the future instead, or move the blocking code \
      into `miniloop::spawn_blocking`";
+
+/// The message of `Handle::current` outside a runtime.
+const NO_CURRENT_RUNTIME: &str = "`multi_thread::Handle::current` called outside a multi-thread \
+     runtime; it works on the runtime's worker threads and inside `Runtime::block_on`; \
+     elsewhere, keep the handle that `Runtime::handle` gives you";
 
 /// A multi-thread, work-stealing runtime.
 ///
@@ -295,6 +300,7 @@ impl Builder {
                         shared,
                         index,
                         local: RefCell::new(local),
+                        lifo: Cell::new(None),
                     });
                     let _current = CurrentGuard::enter(Current::Worker(Rc::clone(&context)));
                     Worker::new(context).run();
@@ -442,6 +448,19 @@ impl fmt::Debug for Runtime {
 }
 
 impl Handle {
+    /// The handle of the runtime this thread belongs to (one of its workers, or a thread
+    /// inside its `block_on`).
+    ///
+    /// # Panics
+    /// Anywhere else; the message says where a handle comes from.
+    #[track_caller]
+    pub fn current() -> Handle {
+        match current_shared() {
+            Some(shared) => Handle { shared },
+            None => panic!("{NO_CURRENT_RUNTIME}"),
+        }
+    }
+
     /// Spawns `future` on the handle's runtime, from any thread. If the runtime has shut
     /// down, the task is cancelled at once: awaiting the handle gives a cancelled
     /// [`JoinError`](crate::JoinError).
@@ -477,14 +496,30 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        let (task, handle) = self.new_task(future, origin);
+        if let Some(task) = task {
+            schedule(task);
+        }
+        handle
+    }
+
+    /// Makes a task and lists it: the `TaskRef` to queue, or `None` if the runtime has shut
+    /// down (the task was cancelled here; its handle says so).
+    fn new_task<F>(&self, future: F, origin: Origin) -> (Option<TaskRef>, JoinHandle<F::Output>)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let id = TaskId(self.next_task_id.fetch_add(1, Ordering::Relaxed));
         let header = Header::new(id, self.id, TaskKey::UNASSIGNED, origin, false);
         let (task, handle) = new_task(header, future);
         match self.owned.insert(task) {
-            Ok(task) => schedule(task),
-            Err(refused) => drop(refused), // shut down: cancelled here
+            Ok(task) => (Some(task), handle),
+            Err(refused) => {
+                drop(refused); // shut down: cancelled here
+                (None, handle)
+            }
         }
-        handle
     }
 
     /// Queues a task from outside the workers (or another runtime's worker).
@@ -525,7 +560,7 @@ pub(crate) fn schedule(task: TaskRef) {
     let home = task.header().home;
     let task = CURRENT.with(|current| match &*current.borrow() {
         Some(Current::Worker(worker)) if worker.shared.id == home => {
-            worker.push(task);
+            worker.schedule(task);
             None
         }
         Some(Current::BlockOn(shared)) if shared.id == home => {
@@ -544,16 +579,24 @@ pub(crate) fn schedule(task: TaskRef) {
 }
 
 /// Spawns on the runtime this thread belongs to (a worker, or inside `block_on`); gives the
-/// future back if there is none.
+/// future back if there is none. A worker queues the task on itself, without looking up the
+/// thread-local a second time.
 pub(crate) fn spawn_here<F>(future: F, origin: Origin) -> Result<JoinHandle<F::Output>, F>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match current_shared() {
-        Some(shared) => Ok(shared.spawn(future, origin)),
+    CURRENT.with(|current| match &*current.borrow() {
+        Some(Current::Worker(worker)) => {
+            let (task, handle) = worker.shared.new_task(future, origin);
+            if let Some(task) = task {
+                worker.schedule(task);
+            }
+            Ok(handle)
+        }
+        Some(Current::BlockOn(shared)) => Ok(shared.spawn(future, origin)),
         None => Err(future),
-    }
+    })
 }
 
 /// Whether this thread runs a runtime's worker or its `block_on`.
@@ -567,10 +610,15 @@ fn is_inside_any() -> bool {
 }
 
 fn current_shared() -> Option<Arc<Shared>> {
+    with_current_shared(Arc::clone)
+}
+
+/// Calls `f` with the runtime this thread belongs to, without touching its reference count.
+fn with_current_shared<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> Option<R> {
     CURRENT
         .try_with(|current| match &*current.borrow() {
-            Some(Current::Worker(worker)) => Some(Arc::clone(&worker.shared)),
-            Some(Current::BlockOn(shared)) => Some(Arc::clone(shared)),
+            Some(Current::Worker(worker)) => Some(f(&worker.shared)),
+            Some(Current::BlockOn(shared)) => Some(f(shared)),
             None => None,
         })
         .ok()
@@ -582,19 +630,20 @@ fn current_shared() -> Option<Arc<Shared>> {
 /// Files a timer with the runtime this thread belongs to: its id and the timer's key, or
 /// `None` outside any runtime.
 pub(crate) fn register_timer(deadline: Instant, waker: &Waker) -> Option<(LoopId, TimerKey)> {
-    let shared = current_shared()?;
-    let seq = shared.next_timer_seq.fetch_add(1, Ordering::Relaxed);
-    let (key, keeper) = shared.timers.register(deadline, seq, waker.clone());
-    if let Some(keeper) = keeper {
-        shared.parkers[keeper].unpark();
-    }
-    Some((shared.id, key))
+    with_current_shared(|shared| {
+        let seq = shared.next_timer_seq.fetch_add(1, Ordering::Relaxed);
+        let (key, keeper) = shared.timers.register(deadline, seq, waker.clone());
+        if let Some(keeper) = keeper {
+            shared.parkers[keeper].unpark();
+        }
+        (shared.id, key)
+    })
 }
 
 /// Checks a timer filed with runtime `home`: `None` if this thread does not belong to it.
 pub(crate) fn poll_timer(home: LoopId, key: TimerKey, waker: &Waker) -> Option<TimerState> {
-    let shared = current_shared().filter(|shared| shared.id == home)?;
-    Some(shared.timers.poll_timer(key, waker))
+    with_current_shared(|shared| (shared.id == home).then(|| shared.timers.poll_timer(key, waker)))
+        .flatten()
 }
 
 /// Forgets a timer of runtime `home` (a `Sleep` dropped or moved), from any thread.

@@ -66,6 +66,10 @@ pub use tcp_stream::TcpStream;
 pub(crate) const SOCKET_OUTSIDE_LOOP: &str = "a `miniloop::net` socket was used outside an \
      event loop; sockets wait through the loop's reactor; use it inside \
      `miniloop::run(async { ... })`";
+pub(crate) const SOCKET_ON_MULTI_THREAD: &str = "a `miniloop::net` socket was opened on the \
+     multi-thread runtime, which has no I/O reactor yet (its workers share timers, not \
+     sockets); run the socket code on a single-thread loop, `miniloop::run(async { ... })`, \
+     for example inside `miniloop::spawn_blocking` or on a thread of its own";
 pub(crate) const SOCKET_ON_OTHER_LOOP: &str = "a `miniloop::net` socket was used on an event \
      loop other than the one that opened it; its readiness events go to that loop; keep each \
      socket on the loop (and thread) that created it";
@@ -97,6 +101,7 @@ impl IoRegistration {
         });
         match registered {
             Some(result) => result,
+            None if crate::multi_thread::is_inside() => panic!("{SOCKET_ON_MULTI_THREAD}"),
             None => panic!("{SOCKET_OUTSIDE_LOOP}"),
         }
     }

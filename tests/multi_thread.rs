@@ -288,3 +288,52 @@ fn a_task_woken_while_it_runs_is_polled_again_never_twice_at_once() {
         let _ = overlaps.load(Ordering::SeqCst);
     });
 }
+
+#[test]
+fn a_socket_on_the_runtime_is_refused_with_a_message_that_says_where_to_run_it() {
+    let rt = runtime(1);
+    let result = rt.block_on(async {
+        spawn(async {
+            let _ = miniloop::net::TcpListener::bind("127.0.0.1:0").await;
+        })
+        .await
+    });
+    let message = common::panic_message(&*result.unwrap_err().into_panic()).to_string();
+    assert!(message.contains("has no I/O reactor yet"), "{message}");
+    assert!(message.contains("miniloop::run"), "{message}");
+}
+
+#[test]
+fn join_sets_blocking_jobs_named_tasks_and_handle_current_work_on_the_workers() {
+    within(WATCHDOG, || {
+        let rt = runtime(2);
+        let total = rt.block_on(async {
+            let mut set = miniloop::JoinSet::new();
+            for n in 0..10u64 {
+                set.spawn(async move { n });
+            }
+            let mut total = 0;
+            while let Some(result) = set.join_next().await {
+                total += result.unwrap();
+            }
+            total += miniloop::spawn_blocking(|| 100).await.unwrap();
+            let named = miniloop::task::Builder::new()
+                .name("named")
+                .spawn(async { 1000 });
+            total += named.await.unwrap();
+            let handle = miniloop::multi_thread::Handle::current();
+            total += spawn(async move { handle.spawn(async { 10_000 }).await.unwrap() })
+                .await
+                .unwrap();
+            total
+        });
+        assert_eq!(total, 45 + 100 + 1000 + 10_000);
+    });
+    let message = expect_panic(|| {
+        let _ = miniloop::multi_thread::Handle::current();
+    });
+    assert!(
+        message.contains("outside a multi-thread runtime"),
+        "{message}"
+    );
+}

@@ -61,18 +61,27 @@ pub(crate) fn mark_woken(header: &Header) -> bool {
         let next = match current & MASK {
             IDLE => SCHEDULED,
             RUNNING => NOTIFIED,
-            _ => return false, // queued or notified already, or done: covered
+            DONE => return false,
+            // Queued, or woken during its poll, already: covered by the coming poll. But the
+            // word is still *written* (the same value back), not just read. A wake must happen
+            // before the poll that covers it, so that the poll sees what the waker wrote before
+            // it woke (a message): a load orders nothing after it, and the poll could miss the
+            // message and wait for a wake that already came. A write takes its place in the
+            // word's order of writes, and the worker's `mark_running` or `mark_idle` (`Acquire`
+            // read-modify-writes) read it or a later one, and so synchronize with it. The loom
+            // model `tests/loom_mt_spawn.rs` found the load-only version losing that wake.
+            covered => covered,
         };
         // `AcqRel`: the waker's writes before the wake (a message it sent) happen before the
-        // poll it causes: the worker that pops the task reads this word with `Acquire` (or
-        // receives the task through a queue, which synchronizes as well).
+        // poll it causes: the worker reads this word with an `Acquire` read-modify-write
+        // before it polls (or receives the task through a queue, which synchronizes as well).
         match word.compare_exchange_weak(
             current,
             (current & !MASK) | next,
             Ordering::AcqRel,
             Ordering::Acquire,
         ) {
-            Ok(_) => return next == SCHEDULED,
+            Ok(_) => return current & MASK == IDLE,
             Err(actual) => current = actual,
         }
     }
@@ -105,7 +114,10 @@ pub(crate) fn mark_idle(header: &Header) -> bool {
         Ok(_) => false,
         Err(actual) => {
             debug_assert_eq!(actual & MASK, NOTIFIED);
-            word.store(slot | SCHEDULED, Ordering::Release);
+            // A swap, not a store: a covered wake's compare-exchange of NOTIFIED must not be
+            // ordered after this write in a way the worker never reads (loom keeps a partial
+            // order of writes and finds that with a store; `tests/loom_mt_spawn.rs`).
+            word.swap(slot | SCHEDULED, Ordering::AcqRel);
             true
         }
     }
@@ -115,7 +127,8 @@ pub(crate) fn mark_idle(header: &Header) -> bool {
 #[inline]
 pub(crate) fn mark_done(header: &Header) {
     let word = header.schedule_word();
-    word.store(slot_bits(word) | DONE, Ordering::Release);
+    // A swap for the reason `mark_idle` gives.
+    word.swap(slot_bits(word) | DONE, Ordering::AcqRel);
 }
 
 /// Shutdown: takes an idle task, as a wake would, so that the caller may cancel it. `false`

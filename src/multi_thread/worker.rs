@@ -1,7 +1,7 @@
 //! One worker thread: its run queue, and the loop that feeds it: its own tasks first, then the
 //! shared queue, then other workers' queues (stealing), then sleep.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -17,32 +17,66 @@ use super::{state, Shared, StatsSlot, Timers};
 const CHECK_INTERVAL: u32 = 61;
 
 /// What a worker thread shares with the tasks it polls: its queue (a task spawned or woken
-/// here goes into it, without a lock) and the runtime.
+/// here goes into it, without a lock), its LIFO slot, and the runtime.
 pub(super) struct WorkerContext {
     pub(super) shared: Arc<Shared>,
     pub(super) index: usize,
     pub(super) local: RefCell<Local<TaskRef>>,
+    /// The task woken or spawned last on this worker, which runs next, ahead of the queue: a
+    /// task that sends a message and waits for the answer hands over to the receiver at once,
+    /// while what both touched is still in this core's cache (tokio's "LIFO slot"). Other
+    /// workers cannot steal it; `MAX_LIFO_POLLS` keeps two such tasks from starving the queue.
+    pub(super) lifo: Cell<Option<TaskRef>>,
 }
 
 impl WorkerContext {
-    /// Queues a task on this worker (a spawn or a wake on this thread), and wakes a sleeping
-    /// worker if this one now has more than it is running (it may steal some).
-    pub(super) fn push(&self, task: TaskRef) {
-        let len = {
-            let mut local = self.local.borrow_mut();
-            local.push_back(task, &mut |batch| self.shared.overflow(batch));
-            local.len()
-        };
-        if len > 1 {
+    /// A wake or a spawn on this worker: the task goes into the LIFO slot, and the one that
+    /// was there to the back of the queue, where other workers can steal it.
+    pub(super) fn schedule(&self, task: TaskRef) {
+        if let Some(previous) = self.lifo.replace(Some(task)) {
+            let len = self.push_back(previous);
+            // The queue holds work this worker will not get to next: let a sleeper steal it.
+            if len >= 1 {
+                self.shared.notify_parked();
+            }
+        }
+    }
+
+    /// A task woken during its own poll (a yield): to the back of the queue, behind the
+    /// others, and a sleeper is woken only if there is more than this worker runs next.
+    pub(super) fn push_yielded(&self, task: TaskRef) {
+        if self.push_back(task) > 1 {
             self.shared.notify_parked();
         }
     }
+
+    /// Pushes to the back of the queue (half of it overflows to the shared queue if it is
+    /// full); the queue's length after.
+    fn push_back(&self, task: TaskRef) -> usize {
+        let mut local = self.local.borrow_mut();
+        local.push_back(task, &mut |batch| self.shared.overflow(batch));
+        local.len()
+    }
+
+    /// Whether the LIFO slot holds a task.
+    fn has_lifo(&self) -> bool {
+        let task = self.lifo.take();
+        let has = task.is_some();
+        self.lifo.set(task);
+        has
+    }
 }
+
+/// At most this many tasks in a row from the LIFO slot (tokio's number): two tasks that keep
+/// waking each other would otherwise run for ever while the queue waits.
+const MAX_LIFO_POLLS: u8 = 3;
 
 pub(super) struct Worker {
     context: Rc<WorkerContext>,
     is_searching: bool,
     tick: u32,
+    /// Tasks taken from the LIFO slot in a row.
+    lifo_polls: u8,
     /// xorshift state: where to start looking for a victim, so that thieves spread out.
     rng: u32,
     /// Reused for batches from the shared queue and fired timers.
@@ -57,6 +91,7 @@ impl Worker {
             context,
             is_searching: false,
             tick: 0,
+            lifo_polls: 0,
             rng,
             batch: Vec::new(),
             due: Vec::new(),
@@ -85,7 +120,8 @@ impl Worker {
         // Cancel what is left: dropping a `TaskRef` cancels its task (its future is dropped
         // here). Dropping a future may wake or spawn tasks, which land in this queue again.
         loop {
-            let task = self.context.local.borrow_mut().pop();
+            let task = self.context.lifo.take();
+            let task = task.or_else(|| self.context.local.borrow_mut().pop());
             match task {
                 Some(task) => drop(task),
                 None => break,
@@ -94,6 +130,15 @@ impl Worker {
     }
 
     fn next_task(&mut self) -> Option<TaskRef> {
+        if let Some(task) = self.context.lifo.take() {
+            if self.lifo_polls < MAX_LIFO_POLLS {
+                self.lifo_polls += 1;
+                return Some(task);
+            }
+            // Its turn is over: behind the queue, which runs first now.
+            self.context.push_yielded(task);
+        }
+        self.lifo_polls = 0;
         if self.tick.is_multiple_of(CHECK_INTERVAL) {
             if let Some(task) = self.shared().injector.pop() {
                 return Some(task);
@@ -180,7 +225,7 @@ impl Worker {
                     // `TaskRef` (`state.rs`), so this is again the only one.
                     let task = unsafe { parked.resume() };
                     // Woken during its own poll (a yield): to the back of this queue.
-                    self.context.push(task);
+                    self.context.push_yielded(task);
                 }
             }
             Polled::Ready => {
@@ -246,12 +291,12 @@ impl Worker {
                 }
                 Err(()) => shared.parkers[index].park(None),
             }
-            if !self.context.local.borrow().is_empty() {
-                // Timers fired tasks into our queue.
+            if self.context.has_lifo() || !self.context.local.borrow().is_empty() {
+                // Timers fired tasks into our LIFO slot and queue.
                 if !shared.idle.unpark_self(index) {
                     self.is_searching = true; // someone chose us meanwhile: we search
                 }
-                if self.context.local.borrow().len() > 1 {
+                if !self.context.local.borrow().is_empty() {
                     shared.notify_parked();
                 }
                 return;
