@@ -16,6 +16,10 @@ fn runtime(workers: usize) -> Runtime {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "a long loop (1 100 tasks): longer than the watchdog under miri; tests/multi_thread_stress.rs runs these paths with small counts"
+)]
 fn tasks_spawned_inside_and_outside_all_finish_with_their_outputs() {
     within(WATCHDOG, || {
         let rt = runtime(2);
@@ -44,6 +48,10 @@ fn tasks_spawned_inside_and_outside_all_finish_with_their_outputs() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "a long loop (200 tasks of 100 000 multiplications): longer than the watchdog under miri; tests/multi_thread_stress.rs runs these paths with small counts"
+)]
 fn both_workers_poll_tasks_when_one_task_spawns_them_all() {
     within(WATCHDOG, || {
         let rt = runtime(2);
@@ -167,6 +175,10 @@ fn dropping_the_runtime_cancels_every_unfinished_task_once() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "a long loop (400 spawns from 4 threads): longer than the watchdog under miri; tests/multi_thread_stress.rs runs these paths with small counts"
+)]
 fn a_handle_spawns_from_other_threads_and_wakes_come_from_anywhere() {
     within(WATCHDOG, || {
         let rt = runtime(2);
@@ -242,6 +254,10 @@ fn zero_workers_is_refused_with_a_hint() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "a long loop (20 000 polls): longer than the watchdog under miri; tests/multi_thread_stress.rs runs these paths with small counts"
+)]
 fn a_task_woken_while_it_runs_is_polled_again_never_twice_at_once() {
     within(WATCHDOG, || {
         let rt = runtime(2);

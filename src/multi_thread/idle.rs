@@ -18,7 +18,10 @@
 //! update of the queue's length), then reads the word (`SeqCst`). Both are `SeqCst`, so they
 //! are in one order: either the pusher reads the word after the worker announced itself, and
 //! sees nobody searching and wakes a sleeper; or the worker's last look comes after the push
-//! and sees the task. `tests/loom_mt_park.rs` checks this under every interleaving, and fails
+//! and sees the task. (That is the shared queue, which every push from outside the workers
+//! goes to. A worker's push onto its own queue is weaker, a `Release` store, so a sleeper may
+//! miss it; but the pushing worker runs that task itself anyway: the cost is a core that
+//! could have helped, never a task left waiting.) `tests/loom_mt_park.rs` checks this under every interleaving, and fails
 //! without the last look.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,50 +1,108 @@
 //! How a worker sleeps when it has nothing to do, and how another thread wakes it.
 //!
-//! A flag under a `Mutex` and a `Condvar`, as `std::thread::park` is built, but owned by the
-//! runtime: a task that calls `std::thread::park` itself (or a library that does) cannot eat
-//! the runtime's wake-up, and the worker that keeps the timers can sleep until a deadline.
-//! An `unpark` that comes before the `park` is kept: the `park` then returns at once, which is
-//! what makes "check for work, then sleep" safe against a wake in between.
+//! An atomic state, and a `Mutex` and a `Condvar` behind it for the sleep itself, as
+//! `std::thread::park` is built, but owned by the runtime: a task that calls
+//! `std::thread::park` itself (or a library that does) cannot eat the runtime's wake-up, and
+//! the worker that keeps the timers can sleep until a deadline. An `unpark` that comes before
+//! the `park` is kept (`NOTIFIED`): the `park` then returns at once, which is what makes "check
+//! for work, then sleep" safe against a wake in between.
+//!
+//! The state is what keeps `unpark` cheap: a worker that is awake is unparked with one atomic
+//! swap, no lock and no system call. Only a worker that is really asleep (`PARKED`) costs the
+//! lock and the `notify_one` (a futex call). The first version locked and notified every time;
+//! `benches/vs_tokio_mt.rs`'s `mt_remote_wake` spent its time there.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+/// Awake, nothing pending.
+const EMPTY: usize = 0;
+/// Asleep (or about to be) on the condition variable.
+const PARKED: usize = 1;
+/// An `unpark` is waiting to be taken by the next `park`.
+const NOTIFIED: usize = 2;
+
 #[derive(Debug, Default)]
 pub(crate) struct Parker {
-    is_notified: Mutex<bool>,
+    state: AtomicUsize,
+    lock: Mutex<()>,
     condvar: Condvar,
 }
 
 impl Parker {
     /// Sleeps until `unpark` (or one that came before), or until `timeout` passes.
     pub(crate) fn park(&self, timeout: Option<Duration>) {
-        let mut is_notified = self.lock();
-        if !*is_notified {
-            is_notified = match timeout {
-                None => self
-                    .condvar
-                    .wait_while(is_notified, |is_notified| !*is_notified)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
-                Some(timeout) => {
-                    self.condvar
-                        .wait_timeout_while(is_notified, timeout, |is_notified| !*is_notified)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .0
-                }
-            };
+        // A kept `unpark`: take it and return. `SeqCst` with the swap in `unpark`: the
+        // unparker's writes before it (a queued task) are seen after this returns.
+        if self
+            .state
+            .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            return;
         }
-        *is_notified = false;
+        let mut guard = self.lock();
+        match self
+            .state
+            .compare_exchange(EMPTY, PARKED, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => {}
+            Err(NOTIFIED) => {
+                // Unparked between the first look and the lock.
+                self.state.swap(EMPTY, Ordering::SeqCst);
+                return;
+            }
+            Err(other) => unreachable!("a parker is parked by its one worker: state {other}"),
+        }
+        match timeout {
+            None => loop {
+                guard = self
+                    .condvar
+                    .wait(guard)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                if self.take_notification() {
+                    return;
+                }
+                // Spurious: sleep again.
+            },
+            Some(timeout) => {
+                let (_guard, _) = self
+                    .condvar
+                    .wait_timeout(guard, timeout)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                // Woken, timed out or spurious: the caller looks at its queues and timers
+                // either way. Leave the state EMPTY (taking a notification that came).
+                self.state.swap(EMPTY, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// `PARKED` -> `EMPTY` after an `unpark` set `NOTIFIED`: whether one did.
+    fn take_notification(&self) -> bool {
+        self.state
+            .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
     }
 
     /// Wakes the parked worker, or makes its next `park` return at once.
     pub(crate) fn unpark(&self) {
-        *self.lock() = true;
-        self.condvar.notify_one();
+        match self.state.swap(NOTIFIED, Ordering::SeqCst) {
+            EMPTY | NOTIFIED => {} // awake: it sees NOTIFIED at its next park
+            PARKED => {
+                // Take the lock once, so that the sleeper is inside `wait` (it holds the lock
+                // from its PARKED store until `wait` releases it): the notification cannot
+                // fall between its check and its sleep.
+                drop(self.lock());
+                self.condvar.notify_one();
+            }
+            other => unreachable!("parker state {other}"),
+        }
     }
 
-    fn lock(&self) -> MutexGuard<'_, bool> {
-        // Only a flag is read and written under this lock: nothing can panic there.
-        self.is_notified
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        // Nothing is read or written under this lock but the condition variable's wait.
+        self.lock
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -73,5 +131,24 @@ mod tests {
         let waker = std::thread::spawn(move || remote.unpark());
         parker.park(None); // would hang without the unpark
         waker.join().unwrap();
+    }
+
+    #[test]
+    fn many_unparks_race_many_parks_and_none_is_lost() {
+        let parker = Arc::new(Parker::default());
+        let rounds = if cfg!(miri) { 20 } else { 2000 };
+        let ping = Arc::new(Parker::default());
+        let (remote, remote_ping) = (Arc::clone(&parker), Arc::clone(&ping));
+        let unparker = std::thread::spawn(move || {
+            for _ in 0..rounds {
+                remote.unpark();
+                remote_ping.park(None); // one round at a time
+            }
+        });
+        for _ in 0..rounds {
+            parker.park(None); // hangs if an unpark is lost
+            ping.unpark();
+        }
+        unparker.join().unwrap();
     }
 }
