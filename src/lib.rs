@@ -215,6 +215,7 @@ pub mod guide {
     page!(lesson_35, "docs/35-redis-on-miniloop.md");
     page!(lesson_36, "docs/36-seeded-schedules.md");
     page!(lesson_37, "docs/37-an-hour-in-a-millisecond.md");
+    page!(lesson_38, "docs/38-one-loop-to-many-threads.md");
     page!(lesson_39, "docs/39-the-last-worker-to-sleep.md");
     page!(event_loop, "docs/event-loop.md");
     page!(tasks_and_wakers, "docs/tasks-and-wakers.md");

@@ -258,6 +258,13 @@ const LESSONS: &[Lesson] = &[
         examples: &["37_an_hour_in_a_millisecond"],
         chapter: "docs/37-an-hour-in-a-millisecond.md",
     },
+    // Past one thread: the same work on one loop, on many, and on a work-stealing runtime.
+    Lesson {
+        number: "38",
+        title: "From one loop to many threads, measured",
+        examples: &["38_one_loop_to_many_threads"],
+        chapter: "docs/38-one-loop-to-many-threads.md",
+    },
     // Many threads: the lost wake-up lesson 20 does not have (the last worker to fall asleep).
     Lesson {
         number: "39",

@@ -1,6 +1,7 @@
 //! A work-stealing runtime: the same tasks, wakers, join cells and timers as the event loop,
-//! run by several threads at once. Lesson 38 builds up to it, and its chapter says what each
-//! part buys, with numbers.
+//! run by several threads at once. Lesson 38 builds up to it, and its chapter,
+//! `docs/38-one-loop-to-many-threads.md`, says what each part buys, with numbers; lesson 39
+//! breaks its sleep protocol on purpose.
 //!
 //! The single-thread loop (`src/event_loop.rs`) stays as it is; this module adds, one file
 //! each:
