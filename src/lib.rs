@@ -23,6 +23,7 @@
 //! | the capstone: a Redis server that real clients use | 35 | [`net`], [`spawn_eager`], [`run_now`], [`select`] | [`guide::lesson_35`] |
 //! | testing every order: seeded schedules, `#[miniloop::test]` | 36 | [`explore`], [`test`], [`EventLoop::builder`] | [`guide::lesson_36`] |
 //! | virtual time: a paused clock that jumps to the next timer | 37 | [`time::now`], [`time::advance`], [`time::pause`], [`time::resume`] | [`guide::timers`], [`guide::lesson_37`] |
+//! | many threads: work stealing, measured; the lost wake-up only many threads have | 38, 39 | [`multi_thread`] | [`guide::lesson_38`], [`guide::lesson_39`] |
 //!
 //! # A first program
 //! ```
