@@ -145,7 +145,14 @@ pub(crate) struct Shared {
 }
 
 /// A worker's counts (`WorkerStats`), and its thread id for the CPU time.
+///
+/// Aligned to 128 bytes, two cache lines (the pair a modern x86 core fetches together), so that
+/// each worker's counts sit on lines of their own. They did not at first: the slots are side
+/// by side in one slice, both workers' counts shared a line, and every poll's count made that
+/// line bounce between the cores; `perf annotate` put two thirds of `mt_yield_many`'s worker
+/// time on that one store (`docs/benchmarks.md`, the multi-thread ladder).
 #[derive(Default)]
+#[repr(align(128))]
 pub(crate) struct StatsSlot {
     pub(crate) polls: Counter,
     pub(crate) stolen: Counter,

@@ -23,7 +23,10 @@ const PARKED: usize = 1;
 /// An `unpark` is waiting to be taken by the next `park`.
 const NOTIFIED: usize = 2;
 
+/// Aligned to 128 bytes for the reason `StatsSlot` gives (`src/multi_thread.rs`): the workers'
+/// parkers sit side by side in one slice, and each is written by whoever wakes its worker.
 #[derive(Debug, Default)]
+#[repr(align(128))]
 pub(crate) struct Parker {
     state: AtomicUsize,
     lock: Mutex<()>,

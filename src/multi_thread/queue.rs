@@ -117,7 +117,10 @@ const _: () = assert!(
     "the capacity must be a power of two (a position's slot is a mask)"
 );
 
-/// What the owner and the thieves share.
+/// What the owner and the thieves share. Aligned to 128 bytes (two cache lines): each queue's
+/// indices are written on every push and pop, and two queues allocated one after the other
+/// must not share a line (the reason is in `StatsSlot`'s docs, `src/multi_thread.rs`).
+#[repr(align(128))]
 struct Inner<T> {
     /// `steal` (high half) and `real` (low half): see the module docs.
     head: AtomicU64,
