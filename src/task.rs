@@ -610,6 +610,12 @@ impl TaskHold {
     }
 }
 
+impl fmt::Debug for TaskHold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TaskHold").field(&self.header().id).finish()
+    }
+}
+
 impl fmt::Debug for TaskRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("TaskRef").field(&self.header().id).finish()

@@ -19,18 +19,9 @@ use super::state;
 
 #[derive(Debug, Default)]
 struct Shard {
-    slots: Vec<Option<TaskHoldDebug>>,
+    slots: Vec<Option<TaskHold>>,
     free: Vec<u32>,
     is_closed: bool,
-}
-
-/// `TaskHold` with a `Debug` that prints the task's id.
-struct TaskHoldDebug(TaskHold);
-
-impl std::fmt::Debug for TaskHoldDebug {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0.header().id)
-    }
 }
 
 #[derive(Debug)]
@@ -72,7 +63,7 @@ impl OwnedTasks {
         header
             .schedule_word()
             .store(state::new_word(slot), std::sync::atomic::Ordering::Relaxed);
-        shard.slots[slot as usize] = Some(TaskHoldDebug(task.hold()));
+        shard.slots[slot as usize] = Some(task.hold());
         Ok(task)
     }
 
@@ -98,7 +89,7 @@ impl OwnedTasks {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             shard.is_closed = true;
-            all.extend(shard.slots.drain(..).flatten().map(|hold| hold.0));
+            all.extend(shard.slots.drain(..).flatten());
             shard.free.clear();
         }
         all

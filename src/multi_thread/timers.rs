@@ -83,10 +83,17 @@ impl Timers {
     /// sleep to (`None`: no timer, sleep until woken). `Err(())` if another worker keeps the
     /// timers.
     pub(crate) fn try_keep(&self, worker: usize) -> Result<Option<Instant>, ()> {
+        if !self.take_role(worker) {
+            return Err(());
+        }
+        Ok(self.lock().next_deadline())
+    }
+
+    /// Makes `worker` the keeper, if nobody is (`SeqCst`: see "No lost deadline" above).
+    fn take_role(&self, worker: usize) -> bool {
         self.keeper
             .compare_exchange(NO_KEEPER, worker, Ordering::SeqCst, Ordering::SeqCst)
-            .map_err(|_| ())?;
-        Ok(self.lock().next_deadline())
+            .is_ok()
     }
 
     /// The keeper woke: fires what is due into `due` (to be woken by the caller, outside the
@@ -103,11 +110,7 @@ impl Timers {
     /// A busy worker's look at the timers (every few dozen tasks): fires what is due, unless
     /// another worker keeps the timers right now.
     pub(crate) fn fire_if_free(&self, worker: usize, due: &mut Vec<Waker>) {
-        if self
-            .keeper
-            .compare_exchange(NO_KEEPER, worker, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-        {
+        if self.take_role(worker) {
             self.fire_and_release(due);
         }
     }

@@ -252,8 +252,8 @@ impl Worker {
 
     /// Every `CHECK_INTERVAL` tasks: fire due timers if no sleeping worker keeps them.
     fn maintenance(&mut self) {
-        let shared = Arc::clone(&self.context.shared);
-        shared
+        self.context
+            .shared
             .timers
             .fire_if_free(self.context.index, &mut self.due);
         for waker in self.due.drain(..) {
@@ -268,7 +268,9 @@ impl Worker {
     /// Nothing to run anywhere: sleep until a task is queued for this worker, a timer is due
     /// (if this worker keeps the timers) or the runtime shuts down.
     fn park(&mut self) {
-        let shared = Arc::clone(&self.context.shared);
+        // Borrowed, not cloned: an `Arc` clone is an atomic add on a count that wakes from
+        // other threads touch too (`multi_thread::find`).
+        let shared = &*self.context.shared;
         let index = self.context.index;
         let was_searching = std::mem::replace(&mut self.is_searching, false);
         if shared.idle.park(index, was_searching) {
