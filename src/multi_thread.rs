@@ -18,6 +18,9 @@
 //!   done), one atomic word in its header, so that two workers never poll one task at once.
 //! - `owned.rs`: every unfinished task, so that shutdown can cancel each one.
 //! - `timers.rs`: one timer queue, kept by whichever worker sleeps first.
+//! - `driver.rs`: one I/O poller for the sockets of every worker, waited in by the worker
+//!   that keeps the timers; each socket counts its events so that none falls between a
+//!   task's "would block" and the filing of its waker.
 //!
 //! # What had to change for many threads
 //! In the single loop a wake on the loop's thread pushes a key onto a `VecDeque` behind a
@@ -27,11 +30,11 @@
 //! (`src/task.rs`: one allocation, the join cell, the `JoinHandle`) is the very same: it was
 //! built for wakers on other threads from the start.
 //!
-//! # What it does not do (yet)
-//! Sockets (`miniloop::net`) need a reactor shared by the workers; they are refused here with
-//! a message that says so. `spawn_local`, the trace, the stuck-loop report, virtual time and
-//! seeded schedules are the single loop's.
+//! # What it does not do
+//! `spawn_local`, the trace, the stuck-loop report, virtual time and seeded schedules are the
+//! single loop's.
 
+mod driver;
 mod idle;
 mod injector;
 mod owned;
@@ -48,15 +51,19 @@ use std::io;
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::JoinHandle as ThreadJoinHandle;
 use std::time::{Duration, Instant};
 
+use mio::event::Source;
+
+use crate::reactor::{Direction, IoKey};
 use crate::task::{new_task, Header, JoinHandle, Origin, TaskId, TaskRef};
 use crate::time::{TimerKey, TimerState};
 use crate::waker::{LoopId, TaskKey};
 
+use driver::{Filed, IoDriver, IoSource};
 use idle::Idle;
 use injector::Injector;
 use owned::OwnedTasks;
@@ -138,6 +145,14 @@ pub(crate) struct Shared {
     idle: Idle,
     owned: OwnedTasks,
     timers: Timers,
+    /// The I/O driver, opened by the first socket (`driver.rs`).
+    io: OnceLock<Arc<IoDriver>>,
+    /// Set (`SeqCst`) once `io` is open: the timer keeper reads it after taking its role, the
+    /// first socket's thread sets it before it looks for the keeper, so that the keeper
+    /// either sleeps in the driver or is woken to go there (`open_io_driver`).
+    has_io: AtomicBool,
+    /// Taken to open the driver, so that two first sockets do not open two.
+    io_opening: Mutex<()>,
     stats: Box<[StatsSlot]>,
     is_shut_down: AtomicBool,
     next_task_id: AtomicU64,
@@ -288,6 +303,9 @@ impl Builder {
             idle: Idle::new(workers),
             owned: OwnedTasks::new(workers),
             timers: Timers::new(),
+            io: OnceLock::new(),
+            has_io: AtomicBool::new(false),
+            io_opening: Mutex::new(()),
             stats: (0..workers).map(|_| StatsSlot::default()).collect(),
             is_shut_down: AtomicBool::new(false),
             next_task_id: AtomicU64::new(1),
@@ -420,8 +438,8 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         let shared = &self.shared;
         shared.is_shut_down.store(true, Ordering::SeqCst);
-        for parker in shared.parkers.iter() {
-            parker.unpark();
+        for worker in 0..shared.workers() {
+            shared.unpark(worker);
         }
         for thread in self.threads.drain(..) {
             // A worker never panics outside a task's poll, which is caught; if one did, the
@@ -442,6 +460,9 @@ impl Drop for Runtime {
             }
         }
         drop(shared.timers.clear());
+        if let Some(driver) = shared.io.get() {
+            drop(driver.clear()); // wakers of tasks that were waiting on sockets
+        }
         unregister(shared.id);
     }
 }
@@ -548,8 +569,52 @@ impl Shared {
     /// Wakes a sleeping worker, if one should look for the work just queued (`idle.rs`).
     fn notify_parked(&self) {
         if let Some(worker) = self.idle.worker_to_notify() {
-            self.parkers[worker].unpark();
+            self.unpark(worker);
         }
+    }
+
+    /// Wakes worker `worker` wherever it sleeps: on its condition variable, or in the I/O
+    /// driver's poller.
+    fn unpark(&self, worker: usize) {
+        if self.parkers[worker].unpark() {
+            if let Some(driver) = self.io.get() {
+                driver.wake();
+            }
+        }
+    }
+
+    /// The I/O driver, if a socket opened it: for the timer keeper's sleep and the busy
+    /// workers' look at the poller. Read after the keeper's role is taken (`SeqCst`, see
+    /// `has_io`).
+    fn io_driver(&self) -> Option<&IoDriver> {
+        if !self.has_io.load(Ordering::SeqCst) {
+            return None;
+        }
+        let driver = self.io.get()?;
+        (!driver.has_failed()).then_some(&**driver)
+    }
+
+    /// The I/O driver, opened now if this is the runtime's first socket.
+    fn open_io_driver(&self) -> io::Result<Arc<IoDriver>> {
+        if let Some(driver) = self.io.get() {
+            return Ok(Arc::clone(driver));
+        }
+        let _opening = self
+            .io_opening
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(driver) = self.io.get() {
+            return Ok(Arc::clone(driver));
+        }
+        let driver = Arc::new(IoDriver::new()?);
+        let _ = self.io.set(Arc::clone(&driver)); // under `io_opening`: nobody set it before
+        self.has_io.store(true, Ordering::SeqCst);
+        // A keeper already asleep on its condition variable would not see this socket's
+        // events until its deadline: wake it, and it sleeps again in the driver.
+        if let Some(keeper) = self.timers.keeper() {
+            self.unpark(keeper);
+        }
+        Ok(driver)
     }
 
     /// The last searching worker is about to sleep: if any queue has work, wake a worker.
@@ -642,7 +707,7 @@ pub(crate) fn register_timer(deadline: Instant, waker: &Waker) -> Option<(LoopId
         let seq = shared.next_timer_seq.fetch_add(1, Ordering::Relaxed);
         let (key, keeper) = shared.timers.register(deadline, seq, waker.clone());
         if let Some(keeper) = keeper {
-            shared.parkers[keeper].unpark();
+            shared.unpark(keeper);
         }
         (shared.id, key)
     })
@@ -661,6 +726,72 @@ pub(crate) fn cancel_timer(home: LoopId, key: TimerKey) {
         .or_else(|| find(home));
     if let Some(shared) = shared {
         drop(shared.timers.cancel(key)); // the waker is dropped after the lock is released
+    }
+}
+
+// Sockets, for `src/net.rs`.
+
+/// A socket's entry in a runtime's I/O driver (`net.rs` keeps one per socket on a runtime).
+#[derive(Debug)]
+pub(crate) struct RuntimeIo {
+    home: LoopId,
+    /// Kept by the socket so that it can leave the driver from any thread, even after the
+    /// runtime has shut down (the driver lives until its last socket is dropped).
+    driver: Arc<IoDriver>,
+    key: IoKey,
+    source: Arc<IoSource>,
+}
+
+impl RuntimeIo {
+    /// Registers `source` with the I/O driver of the runtime this thread belongs to (opened
+    /// now if this is its first socket); `None` outside any runtime.
+    pub(crate) fn register(source: &mut impl Source) -> Option<io::Result<RuntimeIo>> {
+        with_current_shared(|shared| {
+            let driver = shared.open_io_driver()?;
+            let (key, io_source) = driver.register(source)?;
+            Ok(RuntimeIo {
+                home: shared.id,
+                driver,
+                key,
+                source: io_source,
+            })
+        })
+    }
+
+    /// The events the socket was sent so far in `direction`: read before each attempt.
+    pub(crate) fn tick(&self, direction: Direction) -> u64 {
+        self.source.tick(direction)
+    }
+
+    /// Files the task's waker after an attempt that would block: `Ok(false)` if an event came
+    /// since `tick` (try again), the driver's error if it has failed. Panics with the misuse
+    /// message outside the socket's runtime.
+    #[track_caller]
+    pub(crate) fn file_waker(
+        &self,
+        cx: &Context<'_>,
+        direction: Direction,
+        tick: u64,
+    ) -> io::Result<bool> {
+        match with_current_shared(|shared| shared.id) {
+            Some(id) if id == self.home => {
+                match self.source.file(direction, cx.waker(), tick, &self.driver) {
+                    Filed::Waiting => Ok(true),
+                    Filed::TryAgain => Ok(false),
+                    Filed::Failed => Err(self.driver.failure().expect("`Failed` means it is set")),
+                }
+            }
+            Some(_) => panic!("{}", crate::net::SOCKET_ON_OTHER_LOOP),
+            None if crate::event_loop::with_current_core(|_| ()).is_some() => {
+                panic!("{}", crate::net::SOCKET_ON_OTHER_LOOP)
+            }
+            None => panic!("{}", crate::net::SOCKET_OUTSIDE_LOOP),
+        }
+    }
+
+    /// Leaves the driver, from any thread.
+    pub(crate) fn deregister(&self, source: &mut impl Source) {
+        self.driver.deregister(self.key, &self.source, source);
     }
 }
 
@@ -696,11 +827,12 @@ struct ThreadWaker(Parker);
 
 impl Wake for ThreadWaker {
     fn wake(self: Arc<Self>) {
-        self.0.unpark();
+        self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
+        // `block_on`'s thread never sleeps in the I/O driver.
+        let _in_driver = self.0.unpark();
     }
 }
 

@@ -48,6 +48,7 @@ use std::task::{Context, Poll};
 use mio::event::Source;
 
 use crate::event_loop::with_current_core;
+use crate::multi_thread::RuntimeIo;
 use crate::reactor::{Direction, IoKey, OrphanedKeys};
 use crate::sync_first::{is_suspend_allowed, note_suspend};
 use crate::waker::LoopId;
@@ -65,18 +66,24 @@ pub use tcp_stream::TcpStream;
 /// Messages for misuse, kept in one place and tested.
 pub(crate) const SOCKET_OUTSIDE_LOOP: &str = "a `miniloop::net` socket was used outside an \
      event loop; sockets wait through the loop's reactor; use it inside \
-     `miniloop::run(async { ... })`";
-pub(crate) const SOCKET_ON_MULTI_THREAD: &str = "a `miniloop::net` socket was opened on the \
-     multi-thread runtime, which has no I/O reactor yet (its workers share timers, not \
-     sockets); run the socket code on a single-thread loop, `miniloop::run(async { ... })`, \
-     for example inside `miniloop::spawn_blocking` or on a thread of its own";
+     `miniloop::run(async { ... })` (or `Runtime::block_on` and the tasks of a multi-thread \
+     runtime)";
 pub(crate) const SOCKET_ON_OTHER_LOOP: &str = "a `miniloop::net` socket was used on an event \
-     loop other than the one that opened it; its readiness events go to that loop; keep each \
-     socket on the loop (and thread) that created it";
+     loop or runtime other than the one that opened it; its readiness events go to that one; \
+     keep each socket on the loop (and thread), or the multi-thread runtime, that created it";
+
+/// A socket's entry in the reactor of the loop that opened it, or in the I/O driver of the
+/// runtime that did.
+#[derive(Debug)]
+enum IoRegistration {
+    Loop(LoopRegistration),
+    /// On the multi-thread runtime, whose workers share one driver (`multi_thread/driver.rs`).
+    Runtime(RuntimeIo),
+}
 
 /// A socket's entry in its loop's reactor.
 #[derive(Debug)]
-struct IoRegistration {
+struct LoopRegistration {
     home: LoopId,
     key: IoKey,
     /// Where the key goes if the socket is dropped out of its loop's reach (see `deregister`).
@@ -84,7 +91,8 @@ struct IoRegistration {
 }
 
 impl IoRegistration {
-    /// Registers `source` with the reactor of the loop running on this thread.
+    /// Registers `source` with the reactor of the loop running on this thread, or the driver
+    /// of the runtime this thread belongs to.
     #[track_caller]
     fn new(source: &mut impl Source) -> io::Result<IoRegistration> {
         let registered = with_current_core(|core| {
@@ -93,45 +101,77 @@ impl IoRegistration {
                 Ok::<_, io::Error>((key, reactor.orphaned_keys()))
             });
             let (key, orphaned) = registered??;
-            Ok(IoRegistration {
+            Ok(IoRegistration::Loop(LoopRegistration {
                 home: core.id(),
                 key,
                 orphaned,
-            })
+            }))
         });
-        match registered {
-            Some(result) => result,
-            None if crate::multi_thread::is_inside() => panic!("{SOCKET_ON_MULTI_THREAD}"),
+        if let Some(result) = registered {
+            return result;
+        }
+        match RuntimeIo::register(source) {
+            Some(result) => result.map(IoRegistration::Runtime),
             None => panic!("{SOCKET_OUTSIDE_LOOP}"),
         }
     }
 
-    fn file_waker(&self, cx: &mut Context<'_>, direction: Direction) {
+    /// The events the socket was sent so far in `direction`, read before each attempt. Only
+    /// the runtime counts them (`multi_thread/driver.rs` says why); the loop never needs to.
+    fn tick(&self, direction: Direction) -> u64 {
+        match self {
+            IoRegistration::Loop(_) => 0,
+            IoRegistration::Runtime(runtime) => runtime.tick(direction),
+        }
+    }
+
+    /// Files the task's waker after an attempt that would block. `Ok(false)`: an event came
+    /// since `tick` was read, and the caller tries again instead of waiting.
+    #[track_caller]
+    fn file_waker(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        tick: u64,
+    ) -> io::Result<bool> {
+        let registration = match self {
+            IoRegistration::Loop(registration) => registration,
+            IoRegistration::Runtime(runtime) => return runtime.file_waker(cx, direction, tick),
+        };
         let filed = with_current_core(|core| {
-            if core.id() != self.home {
+            if core.id() != registration.home {
                 return false;
             }
             core.with_existing_reactor(|reactor| {
-                reactor.file_waker(self.key, direction, cx.waker());
+                reactor.file_waker(registration.key, direction, cx.waker());
             })
             .is_some()
         });
         match filed {
-            Some(true) => {}
+            Some(true) => Ok(true),
             Some(false) => panic!("{SOCKET_ON_OTHER_LOOP}"),
+            None if crate::multi_thread::is_inside() => panic!("{SOCKET_ON_OTHER_LOOP}"),
             None => panic!("{SOCKET_OUTSIDE_LOOP}"),
         }
     }
 
     /// Leaves the reactor of the home loop, which must be running on this thread; the
     /// misuse message otherwise. The socket stays open (`into_std`), so epoll must forget it
-    /// now: the orphan list, which counts on the close, would leave it registered.
+    /// now: the orphan list, which counts on the close, would leave it registered. A socket
+    /// of the runtime leaves its driver from any thread.
     fn deregister_at_home(&self, source: &mut impl Source) -> Result<(), &'static str> {
+        let registration = match self {
+            IoRegistration::Loop(registration) => registration,
+            IoRegistration::Runtime(runtime) => {
+                runtime.deregister(source);
+                return Ok(());
+            }
+        };
         let wakers = with_current_core(|core| {
-            if core.id() != self.home {
+            if core.id() != registration.home {
                 return Err(SOCKET_ON_OTHER_LOOP);
             }
-            core.with_existing_reactor(|reactor| reactor.deregister(self.key, source))
+            core.with_existing_reactor(|reactor| reactor.deregister(registration.key, source))
                 .ok_or(SOCKET_ON_OTHER_LOOP)
         });
         match wakers {
@@ -150,7 +190,9 @@ impl IoRegistration {
     /// at its next wait.
     fn deregister_before_close(&self, source: &mut impl Source) {
         if self.deregister_at_home(source).is_err() {
-            self.orphaned.push(self.key);
+            if let IoRegistration::Loop(registration) = self {
+                registration.orphaned.push(registration.key);
+            }
         }
     }
 }
@@ -189,23 +231,33 @@ impl<S: Source> Registered<S> {
         direction: Direction,
         mut operation: impl FnMut(&S) -> io::Result<T>,
     ) -> Poll<io::Result<T>> {
-        match operation(self.io()) {
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock && !is_suspend_allowed() => {
-                // Inside `run_now`: say what we would wait for, and file nothing.
-                note_suspend(|| format!("a socket to become {}", direction.ready_word()));
-                Poll::Pending
+        loop {
+            let tick = self.registration.tick(direction);
+            match operation(self.io()) {
+                Err(error)
+                    if error.kind() == io::ErrorKind::WouldBlock && !is_suspend_allowed() =>
+                {
+                    // Inside `run_now`: say what we would wait for, and file nothing.
+                    note_suspend(|| format!("a socket to become {}", direction.ready_word()));
+                    return Poll::Pending;
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    // On the loop, no event can slip in between the attempt and the filing:
+                    // the loop handles events only between polls, and an edge that comes later
+                    // is reported later. On the runtime one can (another worker collects
+                    // events meanwhile): then `file_waker` says so, and we try again.
+                    match self.registration.file_waker(cx, direction, tick) {
+                        Ok(true) => return Poll::Pending,
+                        Ok(false) => continue,
+                        Err(error) => return Poll::Ready(Err(error)),
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {
+                    cx.waker().wake_by_ref(); // a signal interrupted the call: try again soon
+                    return Poll::Pending;
+                }
+                result => return Poll::Ready(result),
             }
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                // No event can slip in between the attempt and the filing: the loop handles
-                // events only between polls, and an edge that comes later is reported later.
-                self.registration.file_waker(cx, direction);
-                Poll::Pending
-            }
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {
-                cx.waker().wake_by_ref(); // a signal interrupted the call: try again soon
-                Poll::Pending
-            }
-            result => Poll::Ready(result),
         }
     }
 

@@ -47,11 +47,23 @@ pub(crate) struct IoKey {
 }
 
 impl IoKey {
-    fn token(self) -> Token {
+    pub(crate) fn new(index: u32, generation: u32) -> IoKey {
+        IoKey { index, generation }
+    }
+
+    pub(crate) fn index(self) -> u32 {
+        self.index
+    }
+
+    pub(crate) fn generation(self) -> u32 {
+        self.generation
+    }
+
+    pub(crate) fn token(self) -> Token {
         Token(((self.generation as usize) << 32) | self.index as usize)
     }
 
-    fn from_token(token: Token) -> IoKey {
+    pub(crate) fn from_token(token: Token) -> IoKey {
         IoKey {
             index: token.0 as u32,
             generation: (token.0 >> 32) as u32,
@@ -59,11 +71,11 @@ impl IoKey {
     }
 }
 
-/// Which way a task waits on a socket.
+/// Which way a task waits on a socket (the numbers index per-direction arrays).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Direction {
-    Read,
-    Write,
+    Read = 0,
+    Write = 1,
 }
 
 impl Direction {
@@ -252,12 +264,11 @@ impl Reactor {
             if !slot.is_registered || slot.generation != key.generation {
                 continue; // an event for a socket that has been closed meanwhile
             }
-            // Errors and hang-ups wake both sides: the next attempt reports what happened.
-            let is_closed = event.is_error() || event.is_read_closed() || event.is_write_closed();
-            if event.is_readable() || is_closed {
+            let (read, write) = ready_directions(event);
+            if read {
                 woken.append(&mut slot.readers); // keeps the slot's capacity for next time
             }
-            if event.is_writable() || is_closed {
+            if write {
                 woken.append(&mut slot.writers);
             }
         }
@@ -298,8 +309,19 @@ impl Reactor {
     }
 }
 
+/// Which directions an event makes ready, `(read, write)`. Errors and hang-ups wake both
+/// sides: the next attempt reports what happened. (The runtime's driver reads events the
+/// same way: `multi_thread/driver.rs`.)
+pub(crate) fn ready_directions(event: &mio::event::Event) -> (bool, bool) {
+    let is_closed = event.is_error() || event.is_read_closed() || event.is_write_closed();
+    (
+        event.is_readable() || is_closed,
+        event.is_writable() || is_closed,
+    )
+}
+
 /// `duration` rounded up to a whole number of milliseconds.
-fn round_up_to_millis(duration: Duration) -> Duration {
+pub(crate) fn round_up_to_millis(duration: Duration) -> Duration {
     let millis = duration.as_nanos().div_ceil(1_000_000);
     Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
 }

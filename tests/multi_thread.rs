@@ -308,24 +308,6 @@ fn a_task_woken_while_it_runs_is_polled_again_never_twice_at_once() {
 #[test]
 #[cfg_attr(
     miri,
-    ignore = "opens a socket, which miri does not support (the bind fails before the runtime is asked)"
-)]
-fn a_socket_on_the_runtime_is_refused_with_a_message_that_says_where_to_run_it() {
-    let rt = runtime(1);
-    let result = rt.block_on(async {
-        spawn(async {
-            let _ = miniloop::net::TcpListener::bind("127.0.0.1:0").await;
-        })
-        .await
-    });
-    let message = common::panic_message(&*result.unwrap_err().into_panic()).to_string();
-    assert!(message.contains("has no I/O reactor yet"), "{message}");
-    assert!(message.contains("miniloop::run"), "{message}");
-}
-
-#[test]
-#[cfg_attr(
-    miri,
     ignore = "starts a blocking-pool thread, which outlives the test (10 s keep-alive), and miri \
               fails a process that exits with threads still running"
 )]

@@ -12,9 +12,13 @@
 //! lock and the `notify_one` (a futex call). The first version locked and notified every time;
 //! `benches/vs_tokio_mt.rs`'s `mt_remote_wake` spent its time there.
 
+use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::task::Waker;
 use std::time::Duration;
+
+use super::driver::IoDriver;
 
 /// Awake, nothing pending.
 const EMPTY: usize = 0;
@@ -22,6 +26,10 @@ const EMPTY: usize = 0;
 const PARKED: usize = 1;
 /// An `unpark` is waiting to be taken by the next `park`.
 const NOTIFIED: usize = 2;
+/// Asleep (or about to be) in the I/O driver's poller: the worker that keeps the timers, once
+/// the runtime has sockets (`driver.rs`). Waking it is a write to the poller's waker, not a
+/// `notify_one`.
+const PARKED_IN_DRIVER: usize = 3;
 
 /// Aligned to 128 bytes for the reason `StatsSlot` gives (`src/multi_thread.rs`): the workers'
 /// parkers sit side by side in one slice, and each is written by whoever wakes its worker.
@@ -81,6 +89,32 @@ impl Parker {
         }
     }
 
+    /// Sleeps in the I/O driver's poller until `unpark`, an event or `timeout`; the wakers of
+    /// ready sockets go into `woken`. The same steps as `park`, without the lock: the
+    /// poller's waker keeps a wake that comes before the wait, as `NOTIFIED` does.
+    pub(crate) fn park_in_driver(
+        &self,
+        timeout: Option<Duration>,
+        driver: &IoDriver,
+        woken: &mut Vec<Waker>,
+    ) -> io::Result<()> {
+        let timeout = match self.state.compare_exchange(
+            EMPTY,
+            PARKED_IN_DRIVER,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        ) {
+            Ok(_) => timeout,
+            // Unparked already: do not sleep, but still collect what is ready.
+            Err(NOTIFIED) => Some(Duration::ZERO),
+            Err(other) => unreachable!("a parker is parked by its one worker: state {other}"),
+        };
+        let polled = driver.poll(timeout, woken);
+        // Woken, an event, timed out: the caller looks at its queues either way.
+        self.state.swap(EMPTY, Ordering::SeqCst);
+        polled
+    }
+
     /// `PARKED` -> `EMPTY` after an `unpark` set `NOTIFIED`: whether one did.
     fn take_notification(&self) -> bool {
         self.state
@@ -88,17 +122,22 @@ impl Parker {
             .is_ok()
     }
 
-    /// Wakes the parked worker, or makes its next `park` return at once.
-    pub(crate) fn unpark(&self) {
+    /// Wakes the parked worker, or makes its next `park` return at once. `true` if the worker
+    /// sleeps in the I/O driver's poller: the caller must wake the driver (`Shared::unpark`),
+    /// which this parker does not know.
+    #[must_use = "a worker asleep in the I/O driver is woken only by the driver's waker"]
+    pub(crate) fn unpark(&self) -> bool {
         match self.state.swap(NOTIFIED, Ordering::SeqCst) {
-            EMPTY | NOTIFIED => {} // awake: it sees NOTIFIED at its next park
+            EMPTY | NOTIFIED => false, // awake: it sees NOTIFIED at its next park
             PARKED => {
                 // Take the lock once, so that the sleeper is inside `wait` (it holds the lock
                 // from its PARKED store until `wait` releases it): the notification cannot
                 // fall between its check and its sleep.
                 drop(self.lock());
                 self.condvar.notify_one();
+                false
             }
+            PARKED_IN_DRIVER => true,
             other => unreachable!("parker state {other}"),
         }
     }
@@ -119,7 +158,7 @@ mod tests {
     #[test]
     fn an_unpark_before_the_park_is_kept() {
         let parker = Parker::default();
-        parker.unpark();
+        assert!(!parker.unpark());
         parker.park(None); // returns at once: the unpark was kept
                            // ... and only once: the next park waits (here for its timeout).
         let start = std::time::Instant::now();
@@ -131,7 +170,7 @@ mod tests {
     fn an_unpark_from_another_thread_ends_the_park() {
         let parker = Arc::new(Parker::default());
         let remote = Arc::clone(&parker);
-        let waker = std::thread::spawn(move || remote.unpark());
+        let waker = std::thread::spawn(move || assert!(!remote.unpark()));
         parker.park(None); // would hang without the unpark
         waker.join().unwrap();
     }
@@ -144,13 +183,13 @@ mod tests {
         let (remote, remote_ping) = (Arc::clone(&parker), Arc::clone(&ping));
         let unparker = std::thread::spawn(move || {
             for _ in 0..rounds {
-                remote.unpark();
+                assert!(!remote.unpark());
                 remote_ping.park(None); // one round at a time
             }
         });
         for _ in 0..rounds {
             parker.park(None); // hangs if an unpark is lost
-            ping.unpark();
+            assert!(!ping.unpark());
         }
         unparker.join().unwrap();
     }

@@ -90,7 +90,7 @@ impl Timers {
     }
 
     /// Makes `worker` the keeper, if nobody is (`SeqCst`: see "No lost deadline" above).
-    fn take_role(&self, worker: usize) -> bool {
+    pub(crate) fn take_role(&self, worker: usize) -> bool {
         self.keeper
             .compare_exchange(NO_KEEPER, worker, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
@@ -107,12 +107,10 @@ impl Timers {
         self.keeper.store(NO_KEEPER, Ordering::SeqCst);
     }
 
-    /// A busy worker's look at the timers (every few dozen tasks): fires what is due, unless
-    /// another worker keeps the timers right now.
-    pub(crate) fn fire_if_free(&self, worker: usize, due: &mut Vec<Waker>) {
-        if self.take_role(worker) {
-            self.fire_and_release(due);
-        }
+    /// The worker that keeps the timers now, if one does.
+    pub(crate) fn keeper(&self) -> Option<usize> {
+        let keeper = self.keeper.load(Ordering::SeqCst);
+        (keeper != NO_KEEPER).then_some(keeper)
     }
 
     /// Shutdown: every waker still filed, to be dropped outside the lock.

@@ -4,6 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::task::{JoinError, Polled, TaskRef};
 
@@ -250,12 +251,20 @@ impl Worker {
         self.shared().owned.remove(task.header());
     }
 
-    /// Every `CHECK_INTERVAL` tasks: fire due timers if no sleeping worker keeps them.
+    /// Every `CHECK_INTERVAL` tasks: fire due timers and collect ready sockets, if no
+    /// sleeping worker keeps them.
     fn maintenance(&mut self) {
-        self.context
-            .shared
-            .timers
-            .fire_if_free(self.context.index, &mut self.due);
+        let shared = &*self.context.shared;
+        if !shared.timers.take_role(self.context.index) {
+            return;
+        }
+        if let Some(driver) = shared.io_driver() {
+            // Just a look (timeout zero): this worker has tasks to run.
+            if let Err(error) = driver.poll(Some(Duration::ZERO), &mut self.due) {
+                driver.fail(&error, &mut self.due);
+            }
+        }
+        shared.timers.fire_and_release(&mut self.due);
         for waker in self.due.drain(..) {
             waker.wake();
         }
@@ -285,7 +294,19 @@ impl Worker {
             self.stats().parks.bump(1);
             match shared.timers.try_keep(index) {
                 Ok(deadline) => {
-                    shared.parkers[index].park(Timers::timeout(deadline));
+                    let timeout = Timers::timeout(deadline);
+                    match shared.io_driver() {
+                        Some(driver) => {
+                            let parker = &shared.parkers[index];
+                            if let Err(error) =
+                                parker.park_in_driver(timeout, driver, &mut self.due)
+                            {
+                                driver.fail(&error, &mut self.due);
+                            }
+                        }
+                        None => shared.parkers[index].park(timeout),
+                    }
+                    // Sockets that became ready are in `due` already; now the timers.
                     shared.timers.fire_and_release(&mut self.due);
                     for waker in self.due.drain(..) {
                         waker.wake(); // into this worker's queue: this thread is the worker
@@ -294,7 +315,7 @@ impl Worker {
                 Err(()) => shared.parkers[index].park(None),
             }
             if self.context.has_lifo() || !self.context.local.borrow().is_empty() {
-                // Timers fired tasks into our LIFO slot and queue.
+                // Timers and sockets woke tasks into our LIFO slot and queue.
                 if !shared.idle.unpark_self(index) {
                     self.is_searching = true; // someone chose us meanwhile: we search
                 }
