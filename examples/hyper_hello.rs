@@ -8,9 +8,11 @@
 //! Run it:     cargo run --release --example hyper_hello
 //!             curl http://127.0.0.1:3000/
 //!             cargo run --release --example hyper_hello -- --runtime tokio
+//!             cargo run --release --example hyper_hello -- --runtime miniloop-mt
 //!             cargo run --example hyper_hello -- --port 0 --fetch 3
 //! Read:       docs/reactor.md, "hyper on miniloop"
-//! Bench:      scripts/bench_http.sh drives both runtimes with `wrk`
+//! Bench:      scripts/bench_http.sh drives both runtimes with `wrk` (`--multi-thread`: the
+//!             two multi-thread runtimes)
 //!
 //! Without `--fetch` it serves on 127.0.0.1 until you stop it (Ctrl-C). With `--fetch N` it
 //! serves on a spawned task, fetches its own page N times with hyper's client over one
@@ -30,8 +32,11 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
 /// What `--help` and every usage error print.
-const USAGE: &str = "usage: cargo run --release --example hyper_hello -- [--runtime miniloop|tokio] [--port PORT] [--fetch N]
-  --runtime R   miniloop (default) or tokio (its current-thread runtime), for comparison
+const USAGE: &str =
+    "usage: cargo run --release --example hyper_hello -- [--runtime R] [--port PORT] [--fetch N]
+  --runtime R   miniloop (default: the single-thread loop) or tokio (its current-thread
+                runtime), for comparison; miniloop-mt or tokio-mt for the multi-thread,
+                work-stealing runtimes, one worker per core
   --port PORT   the port to listen on, on 127.0.0.1 (default 3000; 0 picks a free one)
   --fetch N     fetch the page N times with hyper's client, print the answers, and exit
   --help        print this message";
@@ -44,6 +49,20 @@ const HELLO: &str = "Hello, world!\n";
 enum Runtime {
     Miniloop,
     Tokio,
+    MiniloopMultiThread,
+    TokioMultiThread,
+}
+
+impl Runtime {
+    /// The name `--runtime` takes, which the first line printed says too.
+    fn name(self) -> &'static str {
+        match self {
+            Runtime::Miniloop => "miniloop",
+            Runtime::Tokio => "tokio",
+            Runtime::MiniloopMultiThread => "miniloop-mt",
+            Runtime::TokioMultiThread => "tokio-mt",
+        }
+    }
 }
 
 /// The command line, read.
@@ -71,15 +90,22 @@ fn options_from_args(args: &[String]) -> Result<Option<Options>, String> {
         match arg.as_str() {
             "--help" | "-h" => return Ok(None),
             "--runtime" => {
-                options.runtime = match value("--runtime", "tokio")?.as_str() {
-                    "miniloop" => Runtime::Miniloop,
-                    "tokio" => Runtime::Tokio,
-                    other => {
-                        return Err(format!(
-                            "unknown runtime `{other}`; choose `miniloop` or `tokio`"
-                        ))
-                    }
-                }
+                let name = value("--runtime", "tokio")?;
+                let all = [
+                    Runtime::Miniloop,
+                    Runtime::Tokio,
+                    Runtime::MiniloopMultiThread,
+                    Runtime::TokioMultiThread,
+                ];
+                options.runtime = all
+                    .into_iter()
+                    .find(|runtime| runtime.name() == name)
+                    .ok_or_else(|| {
+                        format!(
+                            "unknown runtime `{name}`; choose `miniloop`, `tokio`, \
+                             `miniloop-mt` or `tokio-mt`"
+                        )
+                    })?;
             }
             "--port" => {
                 let text = value("--port", "3000")?;
@@ -143,6 +169,13 @@ async fn fetch<S>(
             .header(hyper::header::HOST, address.to_string())
             .body(Empty::<Bytes>::new())
             .expect("a GET with a valid URI and header is a valid request");
+        // Wait until the connection can take a request: its task may still be finishing the
+        // previous answer (on another worker, with a multi-thread runtime), and hyper refuses
+        // a request sent before that.
+        if let Err(error) = sender.ready().await {
+            eprintln!("the connection closed: {error}");
+            return;
+        }
         let response = match sender.send_request(request).await {
             Ok(response) => response,
             Err(error) => {
@@ -187,51 +220,72 @@ async fn accept_on_tokio(listener: tokio::net::TcpListener) -> io::Result<()> {
     }
 }
 
-/// The server on miniloop, or with `--fetch`, the server on a task and the client here.
-fn run_on_miniloop(options: &Options) -> io::Result<()> {
+/// The server on miniloop, or with `--fetch`, the server on a task and the client here. The
+/// same future runs on the single loop and inside the multi-thread runtime's `block_on`:
+/// `miniloop::spawn` and the sockets work on both.
+async fn serve_on_miniloop(options: &Options) -> io::Result<()> {
     use miniloop::net::{TcpListener, TcpStream};
 
-    miniloop::run(async {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, options.port)).await?;
-        let address = listener.local_addr()?;
-        println!("hyper on miniloop: listening on http://{address}/");
-        let Some(count) = options.fetches else {
-            return accept_on_miniloop(listener).await;
-        };
-        let server = miniloop::spawn(accept_on_miniloop(listener));
-        let stream = TcpStream::connect(address).await?;
-        fetch(stream, address, count, |connection| {
-            drop(miniloop::spawn(connection));
-        })
-        .await;
-        server.abort();
-        Ok(())
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, options.port)).await?;
+    let address = listener.local_addr()?;
+    println!(
+        "hyper on {}: listening on http://{address}/",
+        options.runtime.name()
+    );
+    let Some(count) = options.fetches else {
+        return accept_on_miniloop(listener).await;
+    };
+    let server = miniloop::spawn(accept_on_miniloop(listener));
+    let stream = TcpStream::connect(address).await?;
+    fetch(stream, address, count, |connection| {
+        drop(miniloop::spawn(connection));
     })
+    .await;
+    server.abort();
+    Ok(())
 }
 
-/// The same on tokio's current-thread runtime: one thread, like miniloop's loop.
-fn run_on_tokio(options: &Options) -> io::Result<()> {
+/// The same on tokio, line for line.
+async fn serve_on_tokio(options: &Options) -> io::Result<()> {
     use tokio::net::{TcpListener, TcpStream};
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()?;
-    runtime.block_on(async {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, options.port)).await?;
-        let address = listener.local_addr()?;
-        println!("hyper on tokio: listening on http://{address}/");
-        let Some(count) = options.fetches else {
-            return accept_on_tokio(listener).await;
-        };
-        let server = tokio::spawn(accept_on_tokio(listener));
-        let stream = TcpStream::connect(address).await?;
-        fetch(stream, address, count, |connection| {
-            drop(tokio::spawn(connection));
-        })
-        .await;
-        server.abort();
-        Ok(())
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, options.port)).await?;
+    let address = listener.local_addr()?;
+    println!(
+        "hyper on {}: listening on http://{address}/",
+        options.runtime.name()
+    );
+    let Some(count) = options.fetches else {
+        return accept_on_tokio(listener).await;
+    };
+    let server = tokio::spawn(accept_on_tokio(listener));
+    let stream = TcpStream::connect(address).await?;
+    fetch(stream, address, count, |connection| {
+        drop(tokio::spawn(connection));
     })
+    .await;
+    server.abort();
+    Ok(())
+}
+
+/// Starts the chosen runtime and serves on it.
+fn run(options: &Options) -> io::Result<()> {
+    match options.runtime {
+        Runtime::Miniloop => miniloop::run(serve_on_miniloop(options)),
+        Runtime::MiniloopMultiThread => miniloop::multi_thread::Runtime::builder()
+            .build()?
+            .block_on(serve_on_miniloop(options)),
+        // tokio's current-thread runtime: one thread, like miniloop's loop.
+        Runtime::Tokio => tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?
+            .block_on(serve_on_tokio(options)),
+        // And its multi-thread one, one worker per core, like miniloop's.
+        Runtime::TokioMultiThread => tokio::runtime::Builder::new_multi_thread()
+            .enable_io()
+            .build()?
+            .block_on(serve_on_tokio(options)),
+    }
 }
 
 fn main() -> ExitCode {
@@ -247,11 +301,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let outcome = match options.runtime {
-        Runtime::Miniloop => run_on_miniloop(&options),
-        Runtime::Tokio => run_on_tokio(&options),
-    };
-    match outcome {
+    match run(&options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("the server stopped: {error}");

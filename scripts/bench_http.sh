@@ -7,8 +7,11 @@
 # docs/benchmarks.md quotes. Not part of CI: the numbers depend on the machine and its load
 # (the script prints the load average before and after).
 #
-#   scripts/bench_http.sh             # the comparison, about a minute
-#   scripts/bench_http.sh --profile   # then where the miniloop server's CPU time goes (perf)
+#   scripts/bench_http.sh                  # the comparison, about a minute
+#   scripts/bench_http.sh --profile        # then where the miniloop server's CPU time goes (perf)
+#   scripts/bench_http.sh --multi-thread   # miniloop's multi-thread runtime against tokio's
+#                                          # (`--runtime miniloop-mt` / `tokio-mt`, one worker
+#                                          # per core; on 2 cores wrk's threads compete with them)
 #
 #   ROUNDS=3 RUN_SECONDS=10 THREADS=2 CONNECTIONS=50   the defaults, settable from outside
 #   CARGO=cargo                                         the command that builds the example
@@ -27,11 +30,15 @@ threads=${THREADS:-2}
 connections=${CONNECTIONS:-50}
 cargo_command=${CARGO:-cargo}
 profile=false
-case "${1:-}" in
-    "") ;;
-    --profile) profile=true ;;
-    *) echo "usage: scripts/bench_http.sh [--profile]" >&2; exit 2 ;;
-esac
+ours=miniloop
+theirs=tokio
+for arg in "$@"; do
+    case "$arg" in
+        --profile) profile=true ;;
+        --multi-thread) ours=miniloop-mt; theirs=tokio-mt ;;
+        *) echo "usage: scripts/bench_http.sh [--profile] [--multi-thread]" >&2; exit 2 ;;
+    esac
+done
 
 if ! command -v wrk >/dev/null 2>&1; then
     echo "wrk is not installed; install it with: apt-get install -y wrk (Debian, Ubuntu), brew install wrk (macOS)" >&2
@@ -115,27 +122,27 @@ median() {
     }'
 }
 
-echo "hyper hello-world: miniloop vs tokio current-thread, wrk -t$threads -c$connections -d${run_seconds}s, $rounds rounds"
+echo "hyper hello-world: $ours vs $theirs, wrk -t$threads -c$connections -d${run_seconds}s, $rounds rounds"
 echo "machine: $(nproc) cores, $(uname -sr); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-6s %-9s %12s %10s\n' round runtime requests/s p99-ms
-: >"$work_dir/miniloop.rates"
-: >"$work_dir/tokio.rates"
-: >"$work_dir/miniloop.p99"
-: >"$work_dir/tokio.p99"
+printf '%-6s %-11s %12s %10s\n' round runtime requests/s p99-ms
+for runtime in "$ours" "$theirs"; do
+    : >"$work_dir/$runtime.rates"
+    : >"$work_dir/$runtime.p99"
+done
 for round in $(seq "$rounds"); do
-    if ((round % 2)); then order=(miniloop tokio); else order=(tokio miniloop); fi
+    if ((round % 2)); then order=("$ours" "$theirs"); else order=("$theirs" "$ours"); fi
     for runtime in "${order[@]}"; do
         measure "$runtime"
-        printf '%-6s %-9s %12.0f %10.2f\n' "$round" "$runtime" "$measured_rate" "$measured_p99"
+        printf '%-6s %-11s %12.0f %10.2f\n' "$round" "$runtime" "$measured_rate" "$measured_p99"
         echo "$measured_rate" >>"$work_dir/$runtime.rates"
         echo "$measured_p99" >>"$work_dir/$runtime.p99"
     done
 done
-miniloop_rate=$(median <"$work_dir/miniloop.rates")
-tokio_rate=$(median <"$work_dir/tokio.rates")
-printf 'median  miniloop %12.0f req/s  p99 %6.2f ms\n' "$miniloop_rate" "$(median <"$work_dir/miniloop.p99")"
-printf 'median  tokio    %12.0f req/s  p99 %6.2f ms\n' "$tokio_rate" "$(median <"$work_dir/tokio.p99")"
-awk -v m="$miniloop_rate" -v t="$tokio_rate" 'BEGIN { printf "miniloop / tokio requests/s: %.3fx\n", m / t }'
+our_rate=$(median <"$work_dir/$ours.rates")
+their_rate=$(median <"$work_dir/$theirs.rates")
+printf 'median  %-11s %12.0f req/s  p99 %6.2f ms\n' "$ours" "$our_rate" "$(median <"$work_dir/$ours.p99")"
+printf 'median  %-11s %12.0f req/s  p99 %6.2f ms\n' "$theirs" "$their_rate" "$(median <"$work_dir/$theirs.p99")"
+awk -v m="$our_rate" -v t="$their_rate" -v a="$ours" -v b="$theirs" 'BEGIN { printf "%s / %s requests/s: %.3fx\n", a, b, m / t }'
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 errors=$(grep -c . "$work_dir/server.err" || true)
 echo "server errors logged: $errors (connections that wrk cut off mid-request when a run ended)"
@@ -174,5 +181,5 @@ profile_runtime() {
 }
 
 echo
-profile_runtime miniloop miniloop
-profile_runtime tokio tokio
+profile_runtime "$ours" miniloop
+profile_runtime "$theirs" tokio

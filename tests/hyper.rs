@@ -72,6 +72,10 @@ async fn send(
     sender: &mut SendRequest<Full<Bytes>>,
     request: Request<Full<Bytes>>,
 ) -> (StatusCode, String) {
+    // Ready first: the connection's task may still be finishing the previous exchange (on
+    // the multi-thread runtime it runs on another worker at the same time), and a request
+    // sent before then is refused ("connection was not ready").
+    sender.ready().await.unwrap();
     let response = sender.send_request(request).await.unwrap();
     let status = response.status();
     let body = response.into_body().collect().await.unwrap().to_bytes();
@@ -87,57 +91,73 @@ fn get(address: SocketAddr, path: &str) -> Request<Full<Bytes>> {
         .unwrap()
 }
 
-/// Proves hyper's server and client talking over miniloop sockets: three requests on one
-/// keep-alive connection, a 1 MiB upload (more than the socket buffers hold, so hyper's reads
-/// and writes wait in the reactor), five connections at once, and miniloop's own HTTP client
-/// against hyper's server.
+/// hyper's server and client talking over miniloop sockets: three requests on one keep-alive
+/// connection, a 1 MiB upload (more than the socket buffers hold, so hyper's reads and writes
+/// wait for the sockets), five connections at once, and miniloop's own HTTP client against
+/// hyper's server.
+async fn hyper_conversation() {
+    let address = start_hyper_server().await;
+    let mut sender = hyper_client(address).await;
+    for path in ["/one", "/two", "/three"] {
+        let (status, body) = send(&mut sender, get(address, path)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, format!("you asked for {path}"));
+    }
+
+    let upload: Vec<u8> = (0..1 << 20).map(|n: u32| (n % 256) as u8).collect();
+    let sum: u64 = upload.iter().map(|&byte| u64::from(byte)).sum();
+    let post = Request::post("/upload")
+        .header(hyper::header::HOST, address.to_string())
+        .body(Full::new(Bytes::from(upload)))
+        .unwrap();
+    let (status, body) = send(&mut sender, post).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, format!("1048576 bytes, sum {sum}"));
+
+    let clients = (0..5).map(|n| {
+        miniloop::spawn(async move {
+            let mut sender = hyper_client(address).await;
+            send(&mut sender, get(address, &format!("/client{n}")))
+                .await
+                .1
+        })
+    });
+    let answers: Vec<String> = miniloop::join_all(clients)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let expected: Vec<String> = (0..5)
+        .map(|n| format!("you asked for /client{n}"))
+        .collect();
+    assert_eq!(answers, expected);
+
+    let response = miniloop::http::get(&format!("http://{address}/from-miniloop"))
+        .await
+        .unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "you asked for /from-miniloop");
+}
+
+/// The conversation on the single loop.
 #[test]
 #[cfg_attr(miri, ignore = "real TCP sockets: Miri has no TCP shims")]
 fn hyper_serves_and_fetches_on_miniloop() {
+    within(WATCHDOG, || miniloop::run(hyper_conversation()));
+}
+
+/// The same conversation on the multi-thread runtime, two workers: hyper's connection tasks
+/// move between workers, and their sockets wait in the driver the workers share
+/// (`src/multi_thread/driver.rs`).
+#[test]
+#[cfg_attr(miri, ignore = "real TCP sockets: Miri has no TCP shims")]
+fn hyper_serves_and_fetches_on_the_multi_thread_runtime() {
     within(WATCHDOG, || {
-        miniloop::run(async {
-            let address = start_hyper_server().await;
-            let mut sender = hyper_client(address).await;
-            for path in ["/one", "/two", "/three"] {
-                let (status, body) = send(&mut sender, get(address, path)).await;
-                assert_eq!(status, StatusCode::OK);
-                assert_eq!(body, format!("you asked for {path}"));
-            }
-
-            let upload: Vec<u8> = (0..1 << 20).map(|n: u32| (n % 256) as u8).collect();
-            let sum: u64 = upload.iter().map(|&byte| u64::from(byte)).sum();
-            let post = Request::post("/upload")
-                .header(hyper::header::HOST, address.to_string())
-                .body(Full::new(Bytes::from(upload)))
-                .unwrap();
-            let (status, body) = send(&mut sender, post).await;
-            assert_eq!(status, StatusCode::OK);
-            assert_eq!(body, format!("1048576 bytes, sum {sum}"));
-
-            let clients = (0..5).map(|n| {
-                miniloop::spawn(async move {
-                    let mut sender = hyper_client(address).await;
-                    send(&mut sender, get(address, &format!("/client{n}")))
-                        .await
-                        .1
-                })
-            });
-            let answers: Vec<String> = miniloop::join_all(clients)
-                .await
-                .into_iter()
-                .map(Result::unwrap)
-                .collect();
-            let expected: Vec<String> = (0..5)
-                .map(|n| format!("you asked for /client{n}"))
-                .collect();
-            assert_eq!(answers, expected);
-
-            let response = miniloop::http::get(&format!("http://{address}/from-miniloop"))
-                .await
-                .unwrap();
-            assert_eq!(response.status, 200);
-            assert_eq!(response.text(), "you asked for /from-miniloop");
-        });
+        let runtime = miniloop::multi_thread::Runtime::builder()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        runtime.block_on(hyper_conversation());
     });
 }
 
@@ -160,13 +180,14 @@ fn hyper_fetches_from_the_slow_sites_server() {
     assert!(body.contains("hare"), "{body}");
 }
 
-/// Proves `examples/hyper_hello.rs` on both runtimes: with `--fetch 2` it serves, fetches its
+/// Proves `examples/hyper_hello.rs` on each of its four runtimes (miniloop's loop and
+/// multi-thread runtime, and tokio's two): with `--fetch 2` it serves, fetches its
 /// own page twice with hyper's client, and prints both answers; a bad argument exits with 2
 /// and the usage.
 #[test]
 #[cfg_attr(miri, ignore = "starts a child process")]
-fn the_hyper_hello_example_serves_and_fetches_itself_on_both_runtimes() {
-    for runtime in ["miniloop", "tokio"] {
+fn the_hyper_hello_example_serves_and_fetches_itself_on_every_runtime() {
+    for runtime in ["miniloop", "tokio", "miniloop-mt", "tokio-mt"] {
         let output = Command::new(example_path("hyper_hello"))
             .args(["--runtime", runtime, "--port", "0", "--fetch", "2"])
             .output()
