@@ -395,7 +395,7 @@ impl Worker {
         if self.is_searching {
             self.is_searching = false;
             if self.shared.idle.stop_searching() {
-                self.shared.notify_if_work_pending();
+                self.shared.notify_parked();
             }
         }
         let runs = self.shared.runs[task].fetch_add(1, Ordering::Relaxed);

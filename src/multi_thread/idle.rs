@@ -87,9 +87,8 @@ impl Idle {
         true
     }
 
-    /// A searching worker found work. `true` if it was the last searcher: if work is left in
-    /// a queue, it must then wake another sleeper to look for it
-    /// (`Shared::notify_if_work_pending`).
+    /// A searching worker found work. `true` if it was the last searcher: it must then wake
+    /// another sleeper, if any, to keep looking (`Shared::notify_parked`).
     pub(crate) fn stop_searching(&self) -> bool {
         let previous = self.state.fetch_sub(1, Ordering::SeqCst);
         debug_assert!(previous & SEARCHING_MASK > 0);

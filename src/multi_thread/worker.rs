@@ -208,15 +208,9 @@ impl Worker {
     fn run_task(&mut self, task: TaskRef) {
         if self.is_searching {
             self.is_searching = false;
-            // The last searcher found work: if any queue still holds some (the rest of a
-            // batch it took, tasks queued while it searched, whose pushers left them to it),
-            // another sleeper looks for it. tokio wakes one whether or not there is work; when
-            // a foreign thread wakes one task at a time, that woke the second worker for
-            // nothing every round (`mt_remote_wake`, docs/benchmarks.md). Sound for the same
-            // reason the last searcher's look before it sleeps is (`idle.rs`): `SeqCst` on
-            // the count here and on the pusher's side.
+            // The last searcher found work: another sleeper looks for the rest.
             if self.shared().idle.stop_searching() {
-                self.shared().notify_if_work_pending();
+                self.shared().notify_parked();
             }
         }
         self.stats().polls.bump(1);
