@@ -763,6 +763,16 @@ impl RuntimeIo {
         self.source.tick(direction)
     }
 
+    /// Whether the socket is known drained in `direction` since event `tick` (`driver.rs`).
+    pub(crate) fn is_drained(&self, direction: Direction, tick: u64) -> bool {
+        self.source.is_drained(direction, tick)
+    }
+
+    /// Notes that an attempt after event `tick` found the socket drained in `direction`.
+    pub(crate) fn mark_drained(&self, direction: Direction, tick: u64) {
+        self.source.mark_drained(direction, tick);
+    }
+
     /// Files the task's waker after an attempt that would block: `Ok(false)` if an event came
     /// since `tick` (try again), the driver's error if it has failed. Panics with the misuse
     /// message outside the socket's runtime.

@@ -125,6 +125,22 @@ impl IoRegistration {
         }
     }
 
+    /// Whether the socket is known to be drained in `direction` (empty to read, full to
+    /// write) since event `tick`: only the runtime keeps track.
+    fn is_drained(&self, direction: Direction, tick: u64) -> bool {
+        match self {
+            IoRegistration::Loop(_) => false,
+            IoRegistration::Runtime(runtime) => runtime.is_drained(direction, tick),
+        }
+    }
+
+    /// Notes that the socket was drained in `direction` after event `tick`.
+    fn mark_drained(&self, direction: Direction, tick: u64) {
+        if let IoRegistration::Runtime(runtime) = self {
+            runtime.mark_drained(direction, tick);
+        }
+    }
+
     /// Files the task's waker after an attempt that would block. `Ok(false)`: an event came
     /// since `tick` was read, and the caller tries again instead of waiting.
     #[track_caller]
@@ -225,15 +241,26 @@ impl<S: Source> Registered<S> {
     }
 
     /// Tries `operation`; on "would block", files the task's waker for `direction`.
+    /// `is_short` says whether a success moved fewer bytes than it was given room for (a
+    /// read that did not fill its buffer, a write the send buffer did not take whole): then
+    /// the socket is known empty (or full) until its next event, and on the runtime the next
+    /// attempt files the waker without the system call that would say "would block"
+    /// (`multi_thread/driver.rs`, "Known drained").
     fn poll_io<T>(
         &self,
         cx: &mut Context<'_>,
         direction: Direction,
         mut operation: impl FnMut(&S) -> io::Result<T>,
+        is_short: impl Fn(&T) -> bool,
     ) -> Poll<io::Result<T>> {
         loop {
             let tick = self.registration.tick(direction);
-            match operation(self.io()) {
+            let result = if self.registration.is_drained(direction, tick) {
+                Err(io::ErrorKind::WouldBlock.into()) // what the system call would answer
+            } else {
+                operation(self.io())
+            };
+            match result {
                 Err(error)
                     if error.kind() == io::ErrorKind::WouldBlock && !is_suspend_allowed() =>
                 {
@@ -246,6 +273,7 @@ impl<S: Source> Registered<S> {
                     // the loop handles events only between polls, and an edge that comes later
                     // is reported later. On the runtime one can (another worker collects
                     // events meanwhile): then `file_waker` says so, and we try again.
+                    self.registration.mark_drained(direction, tick);
                     match self.registration.file_waker(cx, direction, tick) {
                         Ok(true) => return Poll::Pending,
                         Ok(false) => continue,
@@ -256,7 +284,13 @@ impl<S: Source> Registered<S> {
                     cx.waker().wake_by_ref(); // a signal interrupted the call: try again soon
                     return Poll::Pending;
                 }
-                result => return Poll::Ready(result),
+                Ok(value) => {
+                    if is_short(&value) {
+                        self.registration.mark_drained(direction, tick);
+                    }
+                    return Poll::Ready(Ok(value));
+                }
+                Err(error) => return Poll::Ready(Err(error)),
             }
         }
     }
@@ -420,8 +454,9 @@ impl TcpListener {
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         match self
             .socket
-            .poll_io(cx, Direction::Read, mio::net::TcpListener::accept)
-        {
+            .poll_io(cx, Direction::Read, mio::net::TcpListener::accept, |_| {
+                false
+            }) {
             Poll::Ready(Ok((io, peer))) => Poll::Ready(TcpStream::from_mio(io).map(|s| (s, peer))),
             Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
             Poll::Pending => Poll::Pending,

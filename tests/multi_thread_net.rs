@@ -303,3 +303,41 @@ fn std_clients_from_threads_are_all_served() {
         }
     });
 }
+
+/// A socket is known drained only after a read that did not fill its buffer (or a "would
+/// block"): 64 KiB written at once and read 100 bytes at a time must all arrive, although no
+/// new event comes between most of those reads. Marking a full read as draining would leave
+/// the reader waiting for an event that never comes (the watchdog fails the test).
+#[test]
+fn small_reads_drain_a_large_write_without_waiting_for_more_events() {
+    within(WATCHDOG, || {
+        let rt = runtime(2);
+        let total = rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            let writer = spawn(async move {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let bytes: Vec<u8> = (0..65_536u32).map(|n| (n % 253) as u8).collect();
+                stream.write_all(&bytes).await.unwrap();
+                // Keep the connection open until the reader has it all: no hang-up event
+                // may stand in for the data's own.
+                let mut done = [0u8];
+                stream.read_exact(&mut done).await.unwrap();
+            });
+            let mut stream = TcpStream::connect(address).await.unwrap();
+            let mut received = Vec::new();
+            let mut buffer = [0; 100];
+            while received.len() < 65_536 {
+                let read = stream.read(&mut buffer).await.unwrap();
+                assert!(read > 0, "the writer closed early");
+                received.extend_from_slice(&buffer[..read]);
+            }
+            stream.write_all(b"!").await.unwrap();
+            writer.await.unwrap();
+            let expected: Vec<u8> = (0..65_536u32).map(|n| (n % 253) as u8).collect();
+            assert_eq!(received, expected);
+            received.len()
+        });
+        assert_eq!(total, 65_536);
+    });
+}

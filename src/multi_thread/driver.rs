@@ -19,6 +19,20 @@
 //! `tests/loom_mt_io.rs` checks this protocol, and shows that without the count a wake is
 //! lost.
 //!
+//! # Known drained
+//! An attempt that ends in "would block", or a read that does not fill its buffer (a write
+//! the send buffer does not take whole), shows that the socket is empty (full) right then;
+//! no more data can come without a new event. So the socket notes the event count it saw
+//! then, and until the count moves, the next attempt skips its system call and goes straight
+//! to filing its waker, with the same check of the count as above, so it is never wrong for
+//! long: an event that comes meanwhile moves the count, and the task tries for real. An HTTP
+//! server reads a request, answers, and reads again: without this, that second read is a
+//! `recv` that only says "would block", one per request (measured with `perf stat` on the
+//! `syscalls:sys_enter_recvfrom` tracepoint: 2.00 `recv` calls per request, tokio's runtime
+//! 1.00, which does the same as here). The `Relaxed` orderings are enough: a stale
+//! value only makes a task try the system call once more, or go to the check under the
+//! lock, which decides.
+//!
 //! # Who waits in the poller
 //! The worker that keeps the timers (`timers.rs`) sleeps in `epoll_wait`, with the earliest
 //! deadline as its timeout, instead of on its condition variable; waking it is a write to the
@@ -99,6 +113,9 @@ struct Slot {
 pub(crate) struct IoSource {
     /// Events sent to this socket, `[read, write]`; only ever go up, under `waiters`' lock.
     ticks: [AtomicU64; 2],
+    /// Per direction, one more than the event count at which an attempt found the socket
+    /// drained (see "Known drained" in the module docs); 0 if none did.
+    drained_at: [AtomicU64; 2],
     /// The wakers filed per direction, `[read, write]`: several tasks may wait on one socket
     /// (two `accept`s on one listener), and each is woken, as in the loop's reactor.
     waiters: Mutex<[Vec<Waker>; 2]>,
@@ -274,6 +291,18 @@ impl IoSource {
     /// The events sent so far in `direction`: read before trying the socket.
     pub(crate) fn tick(&self, direction: Direction) -> u64 {
         self.ticks[direction as usize].load(Ordering::Acquire)
+    }
+
+    /// Whether an attempt found the socket drained in `direction` and no event came since
+    /// (`tick` is the count just read).
+    pub(crate) fn is_drained(&self, direction: Direction, tick: u64) -> bool {
+        self.drained_at[direction as usize].load(Ordering::Relaxed) == tick + 1
+    }
+
+    /// An attempt made after event `tick` found the socket drained in `direction`. Two tasks
+    /// marking at once may leave the older count, which only costs one system call more.
+    pub(crate) fn mark_drained(&self, direction: Direction, tick: u64) {
+        self.drained_at[direction as usize].store(tick + 1, Ordering::Relaxed);
     }
 
     /// Files `waker` for `direction`, unless an event came since `tick` was read (then the

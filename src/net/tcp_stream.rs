@@ -64,19 +64,24 @@ impl TcpStream {
     async fn connect_to(address: SocketAddr) -> io::Result<TcpStream> {
         let stream = TcpStream::from_mio(mio::net::TcpStream::connect(address)?)?;
         poll_fn(|cx| {
-            stream.socket.poll_io(cx, Direction::Write, |io| {
-                if let Some(error) = io.take_error()? {
-                    return Err(error);
-                }
-                match io.peer_addr() {
-                    Ok(_) => Ok(()),
-                    // Still shaking hands: wait for the next writable edge.
-                    Err(error) if error.kind() == io::ErrorKind::NotConnected => {
-                        Err(io::ErrorKind::WouldBlock.into())
+            stream.socket.poll_io(
+                cx,
+                Direction::Write,
+                |io| {
+                    if let Some(error) = io.take_error()? {
+                        return Err(error);
                     }
-                    Err(error) => Err(error),
-                }
-            })
+                    match io.peer_addr() {
+                        Ok(_) => Ok(()),
+                        // Still shaking hands: wait for the next writable edge.
+                        Err(error) if error.kind() == io::ErrorKind::NotConnected => {
+                            Err(io::ErrorKind::WouldBlock.into())
+                        }
+                        Err(error) => Err(error),
+                    }
+                },
+                |_| false,
+            )
         })
         .await?;
         Ok(stream)
@@ -125,8 +130,13 @@ impl TcpStream {
     ///
     /// Cancel safe: bytes are taken from the socket only in a call that returns them.
     pub fn poll_read(&self, cx: &mut Context<'_>, buffer: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.socket
-            .poll_io(cx, Direction::Read, |mut io| io.read(buffer))
+        let room = buffer.len();
+        self.socket.poll_io(
+            cx,
+            Direction::Read,
+            |mut io| io.read(buffer),
+            |&read| read > 0 && read < room,
+        )
     }
 
     /// One write step: writes some of `bytes` and returns how many, or, if the send buffer is
@@ -134,8 +144,12 @@ impl TcpStream {
     ///
     /// Cancel safe: bytes are handed to the OS only in a call that reports them.
     pub fn poll_write(&self, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
-        self.socket
-            .poll_io(cx, Direction::Write, |mut io| io.write(bytes))
+        self.socket.poll_io(
+            cx,
+            Direction::Write,
+            |mut io| io.write(bytes),
+            |&written| written > 0 && written < bytes.len(),
+        )
     }
 
     /// [`poll_write`](Self::poll_write) from several buffers at once (one `writev`): what
@@ -145,8 +159,12 @@ impl TcpStream {
         cx: &mut Context<'_>,
         buffers: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.socket
-            .poll_io(cx, Direction::Write, |mut io| io.write_vectored(buffers))
+        self.socket.poll_io(
+            cx,
+            Direction::Write,
+            |mut io| io.write_vectored(buffers),
+            |&written| written > 0 && written < buffers.iter().map(|buffer| buffer.len()).sum(),
+        )
     }
 
     /// Reads some bytes into `buffer`; `Ok(0)` means the peer closed its side.
