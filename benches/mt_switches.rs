@@ -26,6 +26,9 @@ const ROUNDS: u64 = 20_000;
 const RUNS: usize = 5;
 const WORKERS: usize = 2;
 
+/// One run, per round trip: wall time, voluntary and involuntary switches.
+type Measured = (Duration, f64, f64);
+
 /// Voluntary and involuntary context switches of each thread of this process so far, by
 /// thread id.
 fn switches() -> Option<HashMap<String, (u64, u64)>> {
@@ -68,7 +71,7 @@ fn measure(
     block_on_spawned: impl FnOnce(
         std::pin::Pin<Box<dyn std::future::Future<Output = u64> + Send>>,
     ) -> u64,
-) -> (Duration, f64, f64) {
+) -> Measured {
     let (to_thread, thread_receiver) = std::sync::mpsc::channel::<u64>();
     let (thread_sender, mut from_thread) = mpsc::unbounded();
     let echo = std::thread::spawn(move || {
@@ -102,7 +105,7 @@ fn measure(
     )
 }
 
-fn miniloop_run(rounds: u64) -> (Duration, f64, f64) {
+fn miniloop_run(rounds: u64) -> Measured {
     let runtime = miniloop::multi_thread::Runtime::builder()
         .worker_threads(WORKERS)
         .build()
@@ -115,7 +118,7 @@ fn miniloop_run(rounds: u64) -> (Duration, f64, f64) {
     })
 }
 
-fn tokio_run(rounds: u64) -> (Duration, f64, f64) {
+fn tokio_run(rounds: u64) -> Measured {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
         .build()
@@ -142,7 +145,7 @@ fn main() {
          per round trip:"
     );
     println!("run  runtime       time  voluntary  involuntary");
-    let mut rows: Vec<(&str, Vec<(Duration, f64, f64)>)> =
+    let mut rows: Vec<(&str, Vec<Measured>)> =
         vec![("miniloop", Vec::new()), ("tokio", Vec::new())];
     for run in 1..=runs {
         for (name, results) in &mut rows {
