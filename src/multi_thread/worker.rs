@@ -210,10 +210,11 @@ impl Worker {
             self.is_searching = false;
             // The last searcher found work: another sleeper looks for the rest, even when no
             // queue holds any (as tokio does). Waking one only if work was left was tried: it
-            // cut the context switches per wake from a foreign thread from 1.45 to 0.93, and
-            // made each round trip slower, 37 -> 50 µs (`cargo bench --bench mt_switches`,
-            // docs/benchmarks.md): the worker woken here is often still awake, searching, when
-            // the next wake comes, and takes it without a sleeping thread's wake-up latency.
+            // cut the context switches per wake from a foreign thread from 1.43 to 0.93, and
+            // made each round trip slower, about 37 -> 50 µs (`cargo bench --bench
+            // mt_switches`; docs/benchmarks.md, "Many threads"): the worker woken here is often
+            // still awake, searching, when the next wake comes, and takes it without a
+            // sleeping thread's wake-up latency.
             if self.shared().idle.stop_searching() {
                 self.shared().notify_parked();
             }
