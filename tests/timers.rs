@@ -406,6 +406,45 @@ fn table_sizes_report_a_slot_per_live_task_and_per_filed_timer() {
     );
 }
 
+/// Guarantee (issue 20, third mutation run): a spike of tasks is given back on the first
+/// idle turn after it, not at the loop's next busy turn: checked from inside the loop, right
+/// after a wait during which the loop had nothing else to do. Fails with the `!` of
+/// `if !is_runnable` in `Core::run_until_complete` deleted (the table is then cut only on
+/// turns that leave work behind, which this loop never has while it sleeps).
+#[test]
+#[cfg_attr(miri, ignore = "4 096 tasks: minutes under miri")]
+fn the_idle_turn_after_a_spike_of_tasks_gives_the_task_table_back() {
+    let event_loop = EventLoop::new();
+    let slots = event_loop.run_until_complete(async {
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            (0..4096).map(|_| oneshot::channel::<()>()).unzip();
+        let tasks: Vec<_> = receivers
+            .into_iter()
+            .map(|receiver| miniloop::spawn(async move { receiver.await.is_err() }))
+            .collect();
+        miniloop::yield_now().await; // each task ran once and waits for its sender
+        let [during, ..] = event_loop.table_sizes();
+        assert!(during >= 4096, "{during} slots for 4 096 live tasks");
+        drop(senders); // each task wakes, and finishes at the next turn
+                       // Main waits for another thread, and the loop has nothing to do meanwhile. (Not a
+                       // timer: a timer fires at the end of a turn, which leaves main runnable, and the
+                       // check below would then not see which kind of turn gave the table back.)
+        let (wake, woken) = oneshot::channel::<()>();
+        let waker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            wake.send(()).unwrap();
+        });
+        woken.await.unwrap();
+        waker.join().unwrap();
+        drop(tasks);
+        event_loop.table_sizes()[0]
+    });
+    assert_eq!(
+        slots, 0,
+        "the idle loop kept {slots} task slots of the spike"
+    );
+}
+
 /// Proves that a miniloop timer awaited where no miniloop loop runs (here in futures'
 /// `block_on`) panics with a message that names the problem.
 #[test]

@@ -352,3 +352,185 @@ impl std::fmt::Debug for Scheduler {
             .finish()
     }
 }
+
+/// The memory policy's boundaries, each checked on its exact edge: issue 20's third mutation
+/// run found that only the spike test (`tests/spike_memory.rs`, "most of a spike comes back")
+/// watched this code, so changing when it shrinks, or how far, passed every test. Each test
+/// names the mutants it fails under (docs/reliability.md, "Mutation runs", third run).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::{new_task, Header, Origin};
+    use crate::waker::LoopId;
+
+    /// Spawns a task (a future that never runs: these tests never poll) into `scheduler`.
+    fn spawn(scheduler: &mut Scheduler) -> TaskKey {
+        let (key, id) = scheduler.reserve();
+        let header = Header::new(id, LoopId::next(), key, Origin::here(), false);
+        let (task, _handle) = new_task(header, async {});
+        scheduler.insert(key, task);
+        key
+    }
+
+    /// A scheduler with `count` tasks in slots `0..count`, their run queue drained as a turn
+    /// would, and their keys.
+    fn with_tasks(count: usize) -> (Scheduler, Vec<TaskKey>) {
+        let mut scheduler = Scheduler::new();
+        let keys: Vec<TaskKey> = (0..count).map(|_| spawn(&mut scheduler)).collect();
+        scheduler.run_queue.clear();
+        (scheduler, keys)
+    }
+
+    fn slots(scheduler: &Scheduler) -> usize {
+        scheduler.table_size().0
+    }
+
+    /// `shrink_when_idle`, and whether it looked at the table (a rebuild of the free list,
+    /// O(table)): it sets `task_id_at_last_shrink` each time it does.
+    fn shrink(scheduler: &mut Scheduler) -> bool {
+        let before = scheduler.task_id_at_last_shrink;
+        scheduler.shrink_when_idle();
+        scheduler.task_id_at_last_shrink != before
+    }
+
+    /// Fails if `shrink_buffer` does nothing, with either comparison flipped or `&&` made
+    /// `||`, with `len * 4` made `len / 4`, or with the room kept (`len * 2`) made `len + 2`
+    /// or `len / 2`. (`capacity > KEEP_ENTRIES` made `>=` changes nothing: shrinking a
+    /// buffer of exactly `KEEP_ENTRIES` to `KEEP_ENTRIES` is no change.)
+    #[test]
+    fn shrink_buffer_gives_back_only_what_is_under_a_quarter_used_and_keeps_twice_the_length() {
+        let buffer_of = |len: usize| {
+            let mut buffer: Vec<u8> = Vec::with_capacity(8 * KEEP_ENTRIES);
+            buffer.resize(len, 0);
+            shrink_buffer(&mut buffer);
+            buffer.capacity()
+        };
+        // Almost empty: down to the floor.
+        assert_eq!(buffer_of(10), KEEP_ENTRIES);
+        // Under a quarter: keeps room for twice its length.
+        let kept = buffer_of(1000);
+        assert!((2000..8 * KEEP_ENTRIES).contains(&kept), "{kept}");
+        // Exactly a quarter full: kept whole.
+        assert_eq!(buffer_of(2 * KEEP_ENTRIES), 8 * KEEP_ENTRIES);
+        // More than a quarter: kept whole.
+        assert_eq!(buffer_of(3 * KEEP_ENTRIES), 8 * KEEP_ENTRIES);
+        // At the floor: kept.
+        let mut small: Vec<u8> = Vec::with_capacity(KEEP_ENTRIES);
+        shrink_buffer(&mut small);
+        assert_eq!(small.capacity(), KEEP_ENTRIES);
+    }
+
+    /// The table is cut once it is *under* a quarter full, not at a quarter. Fails with
+    /// `live_tasks * 4 < len` made `<=`, `*` made `+` or `/`, `&&` made `||`, and with
+    /// `shrink_when_idle` emptied.
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "thousands of tasks: minutes under miri, and no unsafe here"
+    )]
+    fn the_task_table_is_cut_when_under_a_quarter_full_and_not_at_a_quarter() {
+        let (mut scheduler, keys) = with_tasks(4 * KEEP_ENTRIES);
+        for &key in &keys[KEEP_ENTRIES..] {
+            scheduler.remove(key);
+        }
+        // A quarter live (1 024 of 4 096): kept.
+        shrink(&mut scheduler);
+        assert_eq!(slots(&scheduler), 4 * KEEP_ENTRIES);
+        // One fewer: cut after the last live slot.
+        scheduler.remove(keys[KEEP_ENTRIES - 1]);
+        assert!(shrink(&mut scheduler));
+        assert_eq!(slots(&scheduler), KEEP_ENTRIES - 1);
+    }
+
+    /// A table of `KEEP_ENTRIES` slots or fewer is never cut, even empty. Fails with
+    /// `len > KEEP_ENTRIES` made `>=`, and with its `&&` made `||`.
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "thousands of tasks: minutes under miri, and no unsafe here"
+    )]
+    fn a_table_no_longer_than_the_floor_is_kept_even_when_empty() {
+        let (mut scheduler, keys) = with_tasks(KEEP_ENTRIES);
+        for &key in &keys {
+            scheduler.remove(key);
+        }
+        assert!(!shrink(&mut scheduler));
+        assert_eq!(slots(&scheduler), KEEP_ENTRIES);
+    }
+
+    /// A second spike comes back as the first did: the tasks spawned since the last cut are
+    /// counted from it. Fails with `next_task_id - task_id_at_last_shrink` made `/` (a
+    /// ratio of about 2, never a quarter of the table: the second spike would be kept).
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "thousands of tasks: minutes under miri, and no unsafe here"
+    )]
+    fn a_second_spike_of_tasks_is_given_back_as_well() {
+        let mut scheduler = Scheduler::new();
+        for _ in 0..2 {
+            let keys: Vec<TaskKey> = (0..4 * KEEP_ENTRIES)
+                .map(|_| spawn(&mut scheduler))
+                .collect();
+            scheduler.run_queue.clear();
+            for key in keys {
+                scheduler.remove(key);
+            }
+            assert!(shrink(&mut scheduler));
+            assert_eq!(slots(&scheduler), 0);
+        }
+    }
+
+    /// A live task near the end stops the cut; once it finishes, the next idle turn cuts,
+    /// however few tasks were spawned since. Fails with `!is_unblocked` made `is_unblocked`
+    /// (the `!` deleted).
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "thousands of tasks: minutes under miri, and no unsafe here"
+    )]
+    fn a_cut_stopped_by_a_live_task_happens_once_that_task_finishes() {
+        let (mut scheduler, keys) = with_tasks(4 * KEEP_ENTRIES);
+        let (last, rest) = keys.split_last().unwrap();
+        for &key in rest {
+            scheduler.remove(key);
+        }
+        assert!(shrink(&mut scheduler)); // looked, and the last slot stopped it
+        assert_eq!(slots(&scheduler), 4 * KEEP_ENTRIES);
+        scheduler.remove(*last);
+        shrink(&mut scheduler); // (no spawn since: `shrink`'s sign of a look cannot tell)
+        assert_eq!(slots(&scheduler), 0);
+    }
+
+    /// Looking at a mostly vacant table that a live task keeps long costs O(table), so it is
+    /// done once per a quarter of the table's length in spawns, not on every idle turn.
+    /// Fails with `spawned_since < len / 4` made `==` (a look on nearly every turn) or with
+    /// `/` made `%` (`len % 4` is 0: a look on every turn). (`<` made `<=` moves each look by
+    /// one spawn: the same cost.)
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "thousands of tasks: minutes under miri, and no unsafe here"
+    )]
+    fn looks_at_a_blocked_table_are_amortised_over_spawns() {
+        let (mut scheduler, keys) = with_tasks(4 * KEEP_ENTRIES);
+        for &key in &keys[..keys.len() - 1] {
+            scheduler.remove(key);
+        }
+        assert!(shrink(&mut scheduler)); // blocked by the last task, which stays
+        let mut looks = 0;
+        for _ in 0..3 * KEEP_ENTRIES {
+            let key = spawn(&mut scheduler);
+            scheduler.run_queue.clear();
+            scheduler.remove(key);
+            if shrink(&mut scheduler) {
+                looks += 1;
+            }
+        }
+        // 3 072 spawns, one look per 1 024 (a quarter of 4 096 slots).
+        assert!(
+            (2..=3).contains(&looks),
+            "{looks} looks in 3 072 idle turns"
+        );
+    }
+}
