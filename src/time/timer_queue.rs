@@ -471,6 +471,112 @@ mod mutation_tests {
         Waker::noop().clone()
     }
 
+    /// A queue with `count` far-future timers in slots `0..count`, and their keys.
+    fn with_timers(count: usize) -> (TimerQueue, Vec<TimerKey>) {
+        let mut timers = TimerQueue::default();
+        let far = timers.epoch + Duration::from_secs(3600);
+        let keys = (0..count as u64)
+            .map(|seq| timers.register(far, seq, noop()))
+            .collect();
+        (timers, keys)
+    }
+
+    /// `shrink_when_idle`, and whether it looked at the queue (a rebuild, O(queue)): a look
+    /// resets the count of registrations since the last one.
+    fn shrink(timers: &mut TimerQueue) -> bool {
+        let before = timers.registered_since_shrink;
+        timers.shrink_when_idle();
+        before != 0 && timers.registered_since_shrink == 0
+    }
+
+    /// Guarantee (issue 20, third mutation run, which found the memory policy watched only by
+    /// the spike test): the timer slots are cut once under a quarter live, not at a quarter,
+    /// and keep room for twice what is left. Fails with `live * 4 < len` made `<=`, `*` made
+    /// `+` or `/`, `&&` made `||`, and with the room kept (`len * 2`) made `len + 2`.
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "thousands of timers: minutes under miri, and no unsafe here"
+    )]
+    fn timer_slots_are_cut_under_a_quarter_live_and_keep_room_for_twice_the_rest() {
+        let (mut timers, keys) = with_timers(4 * KEEP_ENTRIES);
+        for &key in &keys[KEEP_ENTRIES + 1..] {
+            timers.cancel(key);
+        }
+        // One over a quarter live, then exactly a quarter: kept.
+        shrink(&mut timers);
+        assert_eq!(timers.table_size()[0], 4 * KEEP_ENTRIES);
+        timers.cancel(keys[KEEP_ENTRIES]);
+        shrink(&mut timers);
+        assert_eq!(timers.table_size()[0], 4 * KEEP_ENTRIES);
+        // Under a quarter: cut after the last live slot, with room for twice that.
+        timers.cancel(keys[KEEP_ENTRIES - 1]);
+        assert!(shrink(&mut timers));
+        let [slots, capacity, ..] = timers.table_size();
+        assert_eq!(slots, KEEP_ENTRIES - 1);
+        assert!(
+            (2 * slots..4 * KEEP_ENTRIES).contains(&capacity),
+            "capacity {capacity} for {slots} slots"
+        );
+    }
+
+    /// Guarantee: a queue of `KEEP_ENTRIES` slots or fewer is never cut, even empty. Fails
+    /// with `len > KEEP_ENTRIES` made `>=`, and with its `&&` made `||`.
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "a thousand timers: slow under miri, and no unsafe here"
+    )]
+    fn timer_slots_no_more_than_the_floor_are_kept_even_when_empty() {
+        let (mut timers, keys) = with_timers(KEEP_ENTRIES);
+        for key in keys {
+            timers.cancel(key);
+        }
+        assert!(!shrink(&mut timers));
+        assert_eq!(timers.table_size()[0], KEEP_ENTRIES);
+    }
+
+    /// Guarantee: a live timer near the end stops the cut; once it leaves, the next idle turn
+    /// cuts however few timers were filed since, and looks at a queue the blocker still holds
+    /// are amortised: one per a quarter of its length in registrations. Fails with the `!` of
+    /// `!is_unblocked` deleted, and with `registered_since_shrink < len / 4` made `==` or
+    /// `/` made `%` (a look on every idle turn). (`<` made `<=` moves each look by one
+    /// registration: the same cost.)
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "thousands of timers: minutes under miri, and no unsafe here"
+    )]
+    fn a_cut_stopped_by_a_live_timer_waits_for_it_and_looks_seldom_meanwhile() {
+        let (mut timers, keys) = with_timers(4 * KEEP_ENTRIES);
+        let (last, rest) = keys.split_last().unwrap();
+        for &key in rest {
+            timers.cancel(key);
+        }
+        assert!(shrink(&mut timers)); // looked; the last timer stopped the cut
+        assert_eq!(timers.table_size()[0], 4 * KEEP_ENTRIES);
+        let far = timers.epoch + Duration::from_secs(3600);
+        let mut looks = 0;
+        for seq in 0..3 * KEEP_ENTRIES as u64 {
+            let key = timers.register(far, 10_000 + seq, noop());
+            timers.cancel(key);
+            if shrink(&mut timers) {
+                looks += 1;
+            }
+        }
+        assert!(
+            (2..=3).contains(&looks),
+            "{looks} looks in 3 072 idle turns"
+        );
+        timers.cancel(*last);
+        timers.shrink_when_idle();
+        assert_eq!(
+            timers.table_size()[0],
+            0,
+            "the blocker left: the queue is cut"
+        );
+    }
+
     /// Guarantee: a timer that fired and whose `Sleep` is dropped before it looks (a `timeout`
     /// whose future won in the same turn) frees its slot: the queue is empty and the next
     /// registration reuses the slot. Fails with the `Fired` guard in `cancel` made `false`:
