@@ -235,17 +235,20 @@ fn shutdown_cancels_tasks_waiting_on_sockets_and_sockets_outlive_the_runtime() {
     });
 }
 
+/// A connected client and server, on whichever loop or runtime polls this.
+async fn connected_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    (client, server)
+}
+
 #[test]
 fn a_socket_of_the_runtime_used_on_a_loop_and_a_loops_socket_on_the_runtime_say_so() {
     let rt = runtime(1);
-    let (mut stream, _server) = rt.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        (client, server)
-    });
+    let (mut stream, _server) = rt.block_on(connected_pair());
     let message = expect_panic(|| {
         miniloop::run(async move {
             let mut buffer = [0; 1];
@@ -257,14 +260,7 @@ fn a_socket_of_the_runtime_used_on_a_loop_and_a_loops_socket_on_the_runtime_say_
         "{message}"
     );
 
-    let (mut loop_stream, _loop_server) = miniloop::run(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        (client, server)
-    });
+    let (mut loop_stream, _loop_server) = miniloop::run(connected_pair());
     let message = expect_panic(|| {
         rt.block_on(async move {
             let mut buffer = [0; 1];
