@@ -13,6 +13,10 @@
 //!
 //! - Timers (the keeper's timed sleep, `fire_and_release`): they only add wake-ups, and a
 //!   wake-up for nothing sends the worker back to sleep (`is_parked` still true).
+//! - The keeper's sleep in the I/O driver (`Parker::park_in_driver`): the same states, with
+//!   `PARKED_IN_DRIVER` for `PARKED` and the poller's waker (an eventfd, which keeps a wake
+//!   that comes before the wait, as `NOTIFIED` does) for the condition variable; whoever
+//!   unparks learns from the swap which of the two to wake (`Shared::unpark`).
 //! - `CHECK_INTERVAL` (a look at the shared queue every 61 tasks): no model runs 61 tasks.
 //! - The local queues are `Mutex<VecDeque>`s, as the interim `queue.rs` is; its `is_empty`
 //!   takes the lock. The lock-free ring that replaces it must keep what the proof needs of
