@@ -192,6 +192,25 @@ fn the_clock_does_not_jump_while_a_blocking_job_runs() {
     assert_eq!(then, HOUR, "with the job done, the clock jumps again");
 }
 
+/// A job nobody awaits (its `JoinHandle` dropped) holds the clock too, and when it ends the
+/// loop looks again at once: nothing else wakes it (no task awaits the job's result), so the
+/// job's end itself must, or the loop would sleep out its hour of real time. Found by the
+/// third mutation run (issue 20): with `== 1` made `!= 1` in `Shared::blocking_job_ended`
+/// (the last job's end then wakes nobody) this test hung until the watchdog.
+#[test]
+fn the_end_of_a_detached_blocking_job_lets_the_clock_jump_at_once() {
+    // The watchdog (ten real seconds) is the check: the loop must not wait its hour.
+    let waited = within(WATCHDOG, || {
+        paused_loop().run_until_complete(async {
+            let start = time::now();
+            drop(spawn_blocking(|| std::thread::sleep(Duration::from_millis(50))));
+            sleep(HOUR).await;
+            time::now() - start
+        })
+    });
+    assert!(waited >= HOUR, "{waited:?}");
+}
+
 /// `advance` moves the clock by hand and runs the tasks whose timers fell due, in deadline
 /// order, before it returns; a timer not yet due stays pending.
 #[test]
