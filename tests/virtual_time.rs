@@ -203,7 +203,9 @@ fn the_end_of_a_detached_blocking_job_lets_the_clock_jump_at_once() {
     let waited = within(WATCHDOG, || {
         paused_loop().run_until_complete(async {
             let start = time::now();
-            drop(spawn_blocking(|| std::thread::sleep(Duration::from_millis(50))));
+            drop(spawn_blocking(|| {
+                std::thread::sleep(Duration::from_millis(50))
+            }));
             sleep(HOUR).await;
             time::now() - start
         })
