@@ -102,8 +102,6 @@ pub mod trace;
 mod waker;
 mod yield_now;
 
-// Throwaway wiring (issue 18): the multi-thread runtime's local run queue is compiled here for
-// its unit tests only, until `src/multi_thread.rs` declares it as `mod queue`.
 // So that `#[miniloop::test]`, whose expansion names `::miniloop`, works in this crate's own
 // unit tests too.
 extern crate self as miniloop;
