@@ -359,3 +359,54 @@ impl std::fmt::Debug for IoDriver {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::multi_thread::{Handle, Runtime};
+    use crate::net::TcpListener;
+
+    /// A poller that fails (something closed the runtime's epoll descriptor) must not leave a
+    /// task waiting for ever on a socket: the task waiting is woken, and its wait, and every
+    /// one after it, fails with the driver's error. The failure itself is not made here (it
+    /// would take closing a descriptor the runtime owns): the test calls `fail` as the worker
+    /// does when `poll` returns an error. Fails (a timeout, not a hang) with `fail` not
+    /// handing over the filed wakers, or with `IoSource::file` ignoring the failure.
+    #[test]
+    #[cfg_attr(miri, ignore = "opens a socket, which miri does not support")]
+    fn a_failed_poller_fails_each_socket_wait_with_its_error_instead_of_hanging() {
+        let runtime = Runtime::builder().worker_threads(1).build().unwrap();
+        let (first, second) = runtime.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let listener = std::sync::Arc::new(listener);
+            let waiting = Arc::clone(&listener);
+            let waiter = crate::spawn(async move { waiting.accept().await.map(drop) });
+            crate::sleep(Duration::from_millis(20)).await; // the waiter has filed its waker
+            let driver = Arc::clone(Handle::current().shared.io.get().expect("opened"));
+            let mut woken = Vec::new();
+            driver.fail(&io::Error::other("a test closed it"), &mut woken);
+            for waker in woken {
+                waker.wake();
+            }
+            let first = crate::time::timeout(Duration::from_secs(10), waiter)
+                .await
+                .expect("the waiting task was woken")
+                .unwrap();
+            let second = crate::time::timeout(Duration::from_secs(10), listener.accept())
+                .await
+                .expect("a wait after the failure ends at once")
+                .map(drop);
+            (first, second)
+        });
+        for result in [first, second] {
+            let message = result.unwrap_err().to_string();
+            assert!(
+                message.contains("I/O poller failed (a test closed it)"),
+                "{message}"
+            );
+            assert!(message.contains("start a new runtime"), "{message}");
+        }
+    }
+}
