@@ -258,7 +258,16 @@ impl<S: Source> Registered<S> {
             let result = if self.registration.is_drained(direction, tick) {
                 Err(io::ErrorKind::WouldBlock.into()) // what the system call would answer
             } else {
-                operation(self.io())
+                let result = operation(self.io());
+                // Noted where the system call answered: a would-block, or a short transfer.
+                let is_drained = match &result {
+                    Ok(value) => is_short(value),
+                    Err(error) => error.kind() == io::ErrorKind::WouldBlock,
+                };
+                if is_drained {
+                    self.registration.mark_drained(direction, tick);
+                }
+                result
             };
             match result {
                 Err(error)
@@ -273,7 +282,6 @@ impl<S: Source> Registered<S> {
                     // the loop handles events only between polls, and an edge that comes later
                     // is reported later. On the runtime one can (another worker collects
                     // events meanwhile): then `file_waker` says so, and we try again.
-                    self.registration.mark_drained(direction, tick);
                     match self.registration.file_waker(cx, direction, tick) {
                         Ok(true) => return Poll::Pending,
                         Ok(false) => continue,
@@ -284,13 +292,7 @@ impl<S: Source> Registered<S> {
                     cx.waker().wake_by_ref(); // a signal interrupted the call: try again soon
                     return Poll::Pending;
                 }
-                Ok(value) => {
-                    if is_short(&value) {
-                        self.registration.mark_drained(direction, tick);
-                    }
-                    return Poll::Ready(Ok(value));
-                }
-                Err(error) => return Poll::Ready(Err(error)),
+                result => return Poll::Ready(result),
             }
         }
     }

@@ -195,8 +195,9 @@ impl IoDriver {
 
     /// Waits for events until `timeout` (`None`: until woken; zero: just look), and moves
     /// the wakers of the sockets that are ready into `woken`. Called only by the worker that
-    /// holds the timer keeper's role.
-    pub(crate) fn poll(&self, timeout: Option<Duration>, woken: &mut Vec<Waker>) -> io::Result<()> {
+    /// holds the timer keeper's role. If the poller itself fails, the driver keeps the error
+    /// (`fail`), here where it is seen, and `woken` gets every waiting task.
+    pub(crate) fn poll(&self, timeout: Option<Duration>, woken: &mut Vec<Waker>) {
         let mut poller = self
             .poller
             .lock()
@@ -206,11 +207,11 @@ impl IoDriver {
         // deadline only to find nothing due.
         match poll.poll(events, timeout.map(round_up_to_millis)) {
             Ok(()) => {}
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => return Ok(()),
-            Err(error) => return Err(error),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => return,
+            Err(error) => return self.fail(&error, woken),
         }
         if events.is_empty() {
-            return Ok(());
+            return;
         }
         let table = self.sources();
         for event in events.iter() {
@@ -229,12 +230,11 @@ impl IoDriver {
                 source.dispatch(read, write, woken);
             }
         }
-        Ok(())
     }
 
     /// The poller itself failed (not a socket: epoll fails only on a bad descriptor or
     /// argument, so something closed or damaged the runtime's epoll descriptor). The worker
-    /// that saw it cannot hand the error to anyone, so the driver keeps it: the workers stop
+    /// in `poll` cannot hand the error to anyone, so the driver keeps it: the workers stop
     /// sleeping in it (`Shared::io_driver`), every waiting task is woken into `woken`, and
     /// each socket operation that would wait now fails with this error instead.
     pub(crate) fn fail(&self, error: &io::Error, woken: &mut Vec<Waker>) {
@@ -267,16 +267,10 @@ impl IoDriver {
 
     /// Shutdown: every waker still filed, to be dropped by the caller outside the locks.
     pub(crate) fn clear(&self) -> Vec<Waker> {
-        let sources: Vec<Arc<IoSource>> = self
-            .sources()
-            .slots
-            .iter()
-            .filter_map(|slot| slot.source.clone())
-            .collect();
-        sources
-            .iter()
-            .flat_map(|source| source.take_wakers())
-            .collect()
+        // The table's lock, then each socket's, in the order `poll` takes them.
+        let table = self.sources();
+        let sources = table.slots.iter().filter_map(|slot| slot.source.as_ref());
+        sources.flat_map(|source| source.take_wakers()).collect()
     }
 }
 
@@ -371,8 +365,8 @@ mod tests {
     /// A poller that fails (something closed the runtime's epoll descriptor) must not leave a
     /// task waiting for ever on a socket: the task waiting is woken, and its wait, and every
     /// one after it, fails with the driver's error. The failure itself is not made here (it
-    /// would take closing a descriptor the runtime owns): the test calls `fail` as the worker
-    /// does when `poll` returns an error. Fails (a timeout, not a hang) with `fail` not
+    /// would take closing a descriptor the runtime owns): the test calls `fail` as `poll` does
+    /// when epoll returns an error. Fails (a timeout, not a hang) with `fail` not
     /// handing over the filed wakers, or with `IoSource::file` ignoring the failure.
     #[test]
     #[cfg_attr(miri, ignore = "opens a socket, which miri does not support")]

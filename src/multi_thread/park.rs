@@ -12,7 +12,6 @@
 //! lock and the `notify_one` (a futex call). The first version locked and notified every time;
 //! `benches/vs_tokio_mt.rs`'s `mt_remote_wake` spent its time there.
 
-use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::task::Waker;
@@ -97,7 +96,7 @@ impl Parker {
         timeout: Option<Duration>,
         driver: &IoDriver,
         woken: &mut Vec<Waker>,
-    ) -> io::Result<()> {
+    ) {
         let timeout = match self.state.compare_exchange(
             EMPTY,
             PARKED_IN_DRIVER,
@@ -109,10 +108,9 @@ impl Parker {
             Err(NOTIFIED) => Some(Duration::ZERO),
             Err(other) => unreachable!("a parker is parked by its one worker: state {other}"),
         };
-        let polled = driver.poll(timeout, woken);
+        driver.poll(timeout, woken);
         // Woken, an event, timed out: the caller looks at its queues either way.
         self.state.swap(EMPTY, Ordering::SeqCst);
-        polled
     }
 
     /// `PARKED` -> `EMPTY` after an `unpark` set `NOTIFIED`: whether one did.

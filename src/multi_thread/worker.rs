@@ -266,9 +266,7 @@ impl Worker {
         }
         if let Some(driver) = shared.io_driver() {
             // Just a look (timeout zero): this worker has tasks to run.
-            if let Err(error) = driver.poll(Some(Duration::ZERO), &mut self.due) {
-                driver.fail(&error, &mut self.due);
-            }
+            driver.poll(Some(Duration::ZERO), &mut self.due);
         }
         shared.timers.fire_and_release(&mut self.due);
         for waker in self.due.drain(..) {
@@ -301,16 +299,10 @@ impl Worker {
             match shared.timers.try_keep(index) {
                 Ok(deadline) => {
                     let timeout = Timers::timeout(deadline);
+                    let parker = &shared.parkers[index];
                     match shared.io_driver() {
-                        Some(driver) => {
-                            let parker = &shared.parkers[index];
-                            if let Err(error) =
-                                parker.park_in_driver(timeout, driver, &mut self.due)
-                            {
-                                driver.fail(&error, &mut self.due);
-                            }
-                        }
-                        None => shared.parkers[index].park(timeout),
+                        Some(driver) => parker.park_in_driver(timeout, driver, &mut self.due),
+                        None => parker.park(timeout),
                     }
                     // Sockets that became ready are in `due` already; now the timers.
                     shared.timers.fire_and_release(&mut self.due);
